@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["id", "collection", "source", "created_at"]
+    list_filter = ["collection"]
+    search_fields = ["source", "content_hash"]
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    list_display = ["id", "document", "seq", "token_count"]
+    raw_id_fields = ["document"]
+    search_fields = ["content_hash"]
+
+
+@admin.register(Embedding)
+class EmbeddingAdmin(admin.ModelAdmin):
+    list_display = ["id", "chunk", "model", "dimensions", "created_at"]
+    list_filter = ["model"]
+    raw_id_fields = ["chunk"]
+    exclude = ["vector"]
+
+
+@admin.register(EmbeddingJob)
+class EmbeddingJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "model", "total_chunks", "embedded_chunks", "failed_chunks", "http_429", "created_at"]
+    list_filter = ["status", "model"]
+    raw_id_fields = ["documents"]
+
+
+@admin.register(FailedChunk)
+class FailedChunkAdmin(admin.ModelAdmin):
+    list_display = ["id", "job", "chunk", "reason", "created_at"]
+    raw_id_fields = ["job", "chunk"]

@@ -1,0 +1,129 @@
+"""Documents are split into chunks; workers store one embedding per (chunk, model).
+
+Rows are written by services (ingest) and workers (embeddings, job counters); the models
+carry no behaviour of their own.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+# pgvector 0.6 indexes at most 2,000 dimensions; above that, search is exact (a full scan).
+HNSW_MAX_DIMENSIONS = 2000
+
+
+def vector_indexes() -> list[HnswIndex]:
+    """The HNSW cosine index, when the configured dimensions allow one."""
+    if settings.TOLLGATE_DIMENSIONS > HNSW_MAX_DIMENSIONS:
+        return []
+    return [
+        HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"])
+    ]
+
+
+class Document(models.Model):
+    collection = models.CharField(max_length=200, default="default", db_index=True)
+    source = models.CharField(max_length=1000, blank=True, help_text="Path or URL the text came from.")
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the text.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "content_hash"], name="document_unique_content"),
+        ]
+
+    def __str__(self) -> str:
+        return self.source or f"document {self.pk}"
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField(help_text="Position of the chunk in its document.")
+    text = models.TextField()
+    start = models.PositiveIntegerField(help_text="Character offset of the chunk in the document.")
+    token_count = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64, db_index=True, help_text="sha256 of the text.")
+
+    class Meta:
+        ordering = ["document_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["document", "seq"], name="chunk_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}:{self.seq}"
+
+
+class Embedding(models.Model):
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
+    model = models.CharField(max_length=100)
+    dimensions = models.PositiveIntegerField()
+    vector = VectorField(dimensions=settings.TOLLGATE_DIMENSIONS)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chunk", "model"], name="embedding_unique_chunk_model")]
+        indexes = vector_indexes()
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id} / {self.model}"
+
+
+class EmbeddingJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        PAUSED = "paused"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class LongInputPolicy(models.TextChoices):
+        SPLIT = "split"
+        TRUNCATE = "truncate"
+        AVERAGE = "average"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    model = models.CharField(max_length=100)
+    dimensions = models.PositiveIntegerField()
+    long_input_policy = models.CharField(
+        max_length=20, choices=LongInputPolicy.choices, default=LongInputPolicy.SPLIT
+    )
+    documents = models.ManyToManyField(Document, blank=True, related_name="jobs")
+
+    total_chunks = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    total_groups = models.PositiveIntegerField(default=0)
+
+    embedded_chunks = models.PositiveIntegerField(default=0)
+    failed_chunks = models.PositiveIntegerField(default=0)
+    embedded_tokens = models.PositiveBigIntegerField(default=0)
+    groups_done = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    http_429 = models.PositiveIntegerField(default=0)
+    limiter_waits = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"job {self.pk} ({self.status})"
+
+
+class FailedChunk(models.Model):
+    """A chunk that can never be embedded as it is (the API rejected it), with the reason."""
+
+    job = models.ForeignKey(EmbeddingJob, on_delete=models.CASCADE, related_name="failures")
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="failures")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "chunk"], name="failed_chunk_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id}: {self.reason[:60]}"

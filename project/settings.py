@@ -1,0 +1,98 @@
+"""Django settings, read once from the environment (names in ARCHITECTURE.md).
+
+With ``DATABASE_URL`` / ``REDIS_URL`` unset, the embedded PostgreSQL+pgvector and Redis under
+``TOLLGATE_HOME`` are started (or found running) so every process shares the same servers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+from project import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- the embedded default -------------------------------------------------------------------
+TOLLGATE_HOME = embedded.home_dir()
+_want_db, _want_redis = "DATABASE_URL" not in os.environ, "REDIS_URL" not in os.environ
+if _want_db or _want_redis:
+    _embedded = embedded.ensure_running(TOLLGATE_HOME, postgres=_want_db, redis=_want_redis)
+    _default_db, _default_redis = _embedded.database_url, _embedded.redis_url
+else:
+    _default_db = _default_redis = ""
+
+DATABASES = {"default": env.db("DATABASE_URL", default=_default_db)}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+REDIS_URL = env.str("REDIS_URL", default=_default_redis)
+
+# --- Django ---------------------------------------------------------------------------------
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="tollgate-local-development-only")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "project.embeddings",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "project.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+WSGI_APPLICATION = "project.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+STATIC_ROOT = TOLLGATE_HOME / "static"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("TOLLGATE_LOG_LEVEL", default="WARNING")},
+}
+
+# --- Celery (Celery's Django recipe: every CELERY_* setting configures the app) ---------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+
+# --- tollgate -------------------------------------------------------------------------------
+TOLLGATE_MODEL = env.str("TOLLGATE_MODEL", default="text-embedding-3-small")
+TOLLGATE_DIMENSIONS = env.int("TOLLGATE_DIMENSIONS", default=1536)
+TOLLGATE_RPM = env.int("TOLLGATE_RPM", default=3_000)  # Tier 1, text-embedding-3-*
+TOLLGATE_TPM = env.int("TOLLGATE_TPM", default=1_000_000)  # Tier 1, text-embedding-3-*
+TOLLGATE_WINDOW_SECONDS = env.float("TOLLGATE_WINDOW_SECONDS", default=60.0)
+TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
+TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
