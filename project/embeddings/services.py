@@ -1,0 +1,156 @@
+"""Writes: texts and files become Document and Chunk rows (HackSoft style: ``<entity>_<action>``).
+
+Bad input never stops the batch: an empty file is skipped, a binary file is an error naming
+it, NUL bytes are removed; every such event is in the returned report, and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from project.splitter import split_text
+from project.tokenization import encoding_for_model
+
+from .models import Chunk, Document
+from .sources import NotTextError, clean_text, decode_bytes, expand_paths
+
+logger = logging.getLogger(__name__)
+
+BULK_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TextInput:
+    text: str
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    documents: list[Document] = field(default_factory=list)  # new and already-known ones
+    created: int = 0
+    duplicates: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def merge(self, other: IngestReport) -> None:
+        self.documents += other.documents
+        self.created += other.created
+        self.duplicates += other.duplicates
+        self.chunks += other.chunks
+        self.tokens += other.tokens
+        self.skipped += other.skipped
+        self.errors += other.errors
+        self.warnings += other.warnings
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def document_ingest(
+    *,
+    texts: Iterable[TextInput],
+    collection: str = "default",
+    model: str | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+) -> IngestReport:
+    """Store texts as documents split into token-bounded chunks; known content is reused.
+
+    Example::
+
+        report = document_ingest(texts=[TextInput("Hello.", source="greeting.txt")])
+        report.documents[0].chunks.count()  # 1
+    """
+    encoding = encoding_for_model(model or settings.TOLLGATE_MODEL)
+    size = chunk_size or settings.TOLLGATE_CHUNK_SIZE
+    overlap = settings.TOLLGATE_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    report = IngestReport()
+    for item in texts:
+        cleaned = clean_text(item.text, item.source or "text")
+        report.warnings += cleaned.warnings
+        if not cleaned.text.strip():
+            report.skipped.append(f"{cleaned.source}: empty, skipped")
+            continue
+        digest = content_hash(cleaned.text)
+        existing = Document.objects.filter(collection=collection, content_hash=digest).first()
+        if existing is not None:
+            report.documents.append(existing)
+            report.duplicates += 1
+            continue
+        pieces = split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+        with transaction.atomic():
+            document = Document.objects.create(
+                collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
+            )
+            Chunk.objects.bulk_create(
+                (
+                    Chunk(
+                        document=document,
+                        seq=seq,
+                        text=piece.text,
+                        start=piece.start,
+                        token_count=piece.token_count,
+                        content_hash=content_hash(piece.text),
+                    )
+                    for seq, piece in enumerate(pieces)
+                ),
+                batch_size=BULK_BATCH,
+            )
+        report.documents.append(document)
+        report.created += 1
+        report.chunks += len(pieces)
+        report.tokens += sum(piece.token_count for piece in pieces)
+    for line in report.skipped + report.warnings:
+        logger.warning(line)
+    return report
+
+
+def files_ingest(
+    *,
+    paths: Sequence[Path],
+    collection: str = "default",
+    model: str | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+) -> IngestReport:
+    """Read files (directories recursively) and ingest them; unreadable files are reported."""
+    report = IngestReport()
+    report.merge(
+        document_ingest(
+            texts=_read_files(paths, report),
+            collection=collection,
+            model=model,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+        )
+    )
+    return report
+
+
+def _read_files(paths: Sequence[Path], report: IngestReport) -> Iterator[TextInput]:
+    """One file at a time, so a large corpus never sits in memory whole."""
+    for path in expand_paths(paths):
+        try:
+            source = decode_bytes(path.read_bytes(), str(path))
+        except (NotTextError, OSError) as exc:
+            message = str(exc) if isinstance(exc, NotTextError) else f"{path}: {exc.strerror or exc}"
+            report.errors.append(message)
+            logger.error(message)
+        else:
+            report.warnings += source.warnings
+            for line in source.warnings:
+                logger.warning(line)
+            yield TextInput(source.text, source.source)
