@@ -1,0 +1,87 @@
+"""Ingest on real PostgreSQL: bad input is reported and loses nothing else."""
+
+from pathlib import Path
+
+import pytest
+
+from project.embeddings.models import Chunk, Document
+from project.embeddings.services import TextInput, document_ingest, files_ingest
+from project.tokenization import encoding_for_model
+
+pytestmark = pytest.mark.django_db
+
+ENGLISH = "The toll gate lets cars through at the speed the road holds. " * 3
+
+
+def test_texts_become_documents_and_chunks_with_counts_and_hashes():
+    report = document_ingest(texts=[TextInput(ENGLISH, source="a.txt", metadata={"lang": "en"})], collection="c1")
+    assert report.created == 1 and report.chunks == 1
+    document = Document.objects.get(collection="c1")
+    chunk = document.chunks.get()
+    assert document.metadata == {"lang": "en"} and len(document.content_hash) == 64
+    assert chunk.token_count == len(encoding_for_model("text-embedding-3-small").encode_ordinary(chunk.text))
+    assert chunk.text == ENGLISH and len(chunk.content_hash) == 64
+
+
+def test_empty_file_is_skipped_and_binary_file_is_an_error_naming_it(tmp_path: Path):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "blank.txt").write_text("  \n\n ")
+    (tmp_path / "image.png").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9 au lait".encode("latin-1"))
+    (tmp_path / "good.txt").write_text(ENGLISH)
+
+    report = files_ingest(paths=[tmp_path], collection="c2")
+
+    assert report.created == 1
+    assert Document.objects.filter(collection="c2").get().source.endswith("good.txt")
+    assert sorted(line.split(":")[0].rsplit("/", 1)[-1] for line in report.skipped) == ["blank.txt", "empty.txt"]
+    assert any("image.png" in error and "binary" in error for error in report.errors)
+    assert any("latin1.txt" in error and "UTF-8" in error for error in report.errors)
+
+
+def test_nul_bytes_are_removed_with_a_warning(tmp_path: Path):
+    (tmp_path / "nul.txt").write_bytes(b"before\x00after. " + ENGLISH.encode())
+    report = files_ingest(paths=[tmp_path / "nul.txt"], collection="c3")
+    document = Document.objects.get(collection="c3")
+    assert "\x00" not in document.text and document.text.startswith("beforeafter.")
+    assert any("nul.txt" in warning and "NUL" in warning for warning in report.warnings)
+    report = document_ingest(texts=[TextInput("x\x00y", source="inline")], collection="c3")
+    assert Document.objects.filter(collection="c3", text="xy").exists()
+    assert report.warnings == ["inline: removed 1 NUL byte(s)"]
+
+
+def test_utf16_file_with_bom_is_text(tmp_path: Path):
+    (tmp_path / "u16.txt").write_text("안녕하세요. Hello 😀", encoding="utf-16")
+    report = files_ingest(paths=[tmp_path / "u16.txt"], collection="c4")
+    assert report.errors == [] and Document.objects.get(collection="c4").text == "안녕하세요. Hello 😀"
+
+
+def test_same_content_twice_is_stored_once():
+    first = document_ingest(texts=[TextInput(ENGLISH, source="one")], collection="c5")
+    second = document_ingest(texts=[TextInput(ENGLISH, source="two"), TextInput(ENGLISH, source="three")], collection="c5")
+    assert first.created == 1 and second.created == 0 and second.duplicates == 2
+    assert second.documents[0].pk == first.documents[0].pk
+    assert Document.objects.filter(collection="c5").count() == 1
+    assert Chunk.objects.filter(document__collection="c5").count() == first.chunks
+
+
+def test_missing_file_is_an_error_and_the_others_go_on(tmp_path: Path):
+    (tmp_path / "ok.txt").write_text(ENGLISH)
+    report = files_ingest(paths=[tmp_path / "nope.txt", tmp_path / "ok.txt"], collection="c6")
+    assert report.created == 1 and "nope.txt" in report.errors[0]
+
+
+def test_a_200k_token_file_is_chunked_within_the_bound(tmp_path: Path):
+    paragraph = "Rate limits are per organization and per model. Whichever limit is hit first applies. " * 20
+    text = "\n\n".join(f"{i}. {paragraph}" for i in range(600))
+    (tmp_path / "big.txt").write_text(text)
+    encoding = encoding_for_model("text-embedding-3-small")
+    total = len(encoding.encode_ordinary(text))
+    assert total > 200_000
+
+    report = files_ingest(paths=[tmp_path / "big.txt"], collection="c7", chunk_size=512, chunk_overlap=64)
+
+    chunks = list(Chunk.objects.filter(document__collection="c7").order_by("seq"))
+    assert report.chunks == len(chunks) > total // 512
+    assert max(chunk.token_count for chunk in chunks) <= 512
+    assert chunks[0].start == 0 and chunks[-1].start + len(chunks[-1].text) == len(text)
