@@ -1,0 +1,28 @@
+"""A sliding-window rate limiter shared through Redis by every process that calls one provider.
+
+Requests and tokens per window (and optionally requests per day) for one (account, model),
+checked together in one atomic Lua call with Redis's clock; cooldown after a 429; calibration
+from the server's ``x-ratelimit-*`` headers. Imports redis-py and the standard library only.
+"""
+
+from .errors import LimiterUnavailable, NeverFits, RateLimitError
+from .fingerprint import fingerprint
+from .headers import ServerLimits, parse_duration, parse_rate_limit_headers
+from .keys import KEY_PREFIX
+from .limiter import Limiter
+from .limits import Decision, Limits, Usage
+
+__all__ = [
+    "KEY_PREFIX",
+    "Decision",
+    "Limiter",
+    "LimiterUnavailable",
+    "Limits",
+    "NeverFits",
+    "RateLimitError",
+    "ServerLimits",
+    "Usage",
+    "fingerprint",
+    "parse_duration",
+    "parse_rate_limit_headers",
+]

@@ -1,0 +1,50 @@
+"""Redis key names of one limiter, built in Python and passed to the scripts as KEYS.
+
+All keys of an (account, model) share the ``{account:model}`` hash tag, so one script can touch
+them on Redis Cluster. The limit's numbers are part of the counters' names: a changed limit
+starts fresh counters instead of reusing stale ones. The cooldown after a 429 belongs to the
+account itself, whatever limits a client was configured with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .limits import Limits
+
+__all__ = ["KEY_PREFIX", "KeySpace"]
+
+KEY_PREFIX = "tollgate:rl"  # shared by every tollgate process; change only to isolate deployments
+_NAME = re.compile(r"[A-Za-z0-9._:/@+=-]{1,128}")
+
+
+def _check(what: str, value: str) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise ValueError(f"{what} must be 1-128 characters of [A-Za-z0-9._:/@+=-], got {value!r}"[:200])
+    return value
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    log: str
+    state: str
+    cooldown: str
+    day: str
+
+    @classmethod
+    def build(cls, *, account: str, model: str, limits: Limits, prefix: str = KEY_PREFIX) -> KeySpace:
+        if account.startswith(("sk-", "sess-")):
+            raise ValueError("account looks like an API key; pass fingerprint(api_key, base_url) instead")
+        tag = f"{prefix}:{{{_check('account', account)}:{_check('model', model)}}}"
+        config = f"r{limits.requests}:t{limits.tokens}:w{limits.window_us}"
+        return cls(
+            log=f"{tag}:{config}:log",
+            state=f"{tag}:{config}:state",
+            cooldown=f"{tag}:cooldown",
+            day=f"{tag}:d{limits.requests_per_day or 0}:day",
+        )
+
+    @property
+    def all(self) -> list[str]:
+        return [self.log, self.state, self.cooldown, self.day]

@@ -1,0 +1,75 @@
+-- Admit 1 request + N tokens if every limit has room, else say when it would fit.
+-- KEYS: log, state, cooldown, day.  ARGV: requests, tokens limit, window (us), requests per day
+-- (0 = none), tokens asked, reserve (fraction kept free), ttl (ms), walk (max entries read).
+-- Returns {status (1 admitted, 0 refused, -1 never fits), wait (us), now (us), requests used,
+-- tokens used, requests cap, tokens cap, reason, member}.
+local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local window, day_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tokens, keep = tonumber(ARGV[5]), 1 - tonumber(ARGV[6])
+local ttl, walk = tonumber(ARGV[7]), tonumber(ARGV[8])
+
+local now = clock(state)
+local used_r, used_t = purge(log, state, now - window)
+local limit_r, limit_t = effective(state, tonumber(ARGV[1]), tonumber(ARGV[2]))
+local cap_r, cap_t = math.floor(limit_r * keep + 1e-9), math.floor(limit_t * keep + 1e-9)
+local cap_d, used_d = math.floor(day_limit * keep + 1e-9), 0
+if day_limit > 0 then
+  redis.call('ZREMRANGEBYSCORE', day, '-inf', now - DAY_US)
+  used_d = redis.call('ZCARD', day)
+end
+
+local never = ''
+if tokens > cap_t then never = 'tokens' elseif cap_r < 1 then never = 'requests'
+elseif day_limit > 0 and cap_d < 1 then never = 'requests_per_day' end
+if never ~= '' then
+  save(log, state, now, used_r, used_t, ttl)
+  return {-1, 0, now, used_r, used_t, cap_r, cap_t, never, ''}
+end
+
+local wait, reason = 0, ''
+local function later(us, why)
+  if us > wait then wait, reason = us, why end
+end
+
+local cooldown_until = tonumber(redis.call('GET', cool) or '0')
+if cooldown_until > now then later(cooldown_until - now, 'cooldown') end
+
+local need_r, need_t = used_r + 1 - cap_r, used_t + tokens - cap_t
+if need_r > 0 or need_t > 0 then
+  -- Walk the oldest admissions until enough requests and tokens would have left the window.
+  local freed_r, freed_t, last, seen = 0, 0, now - window + 1, 0
+  local done_r, done_t = need_r <= 0, need_t <= 0
+  while not (done_r and done_t) and seen < walk do
+    local batch = redis.call('ZRANGE', log, seen, seen + 99, 'WITHSCORES')
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      local mr, mt = weights(batch[i])
+      last = tonumber(batch[i + 1])
+      freed_r, freed_t = freed_r + mr, freed_t + mt
+      if not done_r and freed_r >= need_r then done_r = true; later(last + window - now, 'requests') end
+      if not done_t and freed_t >= need_t then done_t = true; later(last + window - now, 'tokens') end
+    end
+    seen = seen + 100
+  end
+  -- Not found within the walk: when the last entry read leaves is a lower bound; ask again then.
+  if not done_r then later(last + window - now, 'requests') end
+  if not done_t then later(last + window - now, 'tokens') end
+end
+
+if day_limit > 0 and used_d + 1 > cap_d then
+  local oldest = redis.call('ZRANGE', day, used_d - cap_d, used_d - cap_d, 'WITHSCORES')
+  later(tonumber(oldest[2]) + DAY_US - now, 'requests_per_day')
+end
+
+if wait > 0 then
+  save(log, state, now, used_r, used_t, ttl)
+  return {0, wait, now, used_r, used_t, cap_r, cap_t, reason, ''}
+end
+
+local member = record(log, state, now, 1, tokens)
+save(log, state, now, used_r + 1, used_t + tokens, ttl)
+if day_limit > 0 then
+  redis.call('ZADD', day, now, string.format('%d:', now) .. member)
+  redis.call('PEXPIRE', day, DAY_US / 1000 + ttl)
+end
+return {1, 0, now, used_r + 1, used_t + tokens, cap_r, cap_t, '', member}

@@ -1,0 +1,52 @@
+-- Correct an admission's recorded tokens with the response's actual usage.
+-- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms).
+-- With the member, that admission is rewritten in place (nothing to do once it left the window).
+-- Without it, extra tokens are recorded now (a later time is the safe side) and tokens given
+-- back come off the oldest admissions, which leave no later than the reconciled one.
+-- Returns {tokens used after the correction, tokens actually moved}.
+local log, state = KEYS[1], KEYS[2]
+local window, delta = tonumber(ARGV[1]), tonumber(ARGV[3]) - tonumber(ARGV[2])
+local member, ttl = ARGV[4], tonumber(ARGV[5])
+
+local now = clock(state)
+local used_r, used_t = purge(log, state, now - window)
+local moved = 0
+
+local function rewrite(m, score, new_t)
+  local mr, mt, seq = weights(m)
+  redis.call('ZREM', log, m)
+  if mr > 0 or new_t > 0 then
+    redis.call('ZADD', log, score, string.format('%d:%d:%d', mr, new_t, seq))
+  end
+  return new_t - mt
+end
+
+if member ~= '' then
+  local score = redis.call('ZSCORE', log, member)
+  if score then
+    local _, mt = weights(member)
+    moved = rewrite(member, score, math.max(0, mt + delta))
+  end
+elseif delta > 0 then
+  record(log, state, now, 0, delta)
+  moved = delta
+elseif delta < 0 then
+  local owed, seen = -delta, 0
+  while owed > 0 and seen < 1000 do
+    local batch = redis.call('ZRANGE', log, seen, seen + 99, 'WITHSCORES')
+    if #batch == 0 then break end
+    for i = 1, #batch, 2 do
+      local _, mt = weights(batch[i])
+      local take = math.min(mt, owed)
+      if take > 0 then
+        moved = moved + rewrite(batch[i], batch[i + 1], mt - take)
+        owed = owed - take
+      end
+      if owed == 0 then break end
+    end
+    seen = seen + 100
+  end
+end
+
+save(log, state, now, used_r, used_t + moved, ttl)
+return {used_t + moved, moved}

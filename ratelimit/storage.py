@@ -1,0 +1,82 @@
+"""Runs the limiter's Lua scripts on Redis; turns Redis failures into :class:`LimiterUnavailable`.
+
+The algorithm lives in the scripts (``lua/<operation>.lua``, each prefixed with
+``lua/_common.lua``) and in :mod:`ratelimit.limiter`, which builds their arguments and reads
+their answers; this module only loads and runs them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .errors import LimiterUnavailable
+
+__all__ = ["CONNECT_TIMEOUT", "OPERATIONS", "READ_TIMEOUT", "RedisStorage", "script_source"]
+
+SCRIPTS = Path(__file__).with_name("lua")
+OPERATIONS = ("acquire", "reconcile", "cooldown", "observe", "usage")
+CONNECT_TIMEOUT = 0.5  # seconds: a worker must learn quickly that Redis is gone, not hang
+READ_TIMEOUT = 0.5  # seconds: every script is O(expired) and answers in well under a millisecond
+RETRIES = 1  # one immediate retry, so a pooled connection broken by a Redis restart heals at once
+
+
+@functools.cache
+def script_source(operation: str) -> str:
+    return (SCRIPTS / "_common.lua").read_text() + (SCRIPTS / f"{operation}.lua").read_text()
+
+
+def address_of(client: Any) -> str:
+    """``host:port`` (or the socket path) of a client, without credentials."""
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", {}) or {}
+    if kwargs.get("path"):
+        return str(kwargs["path"])
+    if kwargs.get("host"):
+        return f"{kwargs['host']}:{kwargs.get('port', 6379)}"
+    return type(client).__name__
+
+
+class RedisStorage:
+    """The scripts of one limiter, registered once on a redis-py client.
+
+    Parameters
+    ----------
+    client:
+        A ``redis.Redis`` (or cluster) client; give it short timeouts, see :meth:`from_url`.
+    owns_client:
+        Close the client in :meth:`close` (true when built by :meth:`from_url`).
+    """
+
+    def __init__(self, client: Any, *, owns_client: bool = False) -> None:
+        self.client = client
+        self.address = address_of(client)
+        self._owns_client = owns_client
+        self._scripts = {name: client.register_script(script_source(name)) for name in OPERATIONS}
+
+    @classmethod
+    def from_url(cls, url: str, *, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT) -> RedisStorage:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), RETRIES),
+        )
+        return cls(client, owns_client=True)
+
+    def run(self, operation: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+        try:
+            return self._scripts[operation](keys=list(keys), args=list(args))
+        except redis.RedisError as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise LimiterUnavailable(self.address, reason) from exc
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
