@@ -1,0 +1,162 @@
+"""The HTTP face: a Starlette app serving ``/v1/embeddings``, ``/v1/models``, ``/stats``, ``/admin``.
+
+Routes stay thin: the decisions live in ``Simulator`` (service.py). This module owns only
+what needs the wire: JSON in and out, simulated latency, hangs and dropped connections.
+Run it with ONE uvicorn worker: limits and stats are in-process state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from simulator.config import MODELS, SimulatorConfig
+from simulator.errors import InjectedFaultError, InvalidRequestError, SimulatorError
+from simulator.realism import choose_fault, latency_seconds
+from simulator.service import Simulator
+
+__all__ = ["create_app"]
+
+THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
+_JSON = "application/json"
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(data, separators=(",", ":")), status_code=status, headers=headers, media_type=_JSON)
+
+
+def _error(error: SimulatorError, started: float) -> Response:
+    headers = {**error.headers, "x-request-id": f"req_{secrets.token_hex(16)}"}
+    headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
+    return _json(error.body(), error.status, headers)
+
+
+class _DroppedResponse(Response):
+    """Starts a response and stops mid-body: uvicorn closes the socket, the client sees the drop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", _JSON.encode()), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"object":"list","data":[', "more_body": True})
+
+
+async def _body_json(request: Request) -> tuple[Any, int]:
+    raw = await request.body()
+    try:
+        return json.loads(raw), len(raw)
+    except ValueError:
+        raise InvalidRequestError(
+            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
+            "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
+            "valid JSON.)"
+        ) from None
+
+
+def create_app(config: SimulatorConfig) -> Starlette:
+    """Build the ASGI app for ``config``; ``app.state.simulator`` holds the live state.
+
+    Example::
+
+        app = create_app(SimulatorConfig.for_tier("1", time_scale=10))
+        uvicorn.run(app, port=8765, workers=1)
+    """
+    sim = Simulator(config)
+
+    async def embeddings(request: Request) -> Response:
+        started = time.perf_counter()
+        sim.stats.record_request()
+        try:
+            authorization = request.headers.get("authorization")
+            sim.authenticate(authorization)  # a bad key is a 401 even when the body is garbage
+            body, size = await _body_json(request)
+            if size > THREADPOOL_BODY_BYTES:
+                admitted = await run_in_threadpool(sim.admit, authorization=authorization, body=body)
+            else:
+                admitted = sim.admit(authorization=authorization, body=body)
+            fault = choose_fault(sim.config.knobs, sim.rng)
+            if fault in ("500", "503"):
+                raise InjectedFaultError(int(fault))  # type: ignore[arg-type]
+            if fault == "drop":
+                sim.stats.record_fault("drop")
+                return _DroppedResponse()
+            if size > THREADPOOL_BODY_BYTES:
+                payload = await run_in_threadpool(lambda: json.dumps(sim.render(admitted.request)).encode())
+            else:
+                payload = json.dumps(sim.render(admitted.request), separators=(",", ":")).encode()
+        except SimulatorError as error:
+            sim.stats.record_error(error.status, error.type if error.status == 429 else None)
+            return _error(error, started)
+        overhead_ms = (time.perf_counter() - started) * 1000
+        delay = latency_seconds(sim.config.knobs, admitted.request.usage_tokens, sim.rng)
+        if fault == "hang":
+            sim.stats.record_fault("hang")
+            delay += sim.config.knobs.hang_seconds
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sim.stats.record_success(admitted.request.usage_tokens, overhead_ms)
+        headers = {
+            **admitted.headers,
+            "openai-model": admitted.request.model.name,
+            "openai-organization": sim.config.organization,
+            "openai-processing-ms": str(round((time.perf_counter() - started) * 1000)),
+            "openai-version": "2020-10-01",
+            "x-request-id": f"req_{secrets.token_hex(16)}",
+        }
+        return Response(payload, headers=headers, media_type=_JSON)
+
+    async def models(request: Request) -> Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "system"} for name in MODELS]
+        return _json({"object": "list", "data": data})
+
+    async def stats(request: Request) -> Response:
+        return _json(sim.describe())
+
+    async def stats_reset(request: Request) -> Response:
+        sim.stats.reset()
+        return _json(sim.describe())
+
+    async def admin_config(request: Request) -> Response:
+        started = time.perf_counter()
+        if request.method == "GET":
+            return _json(sim.config.public())
+        try:
+            changes, _ = await _body_json(request)
+            if not isinstance(changes, dict):
+                raise InvalidRequestError("the admin config update must be a JSON object")
+            return _json(sim.update(changes))
+        except SimulatorError as error:
+            return _error(error, started)
+
+    async def admin_reset(request: Request) -> Response:
+        sim.reset_limits()
+        return _json({"reset": True})
+
+    async def health(request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/stats", stats, methods=["GET"]),
+            Route("/stats/reset", stats_reset, methods=["POST"]),
+            Route("/admin/config", admin_config, methods=["GET", "POST"]),
+            Route("/admin/reset-limits", admin_reset, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ]
+    )
+    app.state.simulator = sim
+    return app

@@ -1,0 +1,178 @@
+"""What a simulator serves: models, tier presets, limits, time scale and the run-time knobs.
+
+Limits are per API key per model, like OpenAI's per-organization limits. ``time_scale`` K
+shrinks every window by K (a "minute" lasts 60/K s, a "day" 86400/K s) while the limits per
+window stay the same, so a test sees the real ratios in seconds instead of minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.errors import ConfigError
+
+__all__ = [
+    "ModelSpec",
+    "MODELS",
+    "TIERS",
+    "TierLimits",
+    "Knobs",
+    "SimulatorConfig",
+    "MAX_INPUTS",
+    "MAX_TOKENS_PER_REQUEST",
+    "ALGORITHMS",
+    "ESTIMATORS",
+]
+
+MAX_INPUTS = 2048  # inputs in one request
+MAX_TOKENS_PER_REQUEST = 300_000  # tokens summed over one request's inputs
+ALGORITHMS = ("sliding", "bucket")
+ESTIMATORS = ("tiktoken", "chars")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An embedding model: native vector size, context length, whether ``dimensions`` works."""
+
+    name: str
+    dimensions: int
+    max_input_tokens: int
+    supports_dimensions: bool
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("text-embedding-3-small", 1536, 8192, True),
+        ModelSpec("text-embedding-3-large", 3072, 8192, True),
+        ModelSpec("text-embedding-ada-002", 1536, 8191, False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    """Published per-model limits of one usage tier; ``None`` means no such limit."""
+
+    rpm: int
+    tpm: int
+    rpd: int | None
+
+
+# OpenAI's published limits for text-embedding-3-* (February 2025).
+TIERS: dict[str, TierLimits] = {
+    "free": TierLimits(rpm=100, tpm=40_000, rpd=2_000),
+    "1": TierLimits(rpm=3_000, tpm=1_000_000, rpd=None),
+    "2": TierLimits(rpm=5_000, tpm=1_000_000, rpd=None),
+    "3": TierLimits(rpm=5_000, tpm=5_000_000, rpd=None),
+    "4": TierLimits(rpm=10_000, tpm=5_000_000, rpd=None),
+    "5": TierLimits(rpm=10_000, tpm=10_000_000, rpd=None),
+}
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1, got {value}")
+
+
+@dataclass
+class Knobs:
+    """Realism knobs, changeable while serving (``POST /admin/config``).
+
+    Latency of a success is ``latency_ms + latency_per_token_ms * tokens`` plus a uniform
+    jitter of up to ``latency_jitter_ms``. Fault rates are probabilities per request, drawn in
+    order: drop, hang, 500, 503. A hang sleeps ``hang_seconds`` (past the client's timeout)
+    and then answers normally.
+    """
+
+    latency_ms: float = 0.0
+    latency_per_token_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_500_rate: float = 0.0
+    error_503_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_seconds: float = 30.0
+    drop_rate: float = 0.0
+    insufficient_quota: bool = False
+
+    def validate(self) -> None:
+        """Refuse values that cannot mean anything (negative times, probabilities over 1)."""
+        for name in ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+        for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate"):
+            _check_rate(name, getattr(self, name))
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything ``create_app`` needs. Limits of ``None`` (or 0) are not enforced.
+
+    Example::
+
+        config = SimulatorConfig.for_tier("1", time_scale=10, api_keys=frozenset({"sk-test"}))
+    """
+
+    rpm: int | None = 3_000
+    tpm: int | None = 1_000_000
+    rpd: int | None = None
+    tier: str | None = "1"
+    time_scale: float = 1.0
+    algorithm: str = "sliding"
+    token_estimator: str = "tiktoken"
+    chars_per_token: float = 4.0
+    api_keys: frozenset[str] = frozenset()
+    organization: str = "org-simulator"
+    seed: int | None = None
+    knobs: Knobs = field(default_factory=Knobs)
+
+    @classmethod
+    def for_tier(cls, tier: str, **overrides: Any) -> SimulatorConfig:
+        """A config with a tier's published limits; keyword arguments override any field."""
+        key = tier.lower()
+        if key not in TIERS:
+            raise ConfigError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+        limits = TIERS[key]
+        values: dict[str, Any] = {"rpm": limits.rpm, "tpm": limits.tpm, "rpd": limits.rpd, "tier": key}
+        values.update(overrides)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    @property
+    def window_seconds(self) -> float:
+        """The length of a (scaled) minute."""
+        return 60.0 / self.time_scale
+
+    @property
+    def day_seconds(self) -> float:
+        """The length of a (scaled) day."""
+        return 86_400.0 / self.time_scale
+
+    def validate(self) -> None:
+        """Refuse a config that cannot be served; normalizes 0 limits to ``None``."""
+        for name in ("rpm", "tpm", "rpd"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must not be negative")
+            if value == 0:
+                setattr(self, name, None)
+        if self.time_scale <= 0:
+            raise ConfigError("time_scale must be positive")
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        if self.token_estimator not in ESTIMATORS:
+            raise ConfigError(f"token_estimator must be one of {', '.join(ESTIMATORS)}")
+        if self.chars_per_token <= 0:
+            raise ConfigError("chars_per_token must be positive")
+        self.knobs.validate()
+
+    def public(self) -> dict[str, Any]:
+        """The config as JSON, without the API keys themselves."""
+        data = dataclasses.asdict(self)
+        data["api_keys"] = len(self.api_keys)
+        data["window_seconds"] = self.window_seconds
+        data["day_seconds"] = self.day_seconds
+        return data
