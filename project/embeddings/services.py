@@ -90,7 +90,11 @@ def document_ingest(
             report.documents.append(existing)
             report.duplicates += 1
             continue
-        pieces = split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+        pieces = [
+            piece
+            for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+            if piece.text.strip()  # a long run of whitespace carries nothing to embed
+        ]
         with transaction.atomic():
             document = Document.objects.create(
                 collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
