@@ -1,0 +1,145 @@
+"""One call to an embeddings provider through the openai SDK, its failures sorted into decisions.
+
+The SDK retries 429s and 5xx by itself; a task that owns its retries sets ``max_retries=0``
+so the shared limiter, not each process, decides when to try again. Credentials stay in this
+process: no message built here contains the API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from array import array
+from dataclasses import dataclass
+
+import openai
+
+from ratelimit import parse_duration
+
+from .errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
+
+# Models that refuse the ``dimensions`` parameter (OPENAI_FACTS.md).
+FIXED_DIMENSION_MODELS = {"text-embedding-ada-002"}
+_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)", re.IGNORECASE)
+_RETRY_AFTER_SECONDS = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+_BLOCKING_CODES = {"insufficient_quota", "credit_balance_exhausted"}
+DEFAULT_WAIT = 1.0  # seconds, when a 429 says nothing about how long to wait
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Where and how to call; built once from settings (``workers.config``)."""
+
+    model: str
+    dimensions: int
+    api_key: str
+    base_url: str | None = None
+    azure_endpoint: str | None = None
+    azure_api_version: str | None = None
+    timeout: float = 60.0
+
+    def client(self) -> openai.OpenAI:
+        timeout = openai.Timeout(self.timeout, connect=5.0)
+        if self.azure_endpoint:
+            return openai.AzureOpenAI(
+                api_key=self.api_key,
+                azure_endpoint=self.azure_endpoint,
+                api_version=self.azure_api_version,
+                max_retries=0,
+                timeout=timeout,
+            )
+        return openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    vectors: list[list[float]]  # in the order of the inputs
+    total_tokens: int
+    headers: dict[str, str]
+
+
+def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> EmbedResult:
+    """Embed ``inputs`` in one request; raise a :class:`workers.errors.ProviderError` on failure."""
+    options = {} if config.model in FIXED_DIMENSION_MODELS else {"dimensions": config.dimensions}
+    try:
+        raw = client.embeddings.with_raw_response.create(
+            input=inputs, model=config.model, encoding_format="base64", **options
+        )
+    except openai.APIStatusError as exc:
+        raise classify(exc) from exc
+    except openai.APIConnectionError as exc:  # includes timeouts
+        raise Transient(f"{type(exc).__name__}: {exc}") from exc
+    response = raw.parse()
+    vectors: list[list[float]] = [[]] * len(inputs)
+    for item in response.data:
+        vectors[item.index] = _as_floats(item.embedding)
+    return EmbedResult(vectors, response.usage.total_tokens, dict(raw.headers))
+
+
+def _as_floats(embedding: list[float] | str) -> list[float]:
+    if isinstance(embedding, str):  # a server that answered base64 to an SDK that did not decode it
+        return array("f", base64.b64decode(embedding)).tolist()
+    return list(embedding)
+
+
+def classify(exc: openai.APIStatusError) -> Exception:
+    """The decision an HTTP error calls for."""
+    message = _message(exc)
+    status = exc.status_code
+    if status == 429:
+        if exc.code in _BLOCKING_CODES or exc.type in _BLOCKING_CODES:
+            return AccountBlocked(f"the provider refused for lack of quota: {message}")
+        if message.startswith("Request too large"):
+            return RequestTooLarge(message)
+        headers = dict(exc.response.headers)
+        return RateLimited(message, retry_after=retry_after(headers, message), headers=headers)
+    if status in (401, 403):
+        return AccountBlocked(f"the provider rejected the credentials ({status}): {message}")
+    if status == 404:
+        return AccountBlocked(f"the provider does not know the model ({status}): {message}")
+    if status >= 500 or status in (408, 409):
+        return Transient(f"HTTP {status}: {message}")
+    return InvalidInput(message)
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+    return exc.message
+
+
+def retry_after(headers: dict[str, str], message: str) -> float:
+    """Seconds to wait after a 429: headers first, then the message, then the reset headers."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    candidates: list[float] = []
+    if "retry-after-ms" in lowered:
+        candidates.append(_number(lowered["retry-after-ms"], 0.001))
+    if "retry-after" in lowered:
+        candidates.append(_number(lowered["retry-after"], 1.0))
+    if not any(candidates):
+        for pattern in (_TRY_AGAIN, _RETRY_AFTER_SECONDS):
+            match = pattern.search(message)
+            if match:
+                candidates.append(parse_duration(match.group(1)))
+    if not any(candidates):
+        for name in ("x-ratelimit-reset-tokens", "x-ratelimit-reset-requests"):
+            if name in lowered:
+                candidates.append(_duration(lowered[name]))
+    return max((c for c in candidates if c > 0), default=DEFAULT_WAIT)
+
+
+def _number(text: str, unit: float) -> float:
+    try:
+        return float(text) * unit
+    except ValueError:
+        return 0.0  # an HTTP date: fall through to the other sources
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return 0.0
