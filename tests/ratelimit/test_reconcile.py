@@ -1,0 +1,31 @@
+def test_reconcile_the_admission_down_and_up(make_limiter) -> None:
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=10)
+    decision = limiter.acquire(tokens=800)
+    assert limiter.reconcile(estimated=800, actual=600, admission=decision) == 600
+    assert limiter.acquire(tokens=400).admitted  # the 200 given back are usable
+    assert limiter.usage().tokens_used == 1000
+    second = limiter.acquire(tokens=0)
+    assert limiter.reconcile(estimated=0, actual=50, admission=second) == 1050
+    assert limiter.usage().requests_used == 3  # reconciling never adds requests
+
+
+def test_reconcile_without_the_admission(make_limiter) -> None:
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=10)
+    limiter.acquire(tokens=300)
+    limiter.acquire(tokens=300)
+    assert limiter.reconcile(estimated=300, actual=100) == 400
+    assert limiter.reconcile(estimated=300, actual=450) == 550
+    usage = limiter.usage()
+    assert (usage.requests_used, usage.tokens_used) == (2, 550)
+    assert limiter.acquire(tokens=450).admitted
+    assert not limiter.acquire(tokens=1).admitted
+
+
+def test_reconcile_after_the_admission_left_the_window_changes_nothing(make_limiter) -> None:
+    import time
+
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.1)
+    decision = limiter.acquire(tokens=500)
+    time.sleep(0.15)
+    limiter.acquire(tokens=100)
+    assert limiter.reconcile(estimated=500, actual=900, admission=decision) == 100

@@ -1,0 +1,39 @@
+import time
+
+from ratelimit import Usage
+
+
+def test_usage_reports_the_window_now(make_limiter) -> None:
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.3)
+    empty = limiter.usage()
+    assert empty == Usage(0, 10, 0, 1000, 0.0, 0.3, at=empty.at)
+    limiter.acquire(tokens=300)
+    limiter.acquire(tokens=200)
+    usage = limiter.usage()
+    assert (usage.requests_used, usage.requests_limit, usage.tokens_used, usage.tokens_limit) == (2, 10, 500, 1000)
+    assert usage.cooldown_seconds == 0 and usage.requests_per_day_used is None
+    time.sleep(0.35)
+    usage = limiter.usage()
+    assert (usage.requests_used, usage.tokens_used) == (0, 0)
+
+
+def test_keys_expire_when_idle(make_limiter, client) -> None:
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.2)
+    limiter.acquire(tokens=10)
+    limiter.cooldown(0.1)
+    keys = [k for k in limiter.keys.all if client.exists(k)]
+    assert set(keys) >= {limiter.keys.log, limiter.keys.state, limiter.keys.cooldown}
+    assert all(0 < client.pttl(k) <= 1200 for k in keys)
+    time.sleep(1.3)
+    assert client.exists(*limiter.keys.all) == 0
+    assert limiter.acquire(tokens=1000).admitted  # and starts again from nothing
+
+
+def test_memory_is_bounded_by_the_window(make_limiter, client) -> None:
+    limiter = make_limiter(requests=1_000_000, tokens=10**9, window_seconds=0.1)
+    for _ in range(50):
+        limiter.acquire(tokens=1)
+    time.sleep(0.12)
+    limiter.acquire(tokens=1)
+    assert client.zcard(limiter.keys.log) == 1
+    assert limiter.usage().requests_used == 1
