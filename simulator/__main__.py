@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -104,6 +107,19 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after shutting down; a simulator asked to stop exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 class _QuietDrops(logging.Filter):
     """Dropped connections are on purpose: keep uvicorn from logging each one as an error."""
 
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             encoding_for(model).encode_ordinary("warm up")
     except (OSError, ValueError, KeyError) as error:
         print(
-            f"simulator: cannot load tiktoken's encoding for {model} ({type(error).__name__}: {error}); "
+            f"simulator: cannot load tiktoken's encoding for {model} ({type(error).__name__}: {str(error)[:160]}); "
             "it is downloaded on first use, so offline put cl100k_base in TIKTOKEN_CACHE_DIR "
             "(tollgate's project.tokenization.prime_tiktoken_cache() does this)",
             file=sys.stderr,
@@ -158,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=1, timeout_keep_alive=30,
     )
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
-    server = uvicorn.Server(uv_config)
+    server = _Server(uv_config)
     try:
         asyncio.run(_serve(server, sock, f"http://{host}:{port}/v1"))
     except KeyboardInterrupt:
