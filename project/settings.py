@@ -83,11 +83,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("TOLLGATE_LOG_LEVEL", default="WARNING")},
 }
 
-# --- Celery (Celery's Django recipe: every CELERY_* setting configures the app) ---------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_RESULT_BACKEND = None
-CELERY_TASK_IGNORE_RESULT = True
-
 # --- tollgate -------------------------------------------------------------------------------
 TOLLGATE_MODEL = env.str("TOLLGATE_MODEL", default="text-embedding-3-small")
 TOLLGATE_DIMENSIONS = env.int("TOLLGATE_DIMENSIONS", default=1536)
@@ -96,3 +91,33 @@ TOLLGATE_TPM = env.int("TOLLGATE_TPM", default=1_000_000)  # Tier 1, text-embedd
 TOLLGATE_WINDOW_SECONDS = env.float("TOLLGATE_WINDOW_SECONDS", default=60.0)
 TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
 TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
+TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: a twentieth of TPM
+TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.0)  # share of the limit bulk work leaves free
+TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, timeouts, dropped connections
+TOLLGATE_MAX_BACKOFF_SECONDS = env.float("TOLLGATE_MAX_BACKOFF_SECONDS", default=60.0)
+TOLLGATE_REQUEST_TIMEOUT = env.float("TOLLGATE_REQUEST_TIMEOUT", default=60.0)
+TOLLGATE_STALL_SECONDS = env.float("TOLLGATE_STALL_SECONDS", default=0.0)  # 0: twice the window, at least 10 s
+
+# --- the provider (the openai SDK's own variable names) ---------------------------------------
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
+
+# --- Celery (its Django recipe: every CELERY_* setting configures the app), set for no loss -----
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged after it ran, so a dead worker's task comes back
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Above the longest countdown a task is given (the backoff cap and a window's wait), so Redis does
+# not hand a waiting task to a second worker; the sweep re-enqueues what a lost worker held.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")  # the work waits on the network
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
+CELERY_TASK_DEFAULT_QUEUE = "bulk"
+CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.embed_query": {"queue": "interactive"}}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

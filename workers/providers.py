@@ -8,6 +8,7 @@ process: no message built here contains the API key.
 from __future__ import annotations
 
 import base64
+import functools
 import re
 from array import array
 from dataclasses import dataclass
@@ -49,6 +50,12 @@ class ProviderConfig:
                 timeout=timeout,
             )
         return openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=timeout)
+
+
+@functools.cache
+def client_for(config: ProviderConfig) -> openai.OpenAI:
+    """One SDK client per process and provider, so its connection pool is reused across tasks."""
+    return config.client()
 
 
 @dataclass(frozen=True)

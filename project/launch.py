@@ -1,0 +1,107 @@
+"""Child processes a one-shot command starts and stops: the simulator and a pool of Celery workers.
+
+Workers inherit the environment (the provider's key among it): credentials never travel in a
+task, a command line or a log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from project.tokenization import prime_tiktoken_cache
+
+SIMULATOR_START_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+_URL = re.compile(r"https?://\S+/v1")
+
+
+class LaunchError(RuntimeError):
+    """A child process did not start."""
+
+
+@dataclass
+class Simulator:
+    process: subprocess.Popen
+    base_url: str
+    reader: threading.Thread
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.reader.join(STOP_TIMEOUT)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+def start_simulator(*, rpm: int, tpm: int, window_seconds: float, extra: Sequence[str] = ()) -> Simulator:
+    """The built-in simulator with the given limits, time-scaled to the configured window."""
+    prime_tiktoken_cache()
+    command = [
+        sys.executable, "-m", "simulator", "--port", "0", "--log-level", "warning",
+        "--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds), *extra,
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    found = threading.Event()
+    urls: list[str] = []
+    reader = threading.Thread(target=_read_output, args=(process, urls, found), daemon=True)
+    reader.start()
+    if not found.wait(SIMULATOR_START_TIMEOUT) or not urls:
+        _stop(process)
+        raise LaunchError(f"the simulator did not start within {SIMULATOR_START_TIMEOUT:.0f} s")
+    return Simulator(process, urls[0], reader)
+
+
+def _read_output(process: subprocess.Popen, urls: list[str], found: threading.Event) -> None:
+    """Find the printed base URL, then keep draining so the simulator never blocks on a full pipe."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        match = _URL.search(line)
+        if match and not found.is_set():
+            urls.append(match.group(0))
+            found.set()
+        elif not found.is_set():
+            sys.stderr.write(line)
+    found.set()  # the simulator exited before printing its URL
+
+
+@dataclass
+class WorkerPool:
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            _stop(process)
+
+
+def start_workers(
+    count: int, *, env: Mapping[str, str] | None = None, concurrency: int | None = None, queues: str = "bulk,interactive"
+) -> WorkerPool:
+    """``count`` Celery worker processes on this machine, like ``celery -A workers worker`` typed by hand."""
+    pool = WorkerPool()
+    for index in range(count):
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "--hostname", f"tollgate{index}-{os.getpid()}@%h",
+            "--queues", queues, "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
+        ]  # fmt: skip
+        if concurrency:
+            command += ["--concurrency", str(concurrency)]
+        pool.processes.append(subprocess.Popen(command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL))
+    return pool
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

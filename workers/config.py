@@ -1,0 +1,85 @@
+"""The one place workers read Django settings: the provider, the shared limiter, the group budget."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from ratelimit import Limiter, Limits, fingerprint
+
+from .catalog import MAX_TOKENS_PER_REQUEST
+from .providers import ProviderConfig
+
+OPENAI_URL = "https://api.openai.com/v1"
+GROUP_SHARE_OF_TPM = 20  # small groups keep every worker busy and the window evenly filled
+
+
+class ConfigurationError(RuntimeError):
+    """No usable provider is configured."""
+
+
+def provider_config(model: str | None = None, dimensions: int | None = None) -> ProviderConfig:
+    model = model or settings.TOLLGATE_MODEL
+    dimensions = dimensions or settings.TOLLGATE_DIMENSIONS
+    timeout = settings.TOLLGATE_REQUEST_TIMEOUT
+    if settings.AZURE_OPENAI_ENDPOINT:
+        return ProviderConfig(
+            model=model,
+            dimensions=dimensions,
+            api_key=settings.AZURE_OPENAI_API_KEY or settings.OPENAI_API_KEY,
+            azure_endpoint=settings.AZURE_OPENAI_ENDPOINT,
+            azure_api_version=settings.OPENAI_API_VERSION,
+            timeout=timeout,
+        )
+    if not (settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL):
+        raise ConfigurationError("no provider configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for another server)")
+    return ProviderConfig(
+        model=model,
+        dimensions=dimensions,
+        api_key=settings.OPENAI_API_KEY or "not-needed",
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=timeout,
+    )
+
+
+def limits() -> Limits:
+    return Limits(
+        requests=settings.TOLLGATE_RPM,
+        tokens=settings.TOLLGATE_TPM,
+        window_seconds=settings.TOLLGATE_WINDOW_SECONDS,
+    )
+
+
+@functools.cache
+def shared_limiter(model: str) -> Limiter:
+    """This process's handle on the limit every worker shares (keyed by account, never by key)."""
+    config = provider_config(model)
+    account = fingerprint(config.api_key, config.azure_endpoint or config.base_url or OPENAI_URL)
+    return Limiter.from_url(settings.REDIS_URL, account=account, model=model, limits=limits())
+
+
+def group_budget() -> int:
+    """Tokens per request group: configured, else a twentieth of TPM; never above TPM or the API's cap."""
+    budget = settings.TOLLGATE_GROUP_TOKENS or settings.TOLLGATE_TPM // GROUP_SHARE_OF_TPM
+    return max(1, min(budget, settings.TOLLGATE_TPM, MAX_TOKENS_PER_REQUEST))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int  # for 5xx, timeouts and dropped connections
+    max_backoff: float  # seconds
+
+
+def retry_policy() -> RetryPolicy:
+    return RetryPolicy(settings.TOLLGATE_MAX_ATTEMPTS, settings.TOLLGATE_MAX_BACKOFF_SECONDS)
+
+
+def stall_seconds() -> float:
+    return settings.TOLLGATE_STALL_SECONDS or max(10.0, 2 * settings.TOLLGATE_WINDOW_SECONDS)
+
+
+def bulk_reserve() -> float:
+    """The share of each limit a backfill leaves free for interactive work."""
+    return settings.TOLLGATE_BULK_RESERVE

@@ -1,0 +1,122 @@
+"""Embedding one group: ask the shared limit, call the provider, store, and say what comes next.
+
+Returns a decision (:class:`Outcome`) instead of retrying itself, so the Celery task stays a
+few lines and this logic runs the same in a test, a worker or a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+from project.embeddings.models import Chunk, EmbeddingJob
+from project.tokenization import encoding_for_model
+from ratelimit import NeverFits
+
+from . import jobs
+from .catalog import model_info
+from .config import provider_config, retry_policy, shared_limiter
+from .errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
+from .inputs import ChunkInputs, chunk_inputs, combine
+from .providers import client_for, embed
+
+logger = logging.getLogger(__name__)
+
+JITTER = 0.25  # seconds at most, so tasks told the same wait do not all return at once
+BACKOFF_BASE = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the task does next: nothing, wait and try again, or enqueue smaller groups."""
+
+    retry_in: float | None = None  # seconds
+    next_attempt: int = 0  # failures so far (limiter waits and 429s are not failures)
+    split: list[list[int]] = field(default_factory=list)
+
+    @classmethod
+    def done(cls) -> Outcome:
+        return cls()
+
+
+def jitter() -> float:
+    return random.uniform(0, JITTER)
+
+
+def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve: float = 0.0) -> Outcome:
+    job = EmbeddingJob.objects.filter(pk=job_id, status__in=jobs.ACTIVE).first()
+    if job is None:  # paused, cancelled, completed or gone: no call to the API
+        return Outcome.done()
+    todo = _inputs(job, chunk_ids)
+    if not todo:  # a redelivered task whose work is already stored
+        jobs.finish_if_done(job_id)
+        return Outcome.done()
+    texts = [text for item in todo for text in item.texts]
+    tokens = sum(t for item in todo for t in item.tokens)
+
+    limiter = shared_limiter(job.model)
+    try:
+        decision = limiter.acquire(tokens, reserve=reserve)
+    except NeverFits as exc:
+        if len(todo) > 1:
+            return _halves(todo)
+        jobs.fail_chunks(job_id, [todo[0].chunk_id], f"larger than the rate limit can ever admit: {exc}")
+        return Outcome.done()
+    if not decision.admitted:
+        jobs.count(job_id, limiter_waits=1)
+        return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt)
+
+    config = provider_config(job.model, job.dimensions)
+    jobs.count(job_id, requests=1)
+    try:
+        result = embed(client_for(config), config, texts)
+    except RateLimited as exc:
+        limiter.cooldown(exc.retry_after)
+        limiter.observe(exc.headers)
+        jobs.count(job_id, http_429=1)
+        return Outcome(retry_in=exc.retry_after + jitter(), next_attempt=attempt)
+    except (InvalidInput, RequestTooLarge) as exc:
+        if len(todo) > 1:  # isolate the input at fault
+            return _halves(todo)
+        jobs.fail_chunks(job_id, [todo[0].chunk_id], str(exc))
+        return Outcome.done()
+    except AccountBlocked as exc:
+        jobs.pause(job_id, str(exc))
+        logger.error("job %s paused: %s", job_id, exc)
+        return Outcome.done()
+    except Transient as exc:
+        if attempt + 1 >= retry_policy().max_attempts:
+            jobs.fail_chunks(job_id, [item.chunk_id for item in todo], f"gave up after {attempt + 1} attempts: {exc}")
+            return Outcome.done()
+        return Outcome(retry_in=_backoff(attempt), next_attempt=attempt + 1)
+
+    limiter.reconcile(tokens, result.total_tokens, admission=decision)
+    limiter.observe(result.headers)
+    vectors, position = {}, 0
+    for item in todo:
+        count = len(item.texts)
+        vectors[item.chunk_id] = combine(result.vectors[position : position + count], item.tokens)
+        position += count
+    jobs.store_embeddings(job_id, job.model, job.dimensions, vectors, result.total_tokens)
+    return Outcome.done()
+
+
+def _inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[ChunkInputs]:
+    rows = jobs.pending_chunks(job).filter(pk__in=chunk_ids).values_list("pk", "text", "token_count")
+    encoding = encoding_for_model(job.model)
+    max_tokens = model_info(job.model).max_input_tokens
+    return [
+        chunk_inputs(pk, text, count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding)
+        for pk, text, count in rows
+    ]
+
+
+def _halves(todo: list[ChunkInputs]) -> Outcome:
+    middle = len(todo) // 2
+    return Outcome(split=[[i.chunk_id for i in todo[:middle]], [i.chunk_id for i in todo[middle:]]])
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential, capped, with jitter so retries of many tasks spread out."""
+    return random.uniform(0.5, 1.0) * min(retry_policy().max_backoff, BACKOFF_BASE * 2**attempt)

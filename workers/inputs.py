@@ -1,0 +1,44 @@
+"""What a chunk sends to the API: itself, or, when longer than the model accepts, the policy's pieces.
+
+``split`` never reaches here with a long chunk (ingest already cut the document to the model's
+limit); ``truncate`` sends the first piece; ``average`` sends every piece and the worker combines
+their vectors weighted by tokens, re-normalized to unit length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tiktoken
+
+from project.splitter import split_text
+
+SPLIT, TRUNCATE, AVERAGE = "split", "truncate", "average"
+
+
+@dataclass(frozen=True)
+class ChunkInputs:
+    chunk_id: int
+    texts: list[str]
+    tokens: list[int]  # per text: the limiter's estimate and the average's weights
+
+
+def chunk_inputs(
+    chunk_id: int, text: str, token_count: int, *, policy: str, max_tokens: int, encoding: tiktoken.Encoding
+) -> ChunkInputs:
+    if token_count <= max_tokens:
+        return ChunkInputs(chunk_id, [text], [token_count])
+    pieces = [p for p in split_text(text, encoding=encoding, chunk_size=max_tokens, chunk_overlap=0) if p.text.strip()]
+    if policy == TRUNCATE:
+        pieces = pieces[:1]
+    return ChunkInputs(chunk_id, [p.text for p in pieces], [p.token_count for p in pieces])
+
+
+def combine(vectors: list[list[float]], weights: list[int]) -> list[float]:
+    """The token-weighted mean of piece vectors, scaled back to unit length."""
+    if len(vectors) == 1:
+        return vectors[0]
+    total = [sum(w * v[i] for v, w in zip(vectors, weights)) for i in range(len(vectors[0]))]
+    norm = math.sqrt(sum(x * x for x in total)) or 1.0
+    return [x / norm for x in total]

@@ -1,0 +1,85 @@
+"""Job rows as workers change them: atomic counters, status changes, failed chunks, completion.
+
+Counters move with ``F()`` expressions (one UPDATE, no read-modify-write across processes);
+completion is decided from the database (no chunk left without an embedding or a failure),
+not from a counter a redelivered task could have advanced twice.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+
+from project.embeddings.models import Chunk, Embedding, EmbeddingJob, FailedChunk
+
+Status = EmbeddingJob.Status
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+
+def count(job_id: int, **increments: int) -> None:
+    """Add to the job's counters, e.g. ``count(7, requests=1, http_429=1)``."""
+    EmbeddingJob.objects.filter(pk=job_id).update(**{name: F(name) + value for name, value in increments.items()})
+
+
+def is_active(job_id: int) -> bool:
+    return EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE).exists()
+
+
+def pending_chunks(job: EmbeddingJob) -> QuerySet[Chunk]:
+    """The job's chunks with neither an embedding for its model nor a recorded failure."""
+    embedded = Embedding.objects.filter(chunk=OuterRef("pk"), model=job.model)
+    failed = FailedChunk.objects.filter(chunk=OuterRef("pk"), job=job)
+    return (
+        Chunk.objects.filter(document__jobs=job)
+        .annotate(embedded=Exists(embedded), failed=Exists(failed))
+        .filter(embedded=False, failed=False)
+        .order_by("document_id", "seq")
+    )
+
+
+def pause(job_id: int, reason: str) -> None:
+    """Stop the job's other tasks from calling the API until a person resumes it."""
+    EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(status=Status.PAUSED, last_error=reason)
+
+
+def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
+    with transaction.atomic():
+        created = FailedChunk.objects.bulk_create(
+            [FailedChunk(job_id=job_id, chunk_id=chunk_id, reason=reason) for chunk_id in chunk_ids],
+            ignore_conflicts=True,
+        )
+        count(job_id, failed_chunks=len(created))
+        EmbeddingJob.objects.filter(pk=job_id).update(last_error=reason)
+    finish_if_done(job_id)
+
+
+def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int, list[float]], tokens: int) -> int:
+    """Write the vectors once (a redelivered task adds nothing) and advance the counters.
+
+    Returns how many embeddings are new. The job row is locked while counting, so two tasks
+    storing the same chunk cannot both count it.
+    """
+    with transaction.atomic():
+        EmbeddingJob.objects.select_for_update().filter(pk=job_id).first()
+        existing = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count()
+        Embedding.objects.bulk_create(
+            [Embedding(chunk_id=cid, model=model, dimensions=dimensions, vector=v) for cid, v in vectors.items()],
+            ignore_conflicts=True,
+        )
+        new = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count() - existing
+        count(job_id, embedded_chunks=new, embedded_tokens=tokens, groups_done=1)
+    finish_if_done(job_id)
+    return new
+
+
+def finish_if_done(job_id: int) -> bool:
+    """Complete the job when nothing is left to embed; the last task to finish does it."""
+    with transaction.atomic():
+        job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE).first()
+        if job is None or pending_chunks(job).exists():
+            return False
+        job.status = Status.COMPLETED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        return True

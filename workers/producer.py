@@ -1,0 +1,84 @@
+"""The producer: a job's pending chunks, packed into groups, one ``embed_group`` task each.
+
+Only ids travel in a task; the worker re-reads the rows. Tasks are sent after the transaction
+commits, so a worker never looks for a job or chunk that is not yet visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from project.embeddings.models import EmbeddingJob
+from project.tokenization import encoding_for_model
+
+from . import jobs
+from .catalog import model_info
+from .config import group_budget, limits
+from .inputs import chunk_inputs
+from .packing import Item, pack
+
+
+class GroupNeverFits(ValueError):
+    """A chunk needs more tokens in one request than the rate limit admits in a whole window."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: list[list[int]]
+    chunks: int
+    tokens: int
+    inputs: int
+
+
+def job_plan(job: EmbeddingJob) -> Plan:
+    """The groups the job's pending chunks make, without enqueuing anything (``--dry-run``)."""
+    max_tokens = model_info(job.model).max_input_tokens
+    encoding = encoding_for_model(job.model)
+    items = []
+    for pk, token_count in jobs.pending_chunks(job).values_list("pk", "token_count").iterator(chunk_size=2000):
+        if token_count <= max_tokens:
+            items.append(Item(pk, 1, token_count))
+            continue
+        text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
+        inputs = chunk_inputs(pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens,
+                              encoding=encoding)  # fmt: skip
+        items.append(Item(pk, len(inputs.texts), sum(inputs.tokens)))
+    tpm = limits().tokens
+    too_big = [item for item in items if item.tokens > tpm]
+    if too_big:
+        raise GroupNeverFits(
+            f"chunk {too_big[0].chunk_id} needs {too_big[0].tokens} tokens in one request, "
+            f"more than the limit of {tpm} tokens per window: raise TOLLGATE_TPM or use a smaller chunk size"
+        )
+    groups = pack(items, budget=group_budget())
+    return Plan(
+        groups=[[item.chunk_id for item in group] for group in groups],
+        chunks=len(items),
+        tokens=sum(item.tokens for item in items),
+        inputs=sum(item.inputs for item in items),
+    )
+
+
+def job_enqueue(job: EmbeddingJob) -> Plan:
+    """Plan the job, record its totals, mark it running and enqueue its groups after commit."""
+    from .tasks import embed_group  # the task module imports this one
+
+    plan = job_plan(job)
+    with transaction.atomic():
+        EmbeddingJob.objects.filter(pk=job.pk).update(
+            status=EmbeddingJob.Status.RUNNING,
+            total_chunks=F("embedded_chunks") + F("failed_chunks") + plan.chunks,
+            total_tokens=F("embedded_tokens") + plan.tokens,
+            total_groups=F("groups_done") + len(plan.groups),
+            started_at=job.started_at or timezone.now(),
+            last_error="",
+        )
+        for group in plan.groups:
+            embed_group.delay_on_commit(job.pk, group)
+    if not plan.groups:
+        jobs.finish_if_done(job.pk)
+    return plan

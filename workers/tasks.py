@@ -1,0 +1,21 @@
+"""Celery tasks: thin wrappers that turn an :class:`~workers.embedding.Outcome` into Celery's idioms."""
+
+from __future__ import annotations
+
+from .app import app
+from .config import bulk_reserve
+from .embedding import embed_chunks
+
+
+@app.task(bind=True, name="tollgate.embed_group", max_retries=None, acks_late=True, reject_on_worker_lost=True)
+def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> None:
+    """Embed one group of chunks of a job under the shared limit.
+
+    Waiting for the limiter or a 429 retries with the same ``attempt``; only real failures
+    (5xx, timeouts) advance it, so waits never use up the retries those failures need.
+    """
+    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=bulk_reserve())
+    for half in outcome.split:
+        embed_group.delay(job_id, half)
+    if outcome.retry_in is not None:
+        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), countdown=outcome.retry_in, max_retries=None)
