@@ -159,3 +159,15 @@ def test_failed_requests_take_a_request_slot():
             client.embeddings.create(model=SMALL, input="ok")
             with pytest.raises(openai.RateLimitError):
                 client.embeddings.create(model=SMALL, input="third")
+
+
+def test_limits_change_at_run_time():
+    with start_simulator("--tier", "5") as sim:
+        config = sim.configure(rpm=1, time_scale=6)
+        assert (config["rpm"], config["window_seconds"]) == (1, 10.0)
+        with client_for(sim) as client:
+            client.embeddings.create(model=SMALL, input="one")
+            with pytest.raises(openai.RateLimitError) as caught:
+                client.embeddings.create(model=SMALL, input="two")
+        assert caught.value.response.headers["x-ratelimit-limit-requests"] == "1"
+        assert sim.stats()["window_seconds"] == 10.0
