@@ -60,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (default: %(default)s)")
     net.add_argument("--api-key", action="append", default=[], metavar="KEY",
                      help="accept only this key (repeatable); without any, every key is accepted")
-    net.add_argument("--organization", default="org-simulator", help="name used in 429 messages")
+    net.add_argument("--organization", metavar="ORG", default="org-simulator", help="name used in 429 messages")
     net.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
 
     limits = parser.add_argument_group("limits (per API key per model)")
     limits.add_argument("--tier", default="1", type=str.lower, choices=list(TIERS), help="preset limits (default: %(default)s)")
-    limits.add_argument("--rpm", type=int, help="requests per window, overrides the tier (0: no limit)")
-    limits.add_argument("--tpm", type=int, help="tokens per window, overrides the tier (0: no limit)")
-    limits.add_argument("--rpd", type=int, help="requests per day, overrides the tier (0: no limit)")
+    limits.add_argument("--rpm", type=int, metavar="N", help="requests per window, overrides the tier (0: no limit)")
+    limits.add_argument("--tpm", type=int, metavar="N", help="tokens per window, overrides the tier (0: no limit)")
+    limits.add_argument("--rpd", type=int, metavar="N", help="requests per day, overrides the tier (0: no limit)")
     limits.add_argument("--time-scale", type=float, default=1.0, metavar="K",
                         help="shrink every window K times: a minute lasts 60/K s, a day 86400/K s (default: 1)")
     limits.add_argument("--algorithm", choices=ALGORITHMS, default="sliding",
@@ -75,17 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--token-estimator", choices=ESTIMATORS, default="tiktoken",
                         help="how the LIMIT counts tokens: tiktoken (default) or chars (characters / "
                         "--chars-per-token); usage always reports tiktoken's count")
-    limits.add_argument("--chars-per-token", type=float, default=4.0, help="for --token-estimator chars (default: 4)")
+    limits.add_argument("--chars-per-token", metavar="N", type=float, default=4.0, help="for --token-estimator chars (default: 4)")
 
     knobs = parser.add_argument_group("realism (changeable at run time via POST /admin/config)")
-    knobs.add_argument("--latency-ms", type=float, default=0.0, help="base latency of a success")
-    knobs.add_argument("--latency-per-token-ms", type=float, default=0.0, help="extra latency per input token")
-    knobs.add_argument("--latency-jitter-ms", type=float, default=0.0, help="uniform random extra latency, up to this")
-    knobs.add_argument("--error-500-rate", type=float, default=0.0, help="probability of a 500 per request")
-    knobs.add_argument("--error-503-rate", type=float, default=0.0, help="probability of a 503 per request")
-    knobs.add_argument("--hang-rate", type=float, default=0.0, help="probability of hanging --hang-seconds")
-    knobs.add_argument("--hang-seconds", type=float, default=30.0, help="length of a hang (default: 30)")
-    knobs.add_argument("--drop-rate", type=float, default=0.0, help="probability of dropping the connection mid-response")
+    knobs.add_argument("--latency-ms", metavar="MS", type=float, default=0.0, help="base latency of a success")
+    knobs.add_argument("--latency-per-token-ms", metavar="MS", type=float, default=0.0, help="extra latency per input token")
+    knobs.add_argument("--latency-jitter-ms", metavar="MS", type=float, default=0.0, help="uniform random extra latency, up to this")
+    knobs.add_argument("--error-500-rate", metavar="P", type=float, default=0.0, help="probability of a 500 per request")
+    knobs.add_argument("--error-503-rate", metavar="P", type=float, default=0.0, help="probability of a 503 per request")
+    knobs.add_argument("--hang-rate", metavar="P", type=float, default=0.0, help="probability of hanging --hang-seconds")
+    knobs.add_argument("--hang-seconds", metavar="S", type=float, default=30.0, help="length of a hang (default: 30)")
+    knobs.add_argument("--drop-rate", metavar="P", type=float, default=0.0, help="probability of dropping the connection mid-response")
     knobs.add_argument("--insufficient-quota", action="store_true", help="answer every request 429 insufficient_quota")
     knobs.add_argument("--seed", type=int, help="seed for jitter and faults, for reproducible runs")
     return parser
