@@ -13,6 +13,8 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
 
 from project.tokenization import prime_tiktoken_cache
 
@@ -72,6 +74,7 @@ def _read_output(process: subprocess.Popen, urls: list[str], found: threading.Ev
 @dataclass
 class WorkerPool:
     processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
 
     def stop(self) -> None:
         for process in self.processes:
@@ -79,13 +82,25 @@ class WorkerPool:
                 process.terminate()
         for process in self.processes:
             _stop(process)
+        for log in self.logs:
+            log.close()
 
 
 def start_workers(
-    count: int, *, env: Mapping[str, str] | None = None, concurrency: int | None = None, queues: str = "bulk,interactive"
+    count: int,
+    *,
+    env: Mapping[str, str] | None = None,
+    concurrency: int | None = None,
+    queues: str = "bulk,interactive",
+    log_dir: Path | None = None,
 ) -> WorkerPool:
-    """``count`` Celery worker processes on this machine, like ``celery -A workers worker`` typed by hand."""
+    """``count`` Celery worker processes on this machine, like ``celery -A workers worker`` typed by hand.
+
+    Their output goes to ``log_dir/worker-N.log`` when given, so a progress bar stays readable.
+    """
     pool = WorkerPool()
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         command = [
             sys.executable, "-m", "celery", "-A", "workers", "worker", "--hostname", f"tollgate{index}-{os.getpid()}@%h",
@@ -93,7 +108,14 @@ def start_workers(
         ]  # fmt: skip
         if concurrency:
             command += ["--concurrency", str(concurrency)]
-        pool.processes.append(subprocess.Popen(command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL))
+        output = open(log_dir / f"worker-{index}.log", "ab") if log_dir else None  # noqa: SIM115 (closed in stop)
+        if output:
+            pool.logs.append(output)
+        pool.processes.append(
+            subprocess.Popen(
+                command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+            )
+        )
     return pool
 
 

@@ -30,3 +30,7 @@ class AccountBlocked(ProviderError):
 
 class Transient(ProviderError):
     """5xx, timeouts, dropped connections: retried with exponential backoff, up to a cap."""
+
+
+class GroupNeverFits(ValueError):
+    """A chunk needs more tokens in one request than the rate limit admits in a whole window."""

@@ -17,13 +17,10 @@ from project.tokenization import encoding_for_model
 
 from . import jobs
 from .catalog import model_info
+from .errors import GroupNeverFits
 from .config import group_budget, limits
 from .inputs import chunk_inputs
 from .packing import Item, pack
-
-
-class GroupNeverFits(ValueError):
-    """A chunk needs more tokens in one request than the rate limit admits in a whole window."""
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
-from project.splitter import split_text
+from project.splitter import Piece, split_text
 from project.tokenization import encoding_for_model
+from workers.catalog import model_info
+from workers.jobs import pause
+from workers.producer import Plan, job_enqueue
 
-from .models import Chunk, Document
+from .models import Chunk, Document, EmbeddingJob
 from .sources import NotTextError, clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
@@ -66,17 +70,26 @@ def document_ingest(
     model: str | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    whole_documents: bool = False,
+    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
 ) -> IngestReport:
     """Store texts as documents split into token-bounded chunks; known content is reused.
+
+    ``whole_documents`` embeds each document as one input: with the ``split`` policy it is cut
+    only where the model's input limit forces it; with ``truncate``/``average`` it stays one
+    chunk and the job applies the policy.
 
     Example::
 
         report = document_ingest(texts=[TextInput("Hello.", source="greeting.txt")])
         report.documents[0].chunks.count()  # 1
     """
-    encoding = encoding_for_model(model or settings.TOLLGATE_MODEL)
+    model = model or settings.TOLLGATE_MODEL
+    encoding = encoding_for_model(model)
     size = chunk_size or settings.TOLLGATE_CHUNK_SIZE
     overlap = settings.TOLLGATE_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    if whole_documents:  # "split": as many chunks as the model's input limit needs, no overlap
+        size, overlap = model_info(model).max_input_tokens, 0
     report = IngestReport()
     for item in texts:
         cleaned = clean_text(item.text, item.source or "text")
@@ -90,11 +103,15 @@ def document_ingest(
             report.documents.append(existing)
             report.duplicates += 1
             continue
-        pieces = [
-            piece
-            for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
-            if piece.text.strip()  # a long run of whitespace carries nothing to embed
-        ]
+        if whole_documents and long_input_policy != EmbeddingJob.LongInputPolicy.SPLIT:
+            # one chunk per document; the job's truncate/average policy handles its length
+            pieces = [Piece(cleaned.text, 0, len(cleaned.text), len(encoding.encode_ordinary(cleaned.text)))]
+        else:
+            pieces = [
+                piece
+                for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+                if piece.text.strip()  # a long run of whitespace carries nothing to embed
+            ]
         with transaction.atomic():
             document = Document.objects.create(
                 collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
@@ -129,6 +146,8 @@ def files_ingest(
     model: str | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    whole_documents: bool = False,
+    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
 ) -> IngestReport:
     """Read files (directories recursively) and ingest them; unreadable files are reported."""
     report = IngestReport()
@@ -139,6 +158,8 @@ def files_ingest(
             model=model,
             chunk_size=chunk_size,
             chunk_overlap=chunk_overlap,
+            whole_documents=whole_documents,
+            long_input_policy=long_input_policy,
         )
     )
     return report
@@ -158,3 +179,43 @@ def _read_files(paths: Sequence[Path], report: IngestReport) -> Iterator[TextInp
             for line in source.warnings:
                 logger.warning(line)
             yield TextInput(source.text, source.source)
+
+
+def job_create(
+    *,
+    documents: Sequence[Document],
+    model: str | None = None,
+    dimensions: int | None = None,
+    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
+) -> EmbeddingJob:
+    """A queued job over ``documents``; :func:`job_start` sends its work to the workers."""
+    model = model or settings.TOLLGATE_MODEL
+    encoding_for_model(model)  # an unknown model is a configuration error now, not in a worker
+    job = EmbeddingJob.objects.create(
+        model=model, dimensions=dimensions or settings.TOLLGATE_DIMENSIONS, long_input_policy=long_input_policy
+    )
+    job.documents.set(documents)
+    return job
+
+
+def job_start(*, job: EmbeddingJob) -> Plan:
+    """Enqueue every chunk of the job that has no embedding yet (again, after a lost broker)."""
+    return job_enqueue(job)
+
+
+def job_resume(*, job_id: int) -> Plan:
+    """Continue a paused job, or re-enqueue what a lost worker or broker forgot; the database is the truth."""
+    job = EmbeddingJob.objects.get(pk=job_id)
+    if job.status in (EmbeddingJob.Status.COMPLETED, EmbeddingJob.Status.CANCELLED):
+        return Plan(groups=[], chunks=0, tokens=0, inputs=0)
+    return job_enqueue(job)
+
+
+def job_pause(*, job_id: int, reason: str = "paused by a user") -> None:
+    pause(job_id, reason)
+
+
+def job_cancel(*, job_id: int) -> None:
+    EmbeddingJob.objects.filter(pk=job_id).exclude(status=EmbeddingJob.Status.COMPLETED).update(
+        status=EmbeddingJob.Status.CANCELLED, finished_at=timezone.now()
+    )

@@ -1,0 +1,216 @@
+"""The one-shot pipeline behind ``tollgate run`` and ``tollgate demo``.
+
+Start what is missing (the simulator when no provider is configured, N workers), ingest,
+enqueue, watch the job with a progress bar, re-enqueue what a lost worker forgot, summarise,
+and stop what it started. The database is the truth throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management import call_command
+from tqdm import tqdm
+
+from project.embeddings.models import EmbeddingJob
+from project.embeddings.services import IngestReport, TextInput, document_ingest, files_ingest, job_create, job_resume
+from project.launch import start_simulator, start_workers
+from workers import app as celery_app
+from workers.catalog import model_info
+from workers.config import stall_seconds
+from workers.producer import job_plan
+
+POLL_SECONDS = 0.25
+WORKER_READY_TIMEOUT = 60.0
+SIMULATOR_KEY = "tollgate-simulator"  # the simulator accepts any key; this one names it in logs
+FINAL = {EmbeddingJob.Status.COMPLETED, EmbeddingJob.Status.FAILED, EmbeddingJob.Status.CANCELLED,
+         EmbeddingJob.Status.PAUSED}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    workers: int = 4
+    concurrency: int | None = None
+    collection: str = "default"
+    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT
+    whole_documents: bool = False
+    dry_run: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Summary:
+    job: int | None
+    status: str
+    documents: int
+    chunks: int
+    embedded: int
+    failed: int
+    tokens: int
+    requests: int
+    http_429: int
+    limiter_waits: int
+    wall_seconds: float
+    tokens_per_minute: float  # per window of TOLLGATE_WINDOW_SECONDS, the limit's own unit
+    tpm_utilization: float
+    last_error: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DryRun:
+    documents: int
+    chunks: int
+    tokens: int
+    requests: int
+    minutes_at_limits: float
+    usd: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def provider_is_configured() -> bool:
+    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
+
+
+@contextmanager
+def simulated_provider() -> Iterator[str]:
+    """Run the built-in simulator at the configured limits and point this process and its workers at it."""
+    simulator = start_simulator(
+        rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS
+    )
+    saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    os.environ.update(OPENAI_BASE_URL=simulator.base_url, OPENAI_API_KEY=SIMULATOR_KEY)
+    settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = simulator.base_url, SIMULATOR_KEY
+    try:
+        yield simulator.base_url
+    finally:
+        simulator.stop()
+        settings.OPENAI_BASE_URL = settings.OPENAI_API_KEY = ""
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOptions) -> IngestReport:
+    common = {
+        "collection": options.collection,
+        "whole_documents": options.whole_documents,
+        "long_input_policy": options.long_input_policy,
+    }
+    report = files_ingest(paths=paths, **common) if paths else IngestReport()
+    if texts:
+        report.merge(document_ingest(texts=texts, **common))
+    return report
+
+
+def run(
+    paths: Sequence[Path] = (),
+    *,
+    texts: Sequence[TextInput] = (),
+    options: RunOptions = RunOptions(),
+    say: Callable[[str], None] = print,
+    then: Callable[[EmbeddingJob], None] | None = None,
+) -> Summary | DryRun:
+    """Ingest and embed; return the summary once the job has ended (or the estimate, for a dry run).
+
+    ``then`` runs after the job ends while the provider (maybe the simulator) is still up.
+    """
+    started = time.monotonic()
+    call_command("migrate", verbosity=0)
+    report = ingest(paths, texts, options)
+    for line in report.errors:
+        say(f"error: {line}")
+    say(f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks")
+    job = job_create(documents=report.documents, long_input_policy=options.long_input_policy)
+    if options.dry_run:
+        estimate = _estimate(job, len(report.documents))
+        job.delete()
+        return estimate
+    with ExitStack() as stack:
+        if not provider_is_configured():
+            say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
+        pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=settings.TOLLGATE_HOME / "logs")
+        say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
+        stack.callback(pool.stop)
+        _wait_for_workers(options.workers)
+        job_resume(job_id=job.pk)
+        job = _watch(job.pk, progress=options.progress)
+        if then is not None:
+            then(job)
+    return _summary(job, len(report.documents), time.monotonic() - started)
+
+
+def _wait_for_workers(count: int) -> None:
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if len(celery_app.control.ping(timeout=0.5)) >= count:
+            return
+    raise RuntimeError(f"{count} workers did not come up within {WORKER_READY_TIMEOUT:.0f} s")
+
+
+def _watch(job_id: int, *, progress: bool) -> EmbeddingJob:
+    """Poll the job until it ends; re-enqueue its pending work when it stalls (a lost task)."""
+    job = EmbeddingJob.objects.get(pk=job_id)
+    bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
+    last_done, last_change = -1, time.monotonic()
+    with bar:
+        while True:
+            job.refresh_from_db()
+            done = job.embedded_chunks + job.failed_chunks
+            bar.total = job.total_chunks
+            bar.update(done - bar.n)
+            bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
+            if job.status in FINAL:
+                return job
+            if done != last_done:
+                last_done, last_change = done, time.monotonic()
+            elif time.monotonic() - last_change > stall_seconds():
+                job_resume(job_id=job_id)  # the database is the truth: send again what is not stored
+                last_change = time.monotonic()
+            time.sleep(POLL_SECONDS)
+
+
+def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
+    busy = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else wall
+    per_window = job.embedded_tokens / max(busy, 1e-9) * settings.TOLLGATE_WINDOW_SECONDS
+    return Summary(
+        job=job.pk,
+        status=job.status,
+        documents=documents,
+        chunks=job.total_chunks,
+        embedded=job.embedded_chunks,
+        failed=job.failed_chunks,
+        tokens=job.embedded_tokens,
+        requests=job.requests,
+        http_429=job.http_429,
+        limiter_waits=job.limiter_waits,
+        wall_seconds=round(wall, 3),
+        tokens_per_minute=round(per_window, 1),
+        tpm_utilization=round(per_window / settings.TOLLGATE_TPM, 4),
+        last_error=job.last_error,
+    )
+
+
+def _estimate(job: EmbeddingJob, documents: int) -> DryRun:
+    plan = job_plan(job)
+    windows = max(plan.tokens / settings.TOLLGATE_TPM, len(plan.groups) / settings.TOLLGATE_RPM)
+    return DryRun(
+        documents=documents,
+        chunks=plan.chunks,
+        tokens=plan.tokens,
+        requests=len(plan.groups),
+        minutes_at_limits=round(windows * settings.TOLLGATE_WINDOW_SECONDS / 60, 2),
+        usd=round(plan.tokens / 1e6 * model_info(job.model).usd_per_million_tokens, 4),
+    )
