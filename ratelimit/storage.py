@@ -24,6 +24,7 @@ SCRIPTS = Path(__file__).with_name("lua")
 OPERATIONS = ("acquire", "reconcile", "cooldown", "observe", "usage")
 CONNECT_TIMEOUT = 0.5  # seconds: a worker must learn quickly that Redis is gone, not hang
 READ_TIMEOUT = 0.5  # seconds: every script is O(expired) and answers in well under a millisecond
+_SERVER_NOT_READY = ("OOM", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOAUTH", "WRONGPASS")
 RETRIES = 1  # one immediate retry, so a pooled connection broken by a Redis restart heals at once
 
 
@@ -70,10 +71,18 @@ class RedisStorage:
         )
         return cls(client, owns_client=True)
 
-    def run(self, operation: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    def run(self, operation: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one operation's script; a Redis that cannot answer raises :class:`LimiterUnavailable`.
+
+        Any other Redis error (a bug in a script) propagates unchanged.
+        """
         try:
             return self._scripts[operation](keys=list(keys), args=list(args))
-        except redis.RedisError as exc:
+        except redis.ResponseError as exc:
+            if not str(exc).startswith(_SERVER_NOT_READY):
+                raise
+            raise LimiterUnavailable(self.address, f"{type(exc).__name__}: {exc}") from exc
+        except redis.RedisError as exc:  # connection refused or lost, timeouts, authentication
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise LimiterUnavailable(self.address, reason) from exc
 

@@ -3,15 +3,21 @@
 -- "<requests>:<tokens>:<seq>" (a phantom learned from the server's headers may carry 0 requests).
 -- State (hash): r, t = totals of the log; lr, lt = limits learned from headers; seq = member
 -- counter; last = the latest time used, so that time never runs backwards.
+-- The log outlives the state by 100 ms: a missing state with a present log is rebuilt from
+-- the log; a missing log always means the state is gone too.
 
 local DAY_US = 86400000000
+local LOG_EXTRA_MS = 100
 
-local function clock(state)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local last = tonumber(redis.call('HGET', state, 'last') or '0')
+-- The state in one read, and the clock.
+local function load(state)
+  local s = redis.call('HMGET', state, 'r', 't', 'lr', 'lt', 'last', 'seq')
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local last = tonumber(s[5]) or 0
   if now < last then now = last end
-  return now
+  return {r = tonumber(s[1]), t = tonumber(s[2]), lr = tonumber(s[3]), lt = tonumber(s[4]),
+          seq = tonumber(s[6]) or 0, now = now}
 end
 
 local function weights(member)
@@ -19,18 +25,15 @@ local function weights(member)
   return tonumber(r), tonumber(t), tonumber(seq)
 end
 
--- Totals of the admissions after the cutoff, read-only: O(expired), O(window) only to rebuild
--- a lost state hash. Also returns how many admissions have expired, and the highest member
--- counter when it had to rebuild (nil otherwise).
-local function totals(log, state, cutoff)
-  if redis.call('EXISTS', log) == 0 then return 0, 0, 0, nil end
-  local stored = redis.call('HMGET', state, 'r', 't')
-  local r, t, top = tonumber(stored[1]), tonumber(stored[2]), nil
+-- Totals of the admissions after the cutoff, read-only: O(expired); O(window) only to rebuild
+-- a lost state. Returns requests, tokens and how many admissions have expired.
+local function totals(log, st, cutoff)
+  local r, t = st.r, st.t
   if r == nil or t == nil then
-    r, t, top = 0, 0, 0
+    r, t = 0, 0
     for _, m in ipairs(redis.call('ZRANGE', log, 0, -1)) do
       local mr, mt, seq = weights(m)
-      r, t, top = r + mr, t + mt, math.max(top, seq)
+      r, t, st.seq = r + mr, t + mt, math.max(st.seq, seq)
     end
   end
   local expired = redis.call('ZRANGEBYSCORE', log, '-inf', cutoff)
@@ -38,32 +41,30 @@ local function totals(log, state, cutoff)
     local mr, mt = weights(m)
     r, t = r - mr, t - mt
   end
-  return r, t, #expired, top
+  return r, t, #expired
 end
 
-local function purge(log, state, cutoff)
-  local r, t, expired, top = totals(log, state, cutoff)
+local function purge(log, st, cutoff)
+  local r, t, expired = totals(log, st, cutoff)
   if expired > 0 then redis.call('ZREMRANGEBYSCORE', log, '-inf', cutoff) end
-  if top then redis.call('HSET', state, 'seq', top) end
+  st.r, st.t = r, t
   return r, t
 end
 
-local function effective(state, configured_r, configured_t)
-  local learned = redis.call('HMGET', state, 'lr', 'lt')
-  return math.min(configured_r, tonumber(learned[1]) or configured_r),
-         math.min(configured_t, tonumber(learned[2]) or configured_t)
+local function effective(st, configured_r, configured_t)
+  return math.min(configured_r, st.lr or configured_r), math.min(configured_t, st.lt or configured_t)
 end
 
-local function record(log, state, at, r, t)
-  local seq = redis.call('HINCRBY', state, 'seq', 1)
-  local member = string.format('%d:%d:%d', r, t, seq)
+local function record(log, st, at, r, t)
+  st.seq = st.seq + 1
+  local member = string.format('%d:%d:%d', r, t, st.seq)
   redis.call('ZADD', log, at, member)
   return member
 end
 
-local function save(log, state, now, r, t, ttl_ms)
-  redis.call('HSET', state, 'r', r, 't', t, 'last', now)
+local function save(log, state, st, ttl_ms)
+  redis.call('HSET', state, 'r', st.r, 't', st.t, 'last', st.now, 'seq', st.seq)
   redis.call('PEXPIRE', state, ttl_ms)
-  if redis.call('EXISTS', log) == 1 then redis.call('PEXPIRE', log, ttl_ms) end
+  redis.call('PEXPIRE', log, ttl_ms + LOG_EXTRA_MS)
 end
 

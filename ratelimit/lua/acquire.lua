@@ -1,16 +1,25 @@
 -- Admit 1 request + N tokens if every limit has room, else say when it would fit.
--- KEYS: log, state, cooldown, day.  ARGV: requests, tokens limit, window (us), requests per day
--- (0 = none), tokens asked, reserve (fraction kept free), ttl (ms), walk (max entries read).
--- Returns {status (1 admitted, 0 refused, -1 never fits), wait (us), now (us), requests used,
--- tokens used, requests cap, tokens cap, reason, member}.
+-- KEYS: log, state, cooldown, day.
+-- ARGV: "requests tokens window(us) per-day(0 = none) ttl(ms) walk" (one string: fewer
+-- arguments to send), tokens asked, reserve (fraction of every limit kept free).
+-- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
+-- tokens-used requests-cap tokens-cap reason member", status 1 admitted, 0 refused, -1 never
+-- fits; times in microseconds; reason and member may be empty.
 local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local window, day_limit = tonumber(ARGV[3]), tonumber(ARGV[4])
-local tokens, keep = tonumber(ARGV[5]), 1 - tonumber(ARGV[6])
-local ttl, walk = tonumber(ARGV[7]), tonumber(ARGV[8])
+local conf_r, conf_t, window, day_limit, ttl, walk = string.match(ARGV[1],
+  '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
+conf_r, conf_t, window, day_limit = tonumber(conf_r), tonumber(conf_t), tonumber(window), tonumber(day_limit)
+ttl, walk = tonumber(ttl), tonumber(walk)
+local tokens, keep = tonumber(ARGV[2]), 1 - tonumber(ARGV[3])
 
-local now = clock(state)
-local used_r, used_t = purge(log, state, now - window)
-local limit_r, limit_t = effective(state, tonumber(ARGV[1]), tonumber(ARGV[2]))
+local function reply(status, wait, now, r, t, cap_r, cap_t, reason, member)
+  return string.format('%d %d %d %d %d %d %d %s %s', status, wait, now, r, t, cap_r, cap_t, reason, member)
+end
+
+local st = load(state)
+local now = st.now
+local used_r, used_t = purge(log, st, now - window)
+local limit_r, limit_t = effective(st, conf_r, conf_t)
 local cap_r, cap_t = math.floor(limit_r * keep + 1e-9), math.floor(limit_t * keep + 1e-9)
 local cap_d, used_d = math.floor(day_limit * keep + 1e-9), 0
 if day_limit > 0 then
@@ -22,8 +31,8 @@ local never = ''
 if tokens > cap_t then never = 'tokens' elseif cap_r < 1 then never = 'requests'
 elseif day_limit > 0 and cap_d < 1 then never = 'requests_per_day' end
 if never ~= '' then
-  save(log, state, now, used_r, used_t, ttl)
-  return {-1, 0, now, used_r, used_t, cap_r, cap_t, never, ''}
+  save(log, state, st, ttl)
+  return reply(-1, 0, now, used_r, used_t, cap_r, cap_t, never, '')
 end
 
 local wait, reason = 0, ''
@@ -62,14 +71,15 @@ if day_limit > 0 and used_d + 1 > cap_d then
 end
 
 if wait > 0 then
-  save(log, state, now, used_r, used_t, ttl)
-  return {0, wait, now, used_r, used_t, cap_r, cap_t, reason, ''}
+  save(log, state, st, ttl)
+  return reply(0, wait, now, used_r, used_t, cap_r, cap_t, reason, '')
 end
 
-local member = record(log, state, now, 1, tokens)
-save(log, state, now, used_r + 1, used_t + tokens, ttl)
+local member = record(log, st, now, 1, tokens)
+st.r, st.t = used_r + 1, used_t + tokens
+save(log, state, st, ttl)
 if day_limit > 0 then
   redis.call('ZADD', day, now, string.format('%d:', now) .. member)
   redis.call('PEXPIRE', day, DAY_US / 1000 + ttl)
 end
-return {1, 0, now, used_r + 1, used_t + tokens, cap_r, cap_t, '', member}
+return reply(1, 0, now, st.r, st.t, cap_r, cap_t, '', member)

@@ -1,7 +1,7 @@
 -- Make every client wait: acquire refuses until the cooldown ends. Never shortens one.
 -- KEYS: cooldown, state (for the clock).  ARGV: duration (us).  Returns the remaining wait (us).
 local cool, state = KEYS[1], KEYS[2]
-local now = clock(state)
+local now = load(state).now
 local current = tonumber(redis.call('GET', cool) or '0')
 local ends = now + tonumber(ARGV[1])
 if ends > current then

@@ -12,18 +12,24 @@ local server_r, server_t = tonumber(ARGV[5]), tonumber(ARGV[6])
 local left_r, left_t = tonumber(ARGV[7]), tonumber(ARGV[8])
 local reset_r, reset_t = tonumber(ARGV[9]), tonumber(ARGV[10])
 
-local now = clock(state)
-local used_r, used_t = purge(log, state, now - window)
-local before_r, before_t = effective(state, conf_r, conf_t)
+local st = load(state)
+local now = st.now
+local used_r, used_t = purge(log, st, now - window)
+local before_r, before_t = effective(st, conf_r, conf_t)
 
 local function adopt(field, configured, server)
   if server < 0 then return end
-  if server < configured then redis.call('HSET', state, field, server)
-  else redis.call('HDEL', state, field) end
+  if server < configured then
+    st[field] = server
+    redis.call('HSET', state, field, server)
+  else
+    st[field] = nil
+    redis.call('HDEL', state, field)
+  end
 end
 adopt('lr', conf_r, server_r)
 adopt('lt', conf_t, server_t)
-local limit_r, limit_t = effective(state, conf_r, conf_t)
+local limit_r, limit_t = effective(st, conf_r, conf_t)
 
 local function consume(left, limit, used, reset)
   if left < 0 or left >= limit - used then return 0 end
@@ -33,9 +39,10 @@ local function consume(left, limit, used, reset)
 end
 
 local extra_r, at_r = consume(left_r, limit_r, used_r, reset_r)
-if extra_r > 0 then record(log, state, at_r, extra_r, 0) end
+if extra_r > 0 then record(log, st, at_r, extra_r, 0) end
 local extra_t, at_t = consume(left_t, limit_t, used_t, reset_t)
-if extra_t > 0 then record(log, state, at_t, 0, extra_t) end
+if extra_t > 0 then record(log, st, at_t, 0, extra_t) end
 
-save(log, state, now, used_r + extra_r, used_t + extra_t, ttl)
+st.r, st.t = used_r + extra_r, used_t + extra_t
+save(log, state, st, ttl)
 return {before_r, limit_r, before_t, limit_t, extra_r, extra_t}

@@ -8,8 +8,9 @@ local log, state = KEYS[1], KEYS[2]
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[3]) - tonumber(ARGV[2])
 local member, ttl = ARGV[4], tonumber(ARGV[5])
 
-local now = clock(state)
-local used_r, used_t = purge(log, state, now - window)
+local st = load(state)
+local now = st.now
+local used_r, used_t = purge(log, st, now - window)
 local moved = 0
 
 local function rewrite(m, score, new_t)
@@ -28,7 +29,7 @@ if member ~= '' then
     moved = rewrite(member, score, math.max(0, mt + delta))
   end
 elseif delta > 0 then
-  record(log, state, now, 0, delta)
+  record(log, st, now, 0, delta)
   moved = delta
 elseif delta < 0 then
   local owed, seen = -delta, 0
@@ -48,5 +49,6 @@ elseif delta < 0 then
   end
 end
 
-save(log, state, now, used_r, used_t + moved, ttl)
-return {used_t + moved, moved}
+st.t = used_t + moved
+save(log, state, st, ttl)
+return {st.t, moved}
