@@ -6,9 +6,10 @@ window's length, admitted requests <= ``Limits.requests`` and admitted tokens <=
 
 Memory: one sorted-set entry per admission in the window plus a small hash, all expiring one
 window after the last write. Measured with ``MEMORY USAGE`` after filling a 60 s window at
-Tier-5 rates (10,000 RPM, 10,000,000 TPM, 1,000-token requests; Redis 6.2): 1,171,756 bytes
-per (account, model) -- 1,171,576 for the log, 180 for the state -- about 117 bytes per
-admission (``bench/limiter.py`` measures and prints it).
+Tier-5 rates (10,000 RPM, 10,000,000 TPM, 1,000-token requests; Redis 6.2): 1.14-1.17 MB
+per (account, model) over two runs (1,136,252 and 1,171,756 bytes; the state hash is 180 of
+them, and the skiplist's random levels cause the spread), about 114-117 bytes per admission.
+``bench/limiter.py`` measures and prints it.
 """
 
 from __future__ import annotations
