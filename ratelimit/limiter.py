@@ -146,7 +146,9 @@ class Limiter:
     def reconcile(self, estimated: int, actual: int, *, admission: Decision | str | None = None) -> int:
         """Replace an admission's estimated tokens with the response's actual usage.
 
-        Pass the admission's :class:`Decision` to correct exactly that admission. Without it,
+        Pass the admission's :class:`Decision` to correct exactly that admission and to count it
+        from now on (the response is here, so the server saw the request no later than now; a
+        request that reached the server late cannot then overlap one we admit later). Without it,
         extra tokens are recorded now and tokens given back come off the oldest admissions in
         the window, which is safe as long as the request was admitted within the last window.
         Returns the tokens used in the window after the correction.

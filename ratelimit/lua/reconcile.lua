@@ -1,6 +1,8 @@
 -- Correct an admission's recorded tokens with the response's actual usage.
 -- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms).
--- With the member, that admission is rewritten in place (nothing to do once it left the window).
+-- With the member, that admission is rewritten and moved to now: the server saw the request at
+-- some moment before its response, so counting it from now keeps our window at least as full as
+-- the server's however late the request reached it (nothing to do once it left the window).
 -- Without it, extra tokens are recorded now (a later time is the safe side) and tokens given
 -- back come off the oldest admissions, which leave no later than the reconciled one.
 -- Returns {tokens used after the correction, tokens actually moved}.
@@ -26,7 +28,7 @@ if member ~= '' then
   local score = redis.call('ZSCORE', log, member)
   if score then
     local _, mt = weights(member)
-    moved = rewrite(member, score, math.max(0, mt + delta))
+    moved = rewrite(member, now, math.max(0, mt + delta))
   end
 elseif delta > 0 then
   record(log, st, now, 0, delta)

@@ -29,3 +29,16 @@ def test_reconcile_after_the_admission_left_the_window_changes_nothing(make_limi
     time.sleep(0.15)
     limiter.acquire(tokens=100)
     assert limiter.reconcile(estimated=500, actual=900, admission=decision) == 100
+
+
+def test_a_reconciled_admission_counts_from_the_response_not_the_request(make_limiter) -> None:
+    """The server saw the request some time before its response: the window holds it from then."""
+    import time
+
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.3)
+    decision = limiter.acquire(tokens=1000)
+    time.sleep(0.2)  # a slow request: the response arrives 0.2 s after admission
+    limiter.reconcile(estimated=1000, actual=1000, admission=decision)
+    time.sleep(0.15)  # 0.35 s after admission, only 0.15 s after the response
+    refused = limiter.acquire(tokens=1)
+    assert not refused.admitted and 0.1 < refused.retry_after <= 0.16
