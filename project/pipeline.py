@@ -22,9 +22,8 @@ from project.embeddings.models import EmbeddingJob
 from project.embeddings.services import IngestReport, TextInput, document_ingest, files_ingest, job_create, job_resume
 from project.launch import start_simulator, start_workers
 from workers import app as celery_app
-from workers.catalog import model_info
 from workers.config import stall_seconds
-from workers.producer import job_plan
+from workers.estimate import Estimate
 
 POLL_SECONDS = 0.25
 WORKER_READY_TIMEOUT = 60.0
@@ -65,19 +64,6 @@ class Summary:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class DryRun:
-    documents: int
-    chunks: int
-    tokens: int
-    requests: int
-    minutes_at_limits: float
-    usd: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
 def provider_is_configured() -> bool:
     return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
 
@@ -108,6 +94,7 @@ def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOption
         "collection": options.collection,
         "whole_documents": options.whole_documents,
         "long_input_policy": options.long_input_policy,
+        "dry_run": options.dry_run,
     }
     report = files_ingest(paths=paths, **common) if paths else IngestReport()
     if texts:
@@ -122,7 +109,7 @@ def run(
     options: RunOptions = RunOptions(),
     say: Callable[[str], None] = print,
     then: Callable[[EmbeddingJob], None] | None = None,
-) -> Summary | DryRun:
+) -> Summary | Estimate:
     """Ingest and embed; return the summary once the job has ended (or the estimate, for a dry run).
 
     ``then`` runs after the job ends while the provider (maybe the simulator) is still up.
@@ -132,27 +119,25 @@ def run(
     report = ingest(paths, texts, options)
     for line in report.errors:
         say(f"error: {line}")
+    if options.dry_run:
+        return report.estimate()
     say(f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks")
     job = job_create(documents=report.documents, long_input_policy=options.long_input_policy)
-    if options.dry_run:
-        estimate = _estimate(job, len(report.documents))
-        job.delete()
-        return estimate
     with ExitStack() as stack:
         if not provider_is_configured():
             say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
         pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=settings.TOLLGATE_HOME / "logs")
         say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
         stack.callback(pool.stop)
-        _wait_for_workers(options.workers)
+        wait_for_workers(options.workers)
         job_resume(job_id=job.pk)
-        job = _watch(job.pk, progress=options.progress)
+        job = watch_job(job.pk, progress=options.progress)
         if then is not None:
             then(job)
     return _summary(job, len(report.documents), time.monotonic() - started)
 
 
-def _wait_for_workers(count: int) -> None:
+def wait_for_workers(count: int) -> None:
     deadline = time.monotonic() + WORKER_READY_TIMEOUT
     while time.monotonic() < deadline:
         if len(celery_app.control.ping(timeout=0.5)) >= count:
@@ -160,7 +145,7 @@ def _wait_for_workers(count: int) -> None:
     raise RuntimeError(f"{count} workers did not come up within {WORKER_READY_TIMEOUT:.0f} s")
 
 
-def _watch(job_id: int, *, progress: bool) -> EmbeddingJob:
+def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
     """Poll the job until it ends; re-enqueue its pending work when it stalls (a lost task)."""
     job = EmbeddingJob.objects.get(pk=job_id)
     bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
@@ -200,17 +185,4 @@ def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
         tokens_per_minute=round(per_window, 1),
         tpm_utilization=round(per_window / settings.TOLLGATE_TPM, 4),
         last_error=job.last_error,
-    )
-
-
-def _estimate(job: EmbeddingJob, documents: int) -> DryRun:
-    plan = job_plan(job)
-    windows = max(plan.tokens / settings.TOLLGATE_TPM, len(plan.groups) / settings.TOLLGATE_RPM)
-    return DryRun(
-        documents=documents,
-        chunks=plan.chunks,
-        tokens=plan.tokens,
-        requests=len(plan.groups),
-        minutes_at_limits=round(windows * settings.TOLLGATE_WINDOW_SECONDS / 60, 2),
-        usd=round(plan.tokens / 1e6 * model_info(job.model).usd_per_million_tokens, 4),
     )

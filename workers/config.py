@@ -45,19 +45,24 @@ def provider_config(model: str | None = None, dimensions: int | None = None) -> 
 
 
 def limits() -> Limits:
+    """The configured limits, with the window lengthened by the safety margin (see settings)."""
     return Limits(
         requests=settings.TOLLGATE_RPM,
         tokens=settings.TOLLGATE_TPM,
-        window_seconds=settings.TOLLGATE_WINDOW_SECONDS,
+        window_seconds=settings.TOLLGATE_WINDOW_SECONDS + settings.TOLLGATE_SAFETY_SECONDS,
     )
 
 
-@functools.cache
 def shared_limiter(model: str) -> Limiter:
     """This process's handle on the limit every worker shares (keyed by account, never by key)."""
     config = provider_config(model)
     account = fingerprint(config.api_key, config.azure_endpoint or config.base_url or OPENAI_URL)
-    return Limiter.from_url(settings.REDIS_URL, account=account, model=model, limits=limits())
+    return _limiter(settings.REDIS_URL, account, model, limits())
+
+
+@functools.cache
+def _limiter(redis_url: str, account: str, model: str, configured: Limits) -> Limiter:
+    return Limiter.from_url(redis_url, account=account, model=model, limits=configured)
 
 
 def group_budget() -> int:

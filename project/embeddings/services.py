@@ -19,6 +19,7 @@ from django.utils import timezone
 from project.splitter import Piece, split_text
 from project.tokenization import encoding_for_model
 from workers.catalog import model_info
+from workers.estimate import Estimate, estimate_chunks
 from workers.jobs import pause
 from workers.producer import Plan, job_enqueue
 
@@ -47,6 +48,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    chunk_tokens: list[int] = field(default_factory=list)  # filled by a dry run only
 
     def merge(self, other: IngestReport) -> None:
         self.documents += other.documents
@@ -57,6 +59,11 @@ class IngestReport:
         self.skipped += other.skipped
         self.errors += other.errors
         self.warnings += other.warnings
+        self.chunk_tokens += other.chunk_tokens
+
+    def estimate(self, model: str | None = None) -> Estimate:
+        """Tokens, requests, time at the configured limits and cost of embedding what a dry run saw."""
+        return estimate_chunks(model=model or settings.TOLLGATE_MODEL, chunk_tokens=self.chunk_tokens)
 
 
 def content_hash(text: str) -> str:
@@ -72,6 +79,7 @@ def document_ingest(
     chunk_overlap: int | None = None,
     whole_documents: bool = False,
     long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
+    dry_run: bool = False,
 ) -> IngestReport:
     """Store texts as documents split into token-bounded chunks; known content is reused.
 
@@ -112,6 +120,12 @@ def document_ingest(
                 for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
                 if piece.text.strip()  # a long run of whitespace carries nothing to embed
             ]
+        if dry_run:
+            report.created += 1
+            report.chunks += len(pieces)
+            report.tokens += sum(piece.token_count for piece in pieces)
+            report.chunk_tokens += [piece.token_count for piece in pieces]
+            continue
         with transaction.atomic():
             document = Document.objects.create(
                 collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
@@ -148,6 +162,7 @@ def files_ingest(
     chunk_overlap: int | None = None,
     whole_documents: bool = False,
     long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
+    dry_run: bool = False,
 ) -> IngestReport:
     """Read files (directories recursively) and ingest them; unreadable files are reported."""
     report = IngestReport()
@@ -160,6 +175,7 @@ def files_ingest(
             chunk_overlap=chunk_overlap,
             whole_documents=whole_documents,
             long_input_policy=long_input_policy,
+            dry_run=dry_run,
         )
     )
     return report

@@ -1,0 +1,34 @@
+"""``manage.py ingest PATH... [--collection NAME] [--dry-run]``: files to documents and chunks."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from project.embeddings.services import IngestReport, files_ingest
+from project.embeddings.sources import expand_paths
+
+
+class Command(BaseCommand):
+    help = "Read files (directories recursively) into documents and token-bounded chunks."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--collection", default="default")
+        parser.add_argument("--dry-run", action="store_true", help="count tokens and estimate cost, store nothing")
+
+    def handle(self, *args, paths, collection, dry_run, **options):
+        files = list(expand_paths(paths))
+        report = IngestReport()
+        for path in tqdm(files, unit="file", disable=not files or options["verbosity"] == 0):
+            report.merge(files_ingest(paths=[path], collection=collection, dry_run=dry_run))
+        for line in report.errors:
+            self.stderr.write(f"error: {line}")
+        verb = "would store" if dry_run else "stored"
+        self.stdout.write(
+            f"{verb} {report.created} documents ({report.duplicates} already known), "
+            f"{report.chunks} chunks, {report.tokens} tokens"
+        )
+        if dry_run:
+            for name, value in report.estimate().as_dict().items():
+                self.stdout.write(f"{name:>18}  {value}")

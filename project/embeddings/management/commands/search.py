@@ -1,0 +1,27 @@
+"""``manage.py search "text" [-k 5] [--threshold 0.8] [--collection NAME]``: nearest chunks, best first."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from project.search import search
+from workers.errors import ProviderError
+
+
+class Command(BaseCommand):
+    help = "Embed the query through the shared limit and print the most similar chunks (cosine, pgvector)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("query")
+        parser.add_argument("-k", type=int, default=5, help="how many results (default 5)")
+        parser.add_argument("--threshold", type=float, default=None, help="minimum similarity, 0..1")
+        parser.add_argument("--collection", default=None)
+
+    def handle(self, *args, query, k, threshold, collection, **options):
+        try:
+            hits = search(query, k=k, threshold=threshold, collection=collection)
+        except ProviderError as exc:
+            raise CommandError(str(exc)) from exc
+        if not hits:
+            self.stdout.write("no results")
+        for hit in hits:
+            preview = " ".join(hit.chunk.text.split())[:100]
+            self.stdout.write(f"{hit.similarity:.4f}  {hit.chunk.document.source}#{hit.chunk.seq}  {preview}")
