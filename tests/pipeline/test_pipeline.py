@@ -14,6 +14,7 @@ from django.db.models import Count
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 from project.embeddings.services import TextInput, document_ingest, job_create, job_start
 from project.pipeline import watch_job
+from project.tokenization import encoding_for_model
 
 from tests.pipeline.helpers import ingest
 
@@ -133,9 +134,12 @@ def test_long_input_policies_give_their_documented_shapes(rig):
         chunks = Chunk.objects.filter(document__in=report.documents)
         vectors = [e.vector for e in Embedding.objects.filter(chunk__in=chunks)]
         shapes[policy] = (chunks.count(), len(vectors), [math.sqrt(sum(float(x) ** 2 for x in v)) for v in vectors])
+        if policy == "split":
+            split_tokens = list(chunks.values_list("token_count", flat=True))
 
-    split_chunks, split_vectors, _ = shapes["split"]
-    assert split_chunks == split_vectors == 3  # cut where the model's limit forces it
+    total = len(encoding_for_model("text-embedding-3-small").encode_ordinary(long_text))
+    assert shapes["split"][0] == shapes["split"][1] >= math.ceil(total / 8192)  # one vector per piece
+    assert max(split_tokens) <= 8192 and sum(split_tokens) == total  # cut where the model's limit forces it
     assert shapes["truncate"][:2] == (1, 1)  # one chunk, one vector of its first 8,192 tokens
     assert shapes["average"][:2] == (1, 1)  # one chunk, one token-weighted mean vector
     assert abs(shapes["average"][2][0] - 1.0) < 1e-4  # re-normalized to unit length
