@@ -23,6 +23,7 @@ from project.embeddings.services import IngestReport, TextInput, document_ingest
 from project.launch import start_simulator, start_workers
 from workers import app as celery_app
 from workers.config import stall_seconds
+from workers.producer import sweep_stalled
 from workers.estimate import Estimate
 
 POLL_SECONDS = 0.25
@@ -149,21 +150,15 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
     """Poll the job until it ends; re-enqueue its pending work when it stalls (a lost task)."""
     job = EmbeddingJob.objects.get(pk=job_id)
     bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
-    last_done, last_change = -1, time.monotonic()
     with bar:
         while True:
             job.refresh_from_db()
-            done = job.embedded_chunks + job.failed_chunks
             bar.total = job.total_chunks
-            bar.update(done - bar.n)
+            bar.update(job.embedded_chunks + job.failed_chunks - bar.n)
             bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
             if job.status in FINAL:
                 return job
-            if done != last_done:
-                last_done, last_change = done, time.monotonic()
-            elif time.monotonic() - last_change > stall_seconds():
-                job_resume(job_id=job_id)  # the database is the truth: send again what is not stored
-                last_change = time.monotonic()
+            sweep_stalled(stall_seconds(), job_id=job_id)
             time.sleep(POLL_SECONDS)
 
 

@@ -123,4 +123,5 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
 CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.embed_query": {"queue": "interactive"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {"sweep": {"task": "tollgate.sweep", "schedule": env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -7,8 +7,11 @@ not from a counter a redelivered task could have advanced twice.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from project.embeddings.models import Chunk, Embedding, EmbeddingJob, FailedChunk
@@ -50,7 +53,7 @@ def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
             ignore_conflicts=True,
         )
         count(job_id, failed_chunks=len(created))
-        EmbeddingJob.objects.filter(pk=job_id).update(last_error=reason)
+        EmbeddingJob.objects.filter(pk=job_id).update(last_error=reason, progressed_at=Now())
     finish_if_done(job_id)
 
 
@@ -69,6 +72,7 @@ def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int
         )
         new = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count() - existing
         count(job_id, embedded_chunks=new, embedded_tokens=tokens, groups_done=1)
+        EmbeddingJob.objects.filter(pk=job_id).update(progressed_at=Now())
     finish_if_done(job_id)
     return new
 
@@ -83,3 +87,9 @@ def finish_if_done(job_id: int) -> bool:
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
         return True
+
+
+def stalled(stall_seconds: float) -> QuerySet[EmbeddingJob]:
+    """Running jobs that stored nothing for ``stall_seconds``: their tasks were probably lost."""
+    since = timezone.now() - timedelta(seconds=stall_seconds)
+    return EmbeddingJob.objects.filter(status=Status.RUNNING, started_at__lt=since).exclude(progressed_at__gte=since)

@@ -79,3 +79,20 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     if not plan.groups:
         jobs.finish_if_done(job.pk)
     return plan
+
+
+def sweep_stalled(stall_seconds: float, *, job_id: int | None = None) -> list[int]:
+    """Re-enqueue the pending work of running jobs that made no progress for ``stall_seconds``.
+
+    A worker killed with its tasks, or a broker that lost its queue, leaves chunks that no
+    task will ever embed; the database still knows them. Returns the ids of the swept jobs.
+    """
+    stalled = jobs.stalled(stall_seconds)
+    if job_id is not None:
+        stalled = stalled.filter(pk=job_id)
+    swept = []
+    for job in stalled:
+        EmbeddingJob.objects.filter(pk=job.pk).update(progressed_at=timezone.now())
+        job_enqueue(job)
+        swept.append(job.pk)
+    return swept

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .app import app
-from .config import bulk_reserve
+from .config import bulk_reserve, stall_seconds
 from .embedding import embed_chunks
+from .producer import sweep_stalled
 
 
 @app.task(bind=True, name="tollgate.embed_group", max_retries=None, acks_late=True, reject_on_worker_lost=True)
@@ -19,3 +20,9 @@ def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> No
         embed_group.delay(job_id, half)
     if outcome.retry_in is not None:
         raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), countdown=outcome.retry_in, max_retries=None)
+
+
+@app.task(name="tollgate.sweep", ignore_result=True)
+def sweep() -> list[int]:
+    """Run by Celery beat: the database is the truth, so what it says is pending gets enqueued again."""
+    return sweep_stalled(stall_seconds())

@@ -108,6 +108,7 @@ class EmbeddingJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(null=True, blank=True, help_text="Last time a group was stored or failed.")
     last_error = models.TextField(blank=True)
 
     def __str__(self) -> str:
