@@ -117,12 +117,13 @@ def run(
     """
     started = time.monotonic()
     call_command("migrate", verbosity=0)
-    report = ingest(paths, texts, options)
-    for line in report.errors:
-        say(f"error: {line}")
+    report = ingest(paths, texts, options)  # bad files are logged as they are met
     if options.dry_run:
         return report.estimate()
-    say(f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks")
+    say(
+        f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks"
+        + (f"; {len(report.errors)} files could not be read" if report.errors else "")
+    )
     job = job_create(documents=report.documents, long_input_policy=options.long_input_policy)
     with ExitStack() as stack:
         if not provider_is_configured():

@@ -45,6 +45,9 @@ def test_nul_bytes_are_removed_with_a_warning(tmp_path: Path):
     document = Document.objects.get(collection="c3")
     assert "\x00" not in document.text and document.text.startswith("beforeafter.")
     assert any("nul.txt" in warning and "NUL" in warning for warning in report.warnings)
+    (tmp_path / "short.txt").write_bytes(b"hello\x00world. A short text.")
+    report = files_ingest(paths=[tmp_path / "short.txt"], collection="c3")
+    assert report.errors == [] and report.created == 1 and "NUL" in report.warnings[0]
     report = document_ingest(texts=[TextInput("x\x00y", source="inline")], collection="c3")
     assert Document.objects.filter(collection="c3", text="xy").exists()
     assert report.warnings == ["inline: removed 1 NUL byte(s)"]

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# A file whose bytes are more than this share NUL is binary, not text with a stray NUL.
-BINARY_NUL_SHARE = 0.01
+# A file whose bytes are more than this share NUL is binary (or UTF-16 without a byte-order
+# mark), not UTF-8 text with stray NULs.
+BINARY_NUL_SHARE = 0.3
 _BOMS = [
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),

@@ -22,12 +22,10 @@ class Command(BaseCommand):
         report = IngestReport()
         for path in tqdm(files, unit="file", disable=not files or options["verbosity"] == 0):
             report.merge(files_ingest(paths=[path], collection=collection, dry_run=dry_run))
-        for line in report.errors:
-            self.stderr.write(f"error: {line}")
         verb = "would store" if dry_run else "stored"
         self.stdout.write(
             f"{verb} {report.created} documents ({report.duplicates} already known), "
-            f"{report.chunks} chunks, {report.tokens} tokens"
+            f"{report.chunks} chunks, {report.tokens} tokens; {len(report.errors)} files could not be read"
         )
         if dry_run:
             for name, value in report.estimate().as_dict().items():

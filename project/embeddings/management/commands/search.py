@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from project.search import search
+from workers.config import ConfigurationError
 from workers.errors import ProviderError
 
 
@@ -18,7 +19,7 @@ class Command(BaseCommand):
     def handle(self, *args, query, k, threshold, collection, **options):
         try:
             hits = search(query, k=k, threshold=threshold, collection=collection)
-        except ProviderError as exc:
+        except (ProviderError, ConfigurationError) as exc:
             raise CommandError(str(exc)) from exc
         if not hits:
             self.stdout.write("no results")
