@@ -118,10 +118,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest countdown a task is given (the backoff cap and a window's wait), so Redis does
 # not hand a waiting task to a second worker; the sweep re-enqueues what a lost worker held.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+TOLLGATE_MAX_COUNTDOWN_SECONDS = 600.0  # a longer wait (a daily quota) is re-checked after this
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")  # the work waits on the network
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
-CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.embed_query": {"queue": "interactive"}}
+CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.sweep": {"queue": "interactive"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {"sweep": {"task": "tollgate.sweep", "schedule": env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

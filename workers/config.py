@@ -88,3 +88,7 @@ def stall_seconds() -> float:
 def bulk_reserve() -> float:
     """The share of each limit a backfill leaves free for interactive work."""
     return settings.TOLLGATE_BULK_RESERVE
+
+
+def max_countdown() -> float:
+    return settings.TOLLGATE_MAX_COUNTDOWN_SECONDS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .app import app
-from .config import bulk_reserve, stall_seconds
+from .config import bulk_reserve, max_countdown, stall_seconds
 from .embedding import embed_chunks
 from .producer import sweep_stalled
 
@@ -19,7 +19,8 @@ def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> No
     for half in outcome.split:
         embed_group.delay(job_id, half)
     if outcome.retry_in is not None:
-        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), countdown=outcome.retry_in, max_retries=None)
+        countdown = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
+        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), countdown=countdown, max_retries=None)
 
 
 @app.task(name="tollgate.sweep", ignore_result=True)

@@ -1,0 +1,64 @@
+"""`tollgate demo` and `tollgate run` as a user types them: subprocesses, real everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# A rehearsal that finishes in seconds: a 1-second "minute" on the built-in simulator.
+FAST = {"TOLLGATE_RPM": "100", "TOLLGATE_TPM": "40000", "TOLLGATE_WINDOW_SECONDS": "1"}
+SUMMARY_KEYS = {"documents", "chunks", "embedded", "failed", "tokens", "requests", "http_429", "limiter_waits",
+                "wall_seconds", "tokens_per_minute", "tpm_utilization"}  # fmt: skip
+
+
+def tollgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "project.cli", *args],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+def test_demo_embeds_the_stdlib_corpus_and_finds_a_chunk_first():
+    result = tollgate("demo", "--modules", "15", "--workers", "2", "--json", env=FAST)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["status"] == "completed" and summary["documents"] == 15
+    assert summary["embedded"] == summary["chunks"] > 0 and summary["failed"] == 0
+    assert summary["http_429"] == 0
+    assert "sample search:" in result.stderr
+    first_hit = result.stderr.split("sample search:")[1].splitlines()[1]
+    assert first_hit.strip().startswith("1.000")  # the query's own chunk, similarity 1
+
+
+def test_run_reports_bad_files_and_embeds_the_rest(tmp_path: Path):
+    (tmp_path / "good.md").write_text("# Notes\n\nThe gate holds the road to its limit. " * 50)
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "photo.jpg").write_bytes(bytes(range(128, 256)) * 40)
+    result = tollgate("run", str(tmp_path), "--workers", "1", "--json", "--collection", "cli-run", env=FAST)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["documents"] == 1 and summary["embedded"] == summary["chunks"] >= 1
+    assert "photo.jpg: not UTF-8 text" in result.stderr and "empty.txt: empty, skipped" in result.stderr
+
+    again = tollgate("run", str(tmp_path), "--workers", "1", "--json", "--collection", "cli-run", env=FAST)
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["requests"] == 0 and summary["chunks"] == 0  # nothing new: no API call
+
+
+def test_dry_run_estimates_without_calling_anything(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("A sentence to count. " * 400)
+    result = tollgate("run", str(tmp_path), "--dry-run", "--json", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    estimate = json.loads(result.stdout.strip().splitlines()[-1])
+    assert estimate["tokens"] > 1000 and estimate["requests"] >= 1 and estimate["usd"] >= 0
+
+
+def test_an_unknown_model_is_one_clear_line(tmp_path: Path):
+    (tmp_path / "a.txt").write_text("text")
+    result = tollgate("run", str(tmp_path), env={"TOLLGATE_MODEL": "no-such-model"})
+    assert result.returncode == 2
+    assert "unknown model 'no-such-model'" in result.stderr and "Traceback" not in result.stderr
