@@ -1,0 +1,463 @@
+"""Throughput of tollgate's workers under one shared limit, beside the two ways people do it without one.
+
+W Celery worker processes embed the same corpus (>= 20,000 distinct chunks of ~512 tokens,
+ingested once) against the simulator at Tier-1 limits (3,000 RPM, 1,000,000 TPM), time-scaled
+so a "minute" lasts 60/K seconds. Side by side, in the same run, on the same chunks and groups:
+
+1. tollgate: ``embed_group`` tasks sharing the Redis sliding-window limiter;
+2. Celery's per-task ``rate_limit`` (the RPM, per worker) with ``autoretry_for`` on 429
+   (``bench/throughput_naive.py``), the same W workers;
+3. one process that sleeps a window on each 429 (``bench/throughput_baselines.py``).
+
+Then tollgate again with W = 1, 2, 4, 8, 16, 32 workers on a smaller slice of the corpus.
+The simulator's ``/stats`` is the truth about the limit (the most tokens and requests in any
+window, tokens admitted per second); the database is the truth about the rows (lost: a chunk
+without an embedding; duplicates: a chunk with more than one).
+
+The bench runs in its own temporary TOLLGATE_HOME (fresh embedded PostgreSQL+pgvector and
+Redis) with 256-dimension vectors: inserting a 1536-d row into the HNSW index costs ~6 ms of
+CPU here, which would pace a 2-core machine more than the limit does (the cost it sees is in
+the JSON as ``insert_cost``).
+
+    uv run python bench/throughput.py [--workers 4] [--time-scale 10] [--quick]
+
+Prints one JSON object on stdout, a table on stderr; writes bench/out/throughput.json,
+bench/out/throughput_timeline.png and bench/out/throughput_vs_workers.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RPM, TPM = 3_000, 1_000_000  # Tier 1, text-embedding-3-*
+GOAL = 0.97
+BOOT_TIMEOUT = 240.0  # seconds for a pool of workers to answer a ping (32 of them boot slowly on 2 cores)
+RUN_TIMEOUT = 600  # seconds before a configuration is abandoned
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=4, help="W for the side-by-side comparison (default 4)")
+    parser.add_argument("--time-scale", type=float, default=10.0, help="K: a minute lasts 60/K s (default 10)")
+    parser.add_argument("--chunks", type=int, default=20_000, help="corpus size in chunks (default 20,000)")
+    parser.add_argument("--chunk-size", type=int, default=512, help="tokens per chunk (default 512)")
+    parser.add_argument("--dimensions", type=int, default=256, help="vector size (default 256)")
+    parser.add_argument("--sweep", default="1,2,4,8,16,32", help="worker counts for the sweep")
+    parser.add_argument("--sweep-chunks", type=int, default=8_000, help="chunks per sweep point (default 8,000)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: naive,loop,sweep")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 chunks, sweep 1,4 on 2,000")
+    args = parser.parse_args()
+    if args.quick:
+        args.chunks, args.sweep, args.sweep_chunks = 3_000, "1,4", 2_000
+    args.sweep = [int(w) for w in args.sweep.split(",") if w]
+    args.skip = set(filter(None, args.skip.split(",")))
+    return args
+
+
+def environment(args: argparse.Namespace, home: Path) -> None:
+    """Settings for this process and every worker it starts, before Django reads them."""
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+                 "AZURE_OPENAI_ENDPOINT", "TOLLGATE_GROUP_TOKENS", "TOLLGATE_BULK_RESERVE"):  # fmt: skip
+        os.environ.pop(name, None)
+    os.environ.update(
+        TOLLGATE_HOME=str(home),
+        TOLLGATE_DIMENSIONS=str(args.dimensions),
+        TOLLGATE_RPM=str(RPM),
+        TOLLGATE_TPM=str(TPM),
+        TOLLGATE_WINDOW_SECONDS=repr(60.0 / args.time_scale),
+        TOLLGATE_CHUNK_SIZE=str(args.chunk_size),
+        DJANGO_SETTINGS_MODULE="project.settings",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class Deadline(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Deadline("the configuration ran out of time")
+
+
+def main() -> int:
+    args = parse_args()
+    home = Path(tempfile.mkdtemp(prefix="tollgate-throughput-"))
+    environment(args, home)
+    import django
+
+    django.setup()
+    from project import embedded
+
+    try:
+        return Bench(args, home).run()
+    finally:
+        embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, home: Path):
+        from django.conf import settings
+
+        self.args, self.home, self.settings = args, home, settings
+        self.window = settings.TOLLGATE_WINDOW_SECONDS
+        self.model, self.dimensions = settings.TOLLGATE_MODEL, settings.TOLLGATE_DIMENSIONS
+
+    # --- the whole run ----------------------------------------------------------------------
+    def run(self) -> int:
+        from django.core.management import call_command
+
+        from tests.simulator_process import start_simulator
+
+        started = time.monotonic()
+        args = self.args
+        call_command("migrate", verbosity=0)
+        signal.signal(signal.SIGALRM, _alarm)
+        with start_simulator("--rpm", str(RPM), "--tpm", str(TPM), "--time-scale", repr(args.time_scale),
+                             "--log-level", "warning") as sim:  # fmt: skip
+            self.sim = sim
+            self.provider(sim.base_url, "bench-setup")
+            corpus = self.ingest()
+            cost = self.insert_cost()
+            groups = self.groups(corpus["document_ids"])
+            comparison = [self.tollgate(f"tollgate-w{args.workers}", corpus["document_ids"], args.workers, None)]
+            if "naive" not in args.skip:
+                comparison.append(self.naive(corpus["document_ids"], groups, args.workers))
+            if "loop" not in args.skip:
+                comparison.append(self.loop(corpus["document_ids"], groups))
+            sweep = []
+            if "sweep" not in args.skip:
+                subset = self.subset(args.sweep_chunks)
+                for workers in args.sweep:
+                    concurrency = 1 if workers >= 16 else None
+                    sweep.append(self.tollgate(f"sweep-w{workers}", subset, workers, concurrency))
+        report = self.report(corpus, cost, groups, comparison, sweep, time.monotonic() - started)
+        self.write(report, comparison, sweep)
+        return 0
+
+    def provider(self, base_url: str, api_key: str) -> None:
+        """Point this process (and the workers it starts next) at the simulator under ``api_key``.
+
+        Each configuration uses a key of its own: the limiter keys its state by account, so every
+        configuration starts with an empty window, as the simulator does after its reset.
+        """
+        os.environ.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY=api_key)
+        self.settings.OPENAI_BASE_URL, self.settings.OPENAI_API_KEY = base_url, api_key
+
+    # --- corpus ---------------------------------------------------------------------------------
+    def ingest(self) -> dict:
+        from django.db.models import Avg, Count, Sum
+
+        from bench.throughput_corpus import marked_copy, module_texts
+        from project.embeddings.models import Chunk
+        from project.embeddings.services import document_ingest
+
+        started = time.perf_counter()
+        texts = module_texts()
+        documents, chunks, copy = [], 0, 0
+        while chunks < self.args.chunks:
+            copy += 1
+            report = document_ingest(texts=marked_copy(copy, texts), chunk_size=self.args.chunk_size)
+            documents += report.documents
+            chunks += report.chunks
+        seconds = time.perf_counter() - started
+        numbers = Chunk.objects.aggregate(
+            chunks=Count("id"), distinct=Count("content_hash", distinct=True), tokens=Sum("token_count"),
+            mean=Avg("token_count"),
+        )  # fmt: skip
+        say(f"corpus: {numbers['chunks']} chunks ({numbers['distinct']} distinct), {numbers['tokens']:,} tokens, "
+            f"{len(documents)} documents, ingested in {seconds:.1f} s")  # fmt: skip
+        return {
+            "source": f"Python {sys.version.split()[0]} stdlib docstrings, {copy} marked copies",
+            "documents": len(documents),
+            "document_ids": [d.pk for d in documents],
+            "chunks": numbers["chunks"],
+            "distinct_chunk_texts": numbers["distinct"],
+            "tokens": numbers["tokens"],
+            "mean_tokens_per_chunk": round(numbers["mean"], 1),
+            "chunk_size": self.args.chunk_size,
+            "ingest_seconds": round(seconds, 1),
+        }
+
+    def insert_cost(self) -> dict:
+        from bench.throughput_measure import insert_cost
+        from project.embeddings.models import Chunk
+
+        ids = list(Chunk.objects.values_list("pk", flat=True)[:3000])
+        cost = insert_cost(ids, model=self.model, dimensions=self.dimensions)
+        say(f"insert cost: {cost['ms_per_row']} ms per {self.dimensions}-d row into the HNSW index")
+        return cost
+
+    def groups(self, document_ids: list[int]) -> list[list[int]]:
+        """tollgate's own packing of the whole corpus, reused by the baselines (same requests)."""
+        from project.embeddings.models import Document
+        from project.embeddings.services import job_create
+        from workers.producer import job_plan
+
+        job = job_create(documents=list(Document.objects.filter(pk__in=document_ids)))
+        plan = job_plan(job)
+        job.delete()
+        return plan.groups
+
+    def subset(self, chunks: int) -> list[int]:
+        from django.db.models import Count
+
+        from project.embeddings.models import Document
+
+        chosen, total = [], 0
+        for pk, count in Document.objects.annotate(n=Count("chunks")).order_by("pk").values_list("pk", "n"):
+            if total >= chunks:
+                break
+            chosen.append(pk)
+            total += count
+        return chosen
+
+    # --- the three ways -------------------------------------------------------------------------
+    def prepare(self, name: str) -> None:
+        from bench.throughput_measure import reset_embeddings
+
+        reset_embeddings()
+        self.provider(self.sim.base_url, f"bench-{name}")
+
+    def start_clock(self) -> tuple[float, object]:
+        from bench.throughput_measure import CpuMeter
+
+        self.sim.reset_limits()
+        self.sim.reset_stats()
+        return time.monotonic(), CpuMeter()
+
+    def measure(self, name: str, kind: str, document_ids: list[int], wall: float, cpu, **extra) -> dict:
+        from bench.throughput_measure import database_truth, server_truth
+
+        stats = self.sim.stats()
+        result = {
+            "name": name,
+            "kind": kind,
+            **extra,
+            "wall_seconds": round(wall, 2),
+            "windows": round(wall / self.window, 2),
+            **server_truth(stats, window_seconds=self.window, rpm=RPM, tpm=TPM, wall_seconds=wall),
+            **database_truth(document_ids),
+            **cpu.result(),
+            "timeline": [[e["second"], e["tokens"]] for e in stats["timeline"]],
+        }
+        say(f"{name}: {wall:.1f} s, steady utilization {result['steady_utilization']}, "
+            f"overall {result['overall_utilization']}, 429s {result['http_429']}, lost {result['lost']}, "
+            f"duplicates {result['duplicates']}, max tokens in a window {result['max_tokens_in_window']:,}, "
+            f"CPU busy {result['machine_cpu_busy']}")  # fmt: skip
+        return result
+
+    def tollgate(self, name: str, document_ids: list[int], workers: int, concurrency: int | None) -> dict:
+        from project.embeddings.models import Document, EmbeddingJob
+        from project.embeddings.services import job_cancel, job_create, job_start
+        from project.launch import start_workers
+        from project.pipeline import watch_job
+        from workers import app as celery_app
+
+        self.prepare(name)
+        celery_app.control.purge()
+        say(f"{name}: starting {workers} tollgate workers")
+        pool = start_workers(workers, concurrency=concurrency, log_dir=self.home / "logs" / name)
+        job = job_create(documents=list(Document.objects.filter(pk__in=document_ids)))
+        try:
+            boot = wait_for(celery_app, workers)
+            t0, cpu = self.start_clock()
+            plan, enqueued = None, 0.0
+            signal.alarm(RUN_TIMEOUT)
+            try:
+                plan = job_start(job=job)
+                enqueued = time.monotonic() - t0
+                job = watch_job(job.pk, progress=True)
+            except Deadline:
+                job_cancel(job_id=job.pk)
+                job = EmbeddingJob.objects.get(pk=job.pk)
+            finally:
+                signal.alarm(0)
+            wall = time.monotonic() - t0
+        finally:
+            pool.stop()
+        return self.measure(
+            name, "tollgate", document_ids, wall, cpu,
+            workers=workers, concurrency=concurrency or self.settings.CELERY_WORKER_CONCURRENCY,
+            boot_seconds=round(boot, 1), enqueue_seconds=round(enqueued, 2), groups=len(plan.groups) if plan else None,
+            job={"status": job.status, "embedded": job.embedded_chunks, "failed": job.failed_chunks,
+                 "requests": job.requests, "http_429": job.http_429, "limiter_waits": job.limiter_waits,
+                 "last_error": job.last_error},
+        )  # fmt: skip
+
+    def naive(self, document_ids: list[int], groups: list[list[int]], workers: int) -> dict:
+        import redis
+
+        name = f"celery-rate-limit-w{workers}"
+        self.prepare(name)
+        rate = f"{RPM * self.args.time_scale:g}/m"
+        os.environ["THROUGHPUT_NAIVE_RATE_LIMIT"] = rate
+        from bench import throughput_naive
+
+        throughput_naive.app.control.purge()
+        concurrency = self.settings.CELERY_WORKER_CONCURRENCY
+        say(f"{name}: starting {workers} Celery workers with rate_limit={rate!r}")
+        processes, logs = [], self.home / "logs" / name
+        logs.mkdir(parents=True, exist_ok=True)
+        for index in range(workers):
+            command = [
+                sys.executable, "-m", "celery", "-A", "bench.throughput_naive", "worker",
+                "--hostname", f"naive{index}-{os.getpid()}@%h", "--queues", throughput_naive.QUEUE,
+                "--pool", "threads", "--concurrency", str(concurrency),
+                "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
+            ]  # fmt: skip
+            with open(logs / f"worker-{index}.log", "ab") as output:
+                processes.append(subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=output,
+                                                  stderr=output))  # fmt: skip
+        counters = redis.Redis.from_url(self.settings.REDIS_URL)
+        run = f"throughput-bench:{name}:{os.getpid()}"
+        try:
+            boot = wait_for(throughput_naive.app, workers)
+            t0, cpu = self.start_clock()
+            for group in groups:
+                throughput_naive.naive_embed.apply_async(args=(group, run))
+            deadline, ok, failed = t0 + RUN_TIMEOUT, 0, 0
+            while time.monotonic() < deadline:
+                ok, failed = (int(counters.get(f"{run}:{key}") or 0) for key in ("ok", "failed"))
+                if ok + failed >= len(groups):
+                    break
+                time.sleep(0.1)
+            wall = time.monotonic() - t0
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        return self.measure(
+            name, "celery rate_limit + autoretry_for", document_ids, wall, cpu,
+            workers=workers, concurrency=concurrency, boot_seconds=round(boot, 1), groups=len(groups),
+            rate_limit=rate, tasks={"succeeded": ok, "gave_up": failed, "unfinished": len(groups) - ok - failed},
+            retry="autoretry_for=(openai.RateLimitError,), retry_backoff=True (1, 2, 4 s, full jitter), "
+                  "max_retries=3 (Celery's defaults; real seconds, not scaled)",
+        )  # fmt: skip
+
+    def loop(self, document_ids: list[int], groups: list[list[int]]) -> dict:
+        from bench.throughput_baselines import client, sleepy_loop
+
+        name = "sleep-on-429-loop"
+        self.prepare(name)
+        say(f"{name}: one process, time.sleep({self.window:g}) on each 429")
+        api = client(self.sim.base_url, f"bench-{name}")
+        t0, cpu = self.start_clock()
+        result = sleepy_loop(api, groups, model=self.model, dimensions=self.dimensions, window_seconds=self.window)
+        wall = time.monotonic() - t0
+        return self.measure(
+            name, "single-process loop, sleep a window on 429", document_ids, wall, cpu,
+            workers=1, concurrency=1, groups=len(groups), seconds_asleep=round(result.seconds_asleep, 1),
+        )  # fmt: skip
+
+    # --- output ---------------------------------------------------------------------------------
+    def report(self, corpus, cost, groups, comparison, sweep, seconds) -> dict:
+        main = comparison[0]
+        goals = {
+            "steady_utilization_at_least_0_97": main["steady_utilization"] is not None
+            and main["steady_utilization"] >= GOAL,
+            "http_429_is_0": main["http_429"] == 0,
+            "lost_is_0": main["lost"] == 0,
+            "duplicates_is_0": main["duplicates"] == 0,
+            "limits_held": main["limits_held"],
+            "chunks_at_least_20000": corpus["chunks"] >= 20_000,
+        }
+        table = [
+            {key: run[key] for key in ("name", "workers", "wall_seconds", "steady_utilization", "overall_utilization",
+                                       "http_429", "lost", "duplicates", "max_tokens_in_window")}
+            for run in comparison
+        ]  # fmt: skip
+        return {
+            "bench": "throughput",
+            "command": "uv run python bench/throughput.py " + " ".join(sys.argv[1:]),
+            "limits": {"rpm": RPM, "tpm": TPM, "tier": 1, "time_scale": self.args.time_scale,
+                       "window_seconds": self.window, "safety_seconds": self.settings.TOLLGATE_SAFETY_SECONDS},
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "corpus": {k: v for k, v in corpus.items() if k != "document_ids"},
+            "groups": {"count": len(groups), "mean_chunks": round(sum(map(len, groups)) / max(len(groups), 1), 1)},
+            "insert_cost": cost,
+            "utilization_definition": "steady: mean tokens over every whole window starting >= 1 window after the "
+            "first admission and ending by the last admission's second (simulator timeline), / TPM; overall: "
+            "tokens admitted / (wall seconds / window * TPM)",
+            "goals": goals,
+            "table": table,
+            "comparison": comparison,
+            "sweep": {
+                "chunks_per_point": sweep[0]["chunks"] if sweep else 0,
+                "note": "the sweep embeds a slice of the corpus per point (fewer chunks than the comparison); "
+                "W >= 16 run with --concurrency 1, smaller W with the default concurrency",
+                "points": sweep,
+            },
+            "bench_seconds": round(seconds, 1),
+        }  # fmt: skip
+
+    def write(self, report: dict, comparison: list[dict], sweep: list[dict]) -> None:
+        from bench.throughput_plots import timeline_png, workers_png
+
+        out = self.args.out
+        out.mkdir(parents=True, exist_ok=True)
+        timelines = {
+            f"{run['name']}: steady utilization {run['steady_utilization']}, 429s {run['http_429']}":
+            [{"second": s, "tokens": t} for s, t in run["timeline"]]
+            for run in comparison
+        }  # fmt: skip
+        timeline_png(out / "throughput_timeline.png", timelines, window_seconds=self.window, tpm=TPM)
+        if sweep:
+            workers_png(out / "throughput_vs_workers.png", sweep, tpm=TPM, window_seconds=self.window, goal=GOAL)
+        (out / "throughput.json").write_text(json.dumps(report, indent=2) + "\n")
+        say("")
+        say(f"{'configuration':32} {'W':>3} {'wall s':>8} {'steady util':>11} {'overall util':>12} {'429s':>6} "
+            f"{'lost':>6} {'dups':>5} {'max tokens/window':>18}")  # fmt: skip
+        for row in report["table"]:
+            say(f"{row['name']:32} {row['workers']:>3} {row['wall_seconds']:>8} {str(row['steady_utilization']):>11} "
+                f"{row['overall_utilization']:>12} {row['http_429']:>6} {row['lost']:>6} {row['duplicates']:>5} "
+                f"{row['max_tokens_in_window']:>18,}")  # fmt: skip
+        for point in sweep:
+            say(f"sweep W={point['workers']:>2}: steady {point['steady_utilization']}, overall "
+                f"{point['overall_utilization']}, 429s {point['http_429']}, lost {point['lost']}, "
+                f"wall {point['wall_seconds']} s, boot {point['boot_seconds']} s")  # fmt: skip
+        say(f"goals: {report['goals']}")
+        compact = {**report, "comparison": [_brief(r) for r in comparison],
+                   "sweep": {**report["sweep"], "points": [_brief(r) for r in sweep]}}  # fmt: skip
+        print(json.dumps(compact, indent=2))
+
+
+def _brief(run: dict) -> dict:
+    """A run without its per-second timeline (kept in the file, too long for the terminal)."""
+    return {k: v for k, v in run.items() if k != "timeline"}
+
+
+def wait_for(app, count: int) -> float:
+    """Seconds until ``count`` workers of ``app`` answer a ping."""
+    started = time.monotonic()
+    while time.monotonic() - started < BOOT_TIMEOUT:
+        if len(app.control.ping(timeout=0.5)) >= count:
+            return time.monotonic() - started
+    raise RuntimeError(f"{count} workers did not answer within {BOOT_TIMEOUT:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""What the throughput bench measures: the simulator's ground truth and the database's rows.
+
+Utilization comes from the simulator's per-second timeline of admitted tokens. A sliding
+window admits a whole window's worth at once at the start, so the steady state leaves out
+the first window and the tail after the last admission: it is the mean, over every whole
+window that starts at least one window after the first admission and ends by the last
+admission's second, of the tokens admitted in it, divided by the limit. Each such window
+holds at most the limit (the simulator enforces it), so the mean is 1.0 at best and is not
+skewed by the bursts a sliding window produces.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+
+from project.embeddings.models import Chunk, Embedding
+
+
+def steady_state(timeline: list[dict], *, window_seconds: float, tpm: int) -> dict:
+    """Mean tokens per window over the steady state, from ``/stats``'s per-second timeline."""
+    tokens = [entry["tokens"] for entry in timeline]
+    busy = [second for second, count in enumerate(tokens) if count]
+    if not busy:
+        return {"steady_utilization": None, "steady_tokens_per_window": None, "steady_windows": 0}
+    span = max(1, int(window_seconds))  # whole seconds; scaled back when the window is not whole
+    scale = window_seconds / span
+    first, last = busy[0], busy[-1]
+    starts = range(first + span, last - span + 1)  # windows [s, s + span) ending by the last busy second
+    sums = [sum(tokens[s : s + span]) * scale for s in starts]
+    if not sums:
+        return {"steady_utilization": None, "steady_tokens_per_window": None, "steady_windows": 0}
+    mean = sum(sums) / len(sums)
+    return {
+        "steady_utilization": round(mean / tpm, 4),
+        "steady_tokens_per_window": round(mean),
+        "steady_windows": len(sums),
+        "steady_seconds": [first + span, last],
+        "steady_min_window_utilization": round(min(sums) / tpm, 4),
+    }
+
+
+def server_truth(stats: dict, *, window_seconds: float, rpm: int, tpm: int, wall_seconds: float) -> dict:
+    """The simulator's counts for one run, the limits check and both utilizations."""
+    limited = stats["rate_limited"]
+    tokens = stats["tokens_admitted"]
+    return {
+        "requests_sent": stats["requests"],
+        "requests_admitted": stats["requests_admitted"],
+        "tokens_admitted": tokens,
+        "http_429": limited["requests"] + limited["tokens"],
+        "http_429_by_limit": {"requests": limited["requests"], "tokens": limited["tokens"]},
+        "other_errors": stats["errors"],
+        "max_tokens_in_window": stats["max_tokens_in_window"],
+        "max_requests_in_window": stats["max_requests_in_window"],
+        "limits_held": stats["max_tokens_in_window"] <= tpm and stats["max_requests_in_window"] <= rpm,
+        "overall_utilization": round(tokens / (wall_seconds / window_seconds * tpm), 4),
+        **steady_state(stats["timeline"], window_seconds=window_seconds, tpm=tpm),
+    }
+
+
+def database_truth(document_ids: Sequence[int]) -> dict:
+    """Rows in the database for the run's chunks: stored, lost (no row) and duplicated (more than one)."""
+    chunks = Chunk.objects.filter(document_id__in=document_ids)
+    total = chunks.count()
+    rows = Embedding.objects.filter(chunk__document_id__in=document_ids)
+    embedded = rows.values("chunk_id").distinct().count()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*) FROM (SELECT chunk_id FROM {Embedding._meta.db_table} GROUP BY chunk_id, model"
+            " HAVING count(*) > 1) AS twice"
+        )
+        (duplicates,) = cursor.fetchone()
+    return {"chunks": total, "embedding_rows": rows.count(), "lost": total - embedded, "duplicates": duplicates}
+
+
+def reset_embeddings() -> None:
+    """Every configuration embeds the same chunks from nothing (TRUNCATE also empties the HNSW index)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {Embedding._meta.db_table}")
+
+
+def insert_cost(chunk_ids: Sequence[int], *, model: str, dimensions: int, batch: int = 100) -> dict:
+    """Milliseconds of wall time per Embedding row written with ``bulk_create`` into the indexed table."""
+    rng = random.Random(7)
+    rows = [
+        Embedding(chunk_id=pk, model=model, dimensions=dimensions, vector=[rng.uniform(-1, 1) for _ in range(dimensions)])
+        for pk in chunk_ids
+    ]
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        Embedding.objects.bulk_create(rows[i : i + batch], ignore_conflicts=True)
+    seconds = time.perf_counter() - started
+    reset_embeddings()
+    return {"rows": len(rows), "batch": batch, "dimensions": dimensions, "ms_per_row": round(seconds * 1000 / len(rows), 3)}
+
+
+@dataclass
+class CpuMeter:
+    """Both cores' busy share (``/proc/stat``, every process on the machine) and our children's CPU seconds."""
+
+    def __post_init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float, float]:
+        with open("/proc/stat") as stat:
+            fields = [float(x) for x in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        times = os.times()
+        return sum(fields) - idle, sum(fields), times.children_user + times.children_system
+
+    def result(self) -> dict:
+        busy0, total0, children0 = self._start
+        busy1, total1, children1 = self._read()
+        return {
+            "machine_cpu_busy": round((busy1 - busy0) / max(total1 - total0, 1e-9), 3),
+            "children_cpu_seconds": round(children1 - children0, 2),
+        }
