@@ -23,6 +23,7 @@ from .errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, 
 FIXED_DIMENSION_MODELS = {"text-embedding-ada-002"}
 _TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)", re.IGNORECASE)
 _RETRY_AFTER_SECONDS = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+_KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9*_\-]{4,}")
 _BLOCKING_CODES = {"insufficient_quota", "credit_balance_exhausted"}
 DEFAULT_WAIT = 1.0  # seconds, when a 429 says nothing about how long to wait
 
@@ -73,9 +74,9 @@ def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> E
             input=inputs, model=config.model, encoding_format="base64", **options
         )
     except openai.APIStatusError as exc:
-        raise classify(exc) from exc
+        raise classify(exc, secret=config.api_key) from None
     except openai.APIConnectionError as exc:  # includes timeouts
-        raise Transient(f"{type(exc).__name__}: {exc}") from exc
+        raise Transient(redact(f"{type(exc).__name__}: {exc}", config.api_key)) from None
     response = raw.parse()
     vectors: list[list[float]] = [[]] * len(inputs)
     for item in response.data:
@@ -89,9 +90,16 @@ def _as_floats(embedding: list[float] | str) -> list[float]:
     return list(embedding)
 
 
-def classify(exc: openai.APIStatusError) -> Exception:
-    """The decision an HTTP error calls for."""
-    message = _message(exc)
+def redact(text: str, secret: str) -> str:
+    """Remove the key, and anything shaped like one (servers echo masked keys), from a message."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_SHAPED.sub("[redacted]", text)
+
+
+def classify(exc: openai.APIStatusError, *, secret: str = "") -> Exception:
+    """The decision an HTTP error calls for; its message never holds the API key."""
+    message = redact(_message(exc), secret)
     status = exc.status_code
     if status == 429:
         if exc.code in _BLOCKING_CODES or exc.type in _BLOCKING_CODES:
