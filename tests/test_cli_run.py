@@ -62,3 +62,25 @@ def test_an_unknown_model_is_one_clear_line(tmp_path: Path):
     result = tollgate("run", str(tmp_path), env={"TOLLGATE_MODEL": "no-such-model"})
     assert result.returncode == 2
     assert "unknown model 'no-such-model'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_simulate_serves_the_openai_sdk():
+    import re
+
+    import openai
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "project.cli", "simulate", "--tier", "1", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        line = server.stdout.readline()
+        base_url = re.search(r"http://\S+/v1", line).group(0)
+        with openai.OpenAI(base_url=base_url, api_key="any", max_retries=0) as client:
+            response = client.embeddings.create(input=["hello", "world"], model="text-embedding-3-small")
+        assert [len(item.embedding) for item in response.data] == [1536, 1536]
+        assert response.usage.total_tokens == 2
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        server.stdout.close()
