@@ -113,10 +113,16 @@ def _sample_search(job, say) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     _setup_django()
+    from project.embeddings.models import EmbeddingJob
     from project.embeddings.services import job_resume
 
-    plan = job_resume(job_id=args.job)
-    print(f"job {args.job}: re-enqueued {plan.chunks} chunks in {len(plan.groups)} groups")
+    try:
+        plan = job_resume(job_id=args.job, retry_failed=args.retry_failed)
+    except EmbeddingJob.DoesNotExist:
+        print(f"tollgate: there is no job {args.job}", file=sys.stderr)
+        return 2
+    print(f"job {args.job}: re-enqueued {plan.chunks} chunks in {len(plan.groups)} groups "
+          "(running workers pick them up: uv run celery -A workers worker)")  # fmt: skip
     return 0
 
 
@@ -156,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="re-enqueue what a job has not embedded yet")
     resume.add_argument("job", type=int)
+    resume.add_argument("--retry-failed", action="store_true", help="try the job's failed chunks again too")
     resume.set_defaults(handler=_resume)
 
     simulate = commands.add_parser(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from project.splitter import Piece, split_text
@@ -23,7 +24,7 @@ from workers.estimate import Estimate, estimate_chunks
 from workers.jobs import pause
 from workers.producer import Plan, job_enqueue
 
-from .models import Chunk, Document, EmbeddingJob
+from .models import Chunk, Document, EmbeddingJob, FailedChunk
 from .sources import NotTextError, clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
@@ -219,9 +220,20 @@ def job_start(*, job: EmbeddingJob) -> Plan:
     return job_enqueue(job)
 
 
-def job_resume(*, job_id: int) -> Plan:
-    """Continue a paused job, or re-enqueue what a lost worker or broker forgot; the database is the truth."""
+def job_resume(*, job_id: int, retry_failed: bool = False) -> Plan:
+    """Continue a paused job, or re-enqueue what a lost worker or broker forgot; the database is the truth.
+
+    ``retry_failed`` forgets the job's failed chunks first (after a long provider outage, say),
+    so they are tried again; a completed job with failures reopens for them.
+    """
     job = EmbeddingJob.objects.get(pk=job_id)
+    if retry_failed:
+        with transaction.atomic():
+            forgotten, _ = FailedChunk.objects.filter(job=job).delete()
+            EmbeddingJob.objects.filter(pk=job_id).update(failed_chunks=F("failed_chunks") - forgotten)
+        job.refresh_from_db()
+        if forgotten and job.status == EmbeddingJob.Status.COMPLETED:
+            job.status = EmbeddingJob.Status.RUNNING
     if job.status in (EmbeddingJob.Status.COMPLETED, EmbeddingJob.Status.CANCELLED):
         return Plan(groups=[], chunks=0, tokens=0, inputs=0)
     return job_enqueue(job)
@@ -235,3 +247,84 @@ def job_cancel(*, job_id: int) -> None:
     EmbeddingJob.objects.filter(pk=job_id).exclude(status=EmbeddingJob.Status.COMPLETED).update(
         status=EmbeddingJob.Status.CANCELLED, finished_at=timezone.now()
     )
+
+
+# --- the web app: submissions and job control ----------------------------------------------------
+
+
+class JobStateError(ValueError):
+    """The job is not in a state that allows the requested change (e.g. resuming a completed job)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: EmbeddingJob
+    report: IngestReport
+    plan: Plan
+
+
+def upload_texts(*, files: Iterable[tuple[str, bytes]]) -> list[TextInput]:
+    """Uploaded files (name, content) as texts; a binary or undecodable file raises NotTextError naming it."""
+    texts = []
+    for name, data in files:
+        source = decode_bytes(data, name)
+        for line in source.warnings:
+            logger.warning(line)
+        texts.append(TextInput(source.text, source.source))
+    return texts
+
+
+def documents_submit(*, texts: Sequence[tuple[str, TextInput]], model: str | None = None) -> Submission:
+    """Store (collection, text) pairs and start one job over them, all or nothing.
+
+    Everything is written in one transaction; the job's tasks are sent after it commits (the
+    producer uses ``delay_on_commit``), so a worker never looks for a row that is not there and
+    a failure (a chunk larger than the limit) leaves nothing behind.
+
+    Example::
+
+        submission = documents_submit(texts=[("default", TextInput("Hello.", source="hello.txt"))])
+        submission.job.status  # "running"
+    """
+    by_collection: dict[str, list[TextInput]] = {}
+    for collection, item in texts:
+        by_collection.setdefault(collection, []).append(item)
+    report = IngestReport()
+    with transaction.atomic():
+        for collection, items in by_collection.items():
+            report.merge(document_ingest(texts=items, collection=collection, model=model))
+        job = job_create(documents=report.documents, model=model)
+        plan = job_start(job=job)
+    job.refresh_from_db()
+    return Submission(job=job, report=report, plan=plan)
+
+
+def job_pause_active(*, job_id: int) -> EmbeddingJob:
+    """Pause a queued or running job; its tasks stop calling the API until it is resumed."""
+    job = EmbeddingJob.objects.get(pk=job_id)
+    if job.status not in (EmbeddingJob.Status.QUEUED, EmbeddingJob.Status.RUNNING):
+        raise JobStateError(f"job {job_id} is {job.status}; only a queued or running job can be paused")
+    job_pause(job_id=job_id)
+    job.refresh_from_db()
+    return job
+
+
+def job_resume_paused(*, job_id: int) -> EmbeddingJob:
+    """Resume a paused (or failed) job: its pending chunks are enqueued again."""
+    job = EmbeddingJob.objects.get(pk=job_id)
+    if job.status not in (EmbeddingJob.Status.PAUSED, EmbeddingJob.Status.FAILED):
+        raise JobStateError(f"job {job_id} is {job.status}; only a paused or failed job can be resumed")
+    with transaction.atomic():
+        job_resume(job_id=job_id)
+    job.refresh_from_db()
+    return job
+
+
+def job_cancel_unfinished(*, job_id: int) -> EmbeddingJob:
+    """Cancel a job that has not completed; tasks still queued for it do nothing."""
+    job = EmbeddingJob.objects.get(pk=job_id)
+    if job.status in (EmbeddingJob.Status.COMPLETED, EmbeddingJob.Status.CANCELLED):
+        raise JobStateError(f"job {job_id} is already {job.status}")
+    job_cancel(job_id=job_id)
+    job.refresh_from_db()
+    return job

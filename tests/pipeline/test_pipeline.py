@@ -12,7 +12,7 @@ import time
 from django.db.models import Count
 
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
-from project.embeddings.services import TextInput, document_ingest, job_create, job_start
+from project.embeddings.services import TextInput, document_ingest, job_create, job_resume, job_start
 from project.pipeline import watch_job
 from project.tokenization import encoding_for_model
 
@@ -73,6 +73,12 @@ def test_an_input_the_api_rejects_fails_alone_with_the_reason(rig):
     assert failure.chunk_id == bad.pk and "'$.input' is invalid" in failure.reason
     assert job.failed_chunks == 1 and job.embedded_chunks == 60
     assert not Embedding.objects.filter(chunk=bad).exists()
+
+    requests_before = rig.simulator.stats()["requests"]
+    job_resume(job_id=job.pk, retry_failed=True)  # e.g. after fixing the cause
+    job = watch_job(job.pk, progress=False)
+    assert job.status == COMPLETED and job.failed_chunks == 1 and job.embedded_chunks == 60
+    assert rig.simulator.stats()["requests"] == requests_before + 1  # only the failed chunk was tried again
 
 
 def test_an_invalid_key_pauses_the_job_after_at_most_one_request_per_worker(rig):
