@@ -1,0 +1,68 @@
+"""Error responses: every 400 names the field at fault; too large a body is a 413 before it is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is not in a state that allows this."
+    default_code = "conflict"
+
+
+class ProviderUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The embedding provider is not available."
+    default_code = "provider_unavailable"
+
+
+def upload_too_large(request: HttpRequest) -> str | None:
+    """A message when the declared body is larger than ``TOLLGATE_MAX_UPLOAD_BYTES``, else None."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    limit = settings.TOLLGATE_MAX_UPLOAD_BYTES
+    if length <= limit:
+        return None
+    return f"The upload is {length:,} bytes; at most {limit:,} bytes are accepted (TOLLGATE_MAX_UPLOAD_BYTES)."
+
+
+def first_error(errors: Any, path: str = "") -> tuple[str, str]:
+    """The path (``[1].text``, ``q``) and message of the first error in DRF's nested error data."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            if value:
+                name = "" if key in ("non_field_errors", "detail") else str(key)
+                return first_error(value, f"{path}.{name}" if path and name else path or name)
+    if isinstance(errors, list):
+        for index, value in enumerate(errors):
+            if value and isinstance(value, (dict, list)):
+                return first_error(value, f"{path}[{index}]" if any(isinstance(v, dict) for v in errors) else path)
+            if value:
+                return path, str(value)
+    return path, str(errors)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's handler, plus ``detail`` and ``field`` on validation errors so a client sees what to fix."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, exceptions.ValidationError):
+        field, message = first_error(response.data)
+        response.data = {"detail": message, "field": field or None, "errors": response.data}
+    elif response is not None and isinstance(exc, exceptions.ParseError):
+        response.data = {"detail": str(exc.detail), "field": None}
+    return response

@@ -1,0 +1,132 @@
+"""Request and response shapes; the OpenAPI schema is generated from these."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+MAX_QUERY_CHARS = 8000
+
+
+class DocumentInSerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=False)
+    source = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
+    metadata = serializers.JSONField(required=False, default=dict)
+    collection = serializers.CharField(max_length=200, required=False, default="default")
+
+    def validate_metadata(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class FilesInSerializer(serializers.Serializer):
+    files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
+    collection = serializers.CharField(max_length=200, required=False, default="default")
+
+
+class SubmissionSerializer(serializers.Serializer):
+    job = serializers.IntegerField(source="job.pk")
+    status = serializers.CharField(source="job.status")
+    url = serializers.CharField()
+    documents = serializers.IntegerField(source="report.documents.__len__")
+    created = serializers.IntegerField(source="report.created")
+    duplicates = serializers.IntegerField(source="report.duplicates")
+    chunks = serializers.IntegerField(source="plan.chunks")
+    tokens = serializers.IntegerField(source="plan.tokens")
+    skipped = serializers.ListField(child=serializers.CharField(), source="report.skipped")
+    warnings = serializers.ListField(child=serializers.CharField(), source="report.warnings")
+
+
+class ChunkCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(source="job.total_chunks")
+    done = serializers.IntegerField(source="done_chunks")
+    embedded = serializers.IntegerField(source="job.embedded_chunks")
+    failed = serializers.IntegerField(source="job.failed_chunks")
+
+
+class TokenCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(source="job.total_tokens")
+    done = serializers.IntegerField(source="job.embedded_tokens")
+
+
+class RequestCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField(source="job.total_groups", help_text="Request groups the job was packed into.")
+    groups_done = serializers.IntegerField(source="job.groups_done")
+    done = serializers.IntegerField(source="job.requests", help_text="Requests sent, retries included.")
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="job.pk")
+    status = serializers.CharField(source="job.status")
+    model = serializers.CharField(source="job.model")
+    percent = serializers.FloatField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    chunks = ChunkCountsSerializer(source="*")
+    tokens = TokenCountsSerializer(source="*")
+    requests = RequestCountsSerializer(source="*")
+    http_429 = serializers.IntegerField(source="job.http_429")
+    limiter_waits = serializers.IntegerField(source="job.limiter_waits")
+    last_error = serializers.CharField(source="job.last_error")
+    created_at = serializers.DateTimeField(source="job.created_at")
+    started_at = serializers.DateTimeField(source="job.started_at", allow_null=True)
+    finished_at = serializers.DateTimeField(source="job.finished_at", allow_null=True)
+
+
+class FailedChunkSerializer(serializers.Serializer):
+    chunk = serializers.IntegerField(source="chunk_id")
+    document = serializers.IntegerField(source="chunk.document_id")
+    source = serializers.CharField(source="chunk.document.source")
+    seq = serializers.IntegerField(source="chunk.seq")
+    reason = serializers.CharField()
+    text = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_text(self, failure) -> str:
+        return failure.chunk.text[:200]
+
+
+class SearchQuerySerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=False)
+    k = serializers.IntegerField(min_value=1, max_value=100, default=5)
+    collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None)
+
+
+class SearchHitSerializer(serializers.Serializer):
+    similarity = serializers.FloatField()
+    chunk = serializers.IntegerField(source="chunk.pk")
+    document = serializers.IntegerField(source="chunk.document_id")
+    source = serializers.CharField(source="chunk.document.source")
+    collection = serializers.CharField(source="chunk.document.collection")
+    seq = serializers.IntegerField(source="chunk.seq")
+    text = serializers.CharField(source="chunk.text")
+
+
+class UsedLimitSerializer(serializers.Serializer):
+    used = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    percent = serializers.FloatField()
+
+
+class LimitsSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    window_seconds = serializers.FloatField()
+    requests = serializers.SerializerMethodField()
+    tokens = serializers.SerializerMethodField()
+    cooldown_seconds = serializers.FloatField()
+    cooling_down = serializers.SerializerMethodField()
+    bulk_reserve = serializers.FloatField(help_text="Share of each limit a backfill leaves free for searches.")
+    requests_per_day_used = serializers.IntegerField(allow_null=True)
+    requests_per_day_limit = serializers.IntegerField(allow_null=True)
+
+    @extend_schema_field(UsedLimitSerializer)
+    def get_requests(self, usage) -> dict:
+        return {"used": usage.requests_used, "limit": usage.requests_limit, "percent": usage.requests_percent}
+
+    @extend_schema_field(UsedLimitSerializer)
+    def get_tokens(self, usage) -> dict:
+        return {"used": usage.tokens_used, "limit": usage.tokens_limit, "percent": usage.tokens_percent}
+
+    def get_cooling_down(self, usage) -> bool:
+        return usage.cooldown_seconds > 0

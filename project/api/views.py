@@ -1,0 +1,146 @@
+"""API views: parse, call a service or selector, serialize. No business logic here."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from project.embeddings import selectors, services
+from project.embeddings.models import EmbeddingJob
+from project.embeddings.services import JobStateError, TextInput
+from project.embeddings.sources import NotTextError
+from project.search import search
+from workers.config import ConfigurationError
+from workers.errors import GroupNeverFits, ProviderError
+
+from . import serializers as s
+from .errors import Conflict, PayloadTooLarge, ProviderUnavailable, upload_too_large
+
+
+class DocumentsView(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+
+    @extend_schema(
+        request={"application/json": s.DocumentInSerializer(many=True), "multipart/form-data": s.FilesInSerializer},
+        responses={202: s.SubmissionSerializer},
+        summary="Store documents (a JSON list or uploaded files) and start a job embedding them",
+    )
+    def post(self, request: Request) -> Response:
+        message = upload_too_large(request)
+        if message:
+            raise PayloadTooLarge(message)
+        texts = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
+        try:
+            submission = services.documents_submit(texts=texts)
+        except GroupNeverFits as exc:
+            raise s.serializers.ValidationError({"text": [str(exc)]}) from exc
+        url = reverse("api:job-detail", args=[submission.job.pk])
+        body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
+                                       "url": url}).data  # fmt: skip
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+
+    def _json(self, request: Request) -> list[tuple[str, TextInput]]:
+        serializer = s.DocumentInSerializer(data=request.data, many=True, allow_empty=False)
+        serializer.is_valid(raise_exception=True)
+        return [
+            (item["collection"], TextInput(item["text"], source=item["source"], metadata=item["metadata"]))
+            for item in serializer.validated_data
+        ]
+
+    def _files(self, request: Request) -> list[tuple[str, TextInput]]:
+        data = {"files": request.FILES.getlist("files"), "collection": request.data.get("collection", "default")}
+        serializer = s.FilesInSerializer(data=data)
+        serializer.is_valid(raise_exception=True)
+        uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
+        try:
+            texts = services.upload_texts(files=uploads)
+        except NotTextError as exc:
+            raise s.serializers.ValidationError({"files": [str(exc)]}) from exc
+        return [(serializer.validated_data["collection"], text) for text in texts]
+
+
+class JobListView(ListAPIView):
+    serializer_class = s.JobSerializer
+    queryset = EmbeddingJob.objects.none()  # for the schema; list() reads the selector
+
+    def get_queryset(self):
+        return selectors.job_list()
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.JobSerializer([selectors.job_progress(j) for j in page], many=True).data)
+
+
+class JobDetailView(APIView):
+    @extend_schema(responses=s.JobSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        job = get_object_or_404(EmbeddingJob, pk=pk)
+        body = s.JobSerializer(selectors.job_progress(job)).data
+        body["failures_url"] = reverse("api:job-failures", args=[pk])
+        return Response(body)
+
+
+class JobFailuresView(ListAPIView):
+    serializer_class = s.FailedChunkSerializer
+
+    def get_queryset(self):
+        job = get_object_or_404(EmbeddingJob, pk=self.kwargs["pk"])
+        return selectors.job_failures(job_id=job.pk)
+
+
+class _JobActionView(APIView):
+    service = staticmethod(services.job_pause_active)
+
+    @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
+    def post(self, request: Request, pk: int) -> Response:
+        get_object_or_404(EmbeddingJob, pk=pk)
+        try:
+            job = self.service(job_id=pk)
+        except JobStateError as exc:
+            raise Conflict(str(exc)) from exc
+        return Response(s.JobSerializer(selectors.job_progress(job)).data)
+
+
+class JobPauseView(_JobActionView):
+    service = staticmethod(services.job_pause_active)
+
+
+class JobResumeView(_JobActionView):
+    service = staticmethod(services.job_resume_paused)
+
+
+class JobCancelView(_JobActionView):
+    service = staticmethod(services.job_cancel_unfinished)
+
+
+class SearchView(APIView):
+    @extend_schema(parameters=[s.SearchQuerySerializer], responses=s.SearchHitSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        query = s.SearchQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        try:
+            hits = search(params["q"], k=params["k"], threshold=params["threshold"], collection=params["collection"] or None)
+        except (ProviderError, ConfigurationError) as exc:
+            raise ProviderUnavailable(str(exc)) from exc
+        return Response(s.SearchHitSerializer(hits, many=True).data)
+
+
+class LimitsView(APIView):
+    @extend_schema(
+        responses=s.LimitsSerializer,
+        parameters=[OpenApiParameter("model", str, description="default: TOLLGATE_MODEL")],
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            usage = selectors.limits_usage(model=request.query_params.get("model") or None)
+        except ConfigurationError as exc:
+            raise ProviderUnavailable(str(exc)) from exc
+        return Response(s.LimitsSerializer(usage).data)

@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered pages that htmx refreshes in place while jobs run."""

@@ -1,0 +1,105 @@
+"""Dashboard views: a page and the fragments htmx polls. They call selectors and services only."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from project.api.errors import upload_too_large
+from project.embeddings import selectors, services
+from project.embeddings.models import EmbeddingJob
+from project.embeddings.services import JobStateError
+from project.embeddings.sources import NotTextError
+from project.search import search as search_chunks
+from workers.config import ConfigurationError
+from workers.errors import GroupNeverFits, ProviderError
+
+JOBS_SHOWN = 15
+ACTIONS = {
+    "pause": services.job_pause_active,
+    "resume": services.job_resume_paused,
+    "cancel": services.job_cancel_unfinished,
+}
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/home.html", {"flower_url": settings.TOLLGATE_FLOWER_URL})
+
+
+@login_required
+@require_GET
+def jobs(request: HttpRequest) -> HttpResponse:
+    progress = [selectors.job_progress(job) for job in selectors.job_list()[:JOBS_SHOWN]]
+    return render(request, "dashboard/_jobs.html", {"jobs": progress})
+
+
+@login_required
+@require_GET
+def limits(request: HttpRequest) -> HttpResponse:
+    try:
+        usage, error = selectors.limits_usage(), ""
+    except ConfigurationError as exc:
+        usage, error = None, str(exc)
+    return render(request, "dashboard/_limits.html", {"usage": usage, "error": error})
+
+
+@login_required
+@require_GET
+def failures(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/_failures.html", {"failures": selectors.failures_recent()})
+
+
+@login_required
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")
+    hits, error = [], ""
+    if query.strip():
+        try:
+            hits = search_chunks(query, k=5, collection=request.GET.get("collection") or None)
+        except (ProviderError, ConfigurationError) as exc:
+            error = str(exc)
+    return render(request, "dashboard/_search.html", {"query": query, "hits": hits, "error": error})
+
+
+@login_required
+@require_POST
+def upload(request: HttpRequest) -> HttpResponse:
+    too_large = upload_too_large(request)
+    if too_large:
+        return render(request, "dashboard/error.html", {"message": too_large}, status=413)
+    files = request.FILES.getlist("files")
+    if not files:
+        messages.error(request, "Choose at least one text file to upload.")
+        return redirect("dashboard:home")
+    collection = request.POST.get("collection") or "default"
+    try:
+        texts = services.upload_texts(files=[(f.name, f.read()) for f in files])
+        submission = services.documents_submit(texts=[(collection, text) for text in texts])
+    except (NotTextError, GroupNeverFits) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Job {submission.job.pk}: {submission.report.created} new documents, {submission.plan.chunks} chunks to embed."
+        )
+    return redirect("dashboard:home")
+
+
+@login_required
+@require_POST
+def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    get_object_or_404(EmbeddingJob, pk=pk)
+    service = ACTIONS.get(action)
+    if service is None:
+        return HttpResponse(status=404)
+    try:
+        service(job_id=pk)
+    except JobStateError as exc:
+        messages.error(request, str(exc))
+    return jobs(request) if request.headers.get("HX-Request") else redirect("dashboard:home")
