@@ -43,7 +43,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "project.embeddings",
+    "project.api",
+    "project.dashboard",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -95,7 +100,10 @@ TOLLGATE_SAFETY_SECONDS = env.float("TOLLGATE_SAFETY_SECONDS", default=0.0)
 TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
 TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
 TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: a twentieth of TPM
-TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.0)  # share of the limit bulk work leaves free
+# The share of each limit a backfill leaves free, so a search's query embedding (and a small
+# upload from the web) never waits behind a saturating backfill. Small is enough: a query is a
+# few tokens and one request, so 2% of Tier 1 (60 RPM, 20,000 TPM) serves a query a second.
+TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.02)
 TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, timeouts, dropped connections
 TOLLGATE_MAX_BACKOFF_SECONDS = env.float("TOLLGATE_MAX_BACKOFF_SECONDS", default=60.0)
 TOLLGATE_REQUEST_TIMEOUT = env.float("TOLLGATE_REQUEST_TIMEOUT", default=60.0)
@@ -126,3 +134,30 @@ CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.sweep
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {"sweep": {"task": "tollgate.sweep", "schedule": env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- web: the API, the dashboard, Flower ---------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",  # first, so an anonymous call gets 401
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "project.api.errors.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tollgate API",
+    "DESCRIPTION": "Ingest text, watch embedding jobs, search, and read the shared rate limit's usage.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "login"
+# One upload (JSON body or files) may be this large; more is refused with 413 before it is read.
+TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_UPLOAD_BYTES
+FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # "user:password"; unset: Flower on 127.0.0.1 only
+TOLLGATE_FLOWER_URL = env.str("TOLLGATE_FLOWER_URL", default="http://127.0.0.1:5555/")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from .models import Chunk, Embedding, EmbeddingJob
+from .models import Chunk, Embedding, EmbeddingJob, FailedChunk
 
 
 @dataclass(frozen=True)
@@ -37,3 +40,103 @@ def chunk_search(
     if threshold is not None:
         rows = rows.filter(distance__lte=1 - threshold)
     return [SearchHit(row.chunk, 1 - row.distance) for row in rows[:k]]
+
+
+# --- the web app: job progress, failures, the limiter's usage ------------------------------------
+
+ACTIVE_STATUSES = (EmbeddingJob.Status.QUEUED, EmbeddingJob.Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """A job's counters, with the share done and an ETA, for the API and the dashboard."""
+
+    job: EmbeddingJob
+    done_chunks: int
+    percent: float
+    eta_seconds: float | None  # None: finished, or nothing measured and no limit to go by
+
+    @property
+    def active(self) -> bool:
+        return self.job.status in ACTIVE_STATUSES
+
+
+def job_list() -> QuerySet[EmbeddingJob]:
+    """Jobs, newest first."""
+    return EmbeddingJob.objects.order_by("-pk")
+
+
+def job_failures(*, job_id: int) -> QuerySet[FailedChunk]:
+    """The job's chunks the API rejected, with their reasons, oldest first."""
+    return FailedChunk.objects.filter(job_id=job_id).select_related("chunk__document").order_by("pk")
+
+
+def failures_recent(*, limit: int = 20) -> list[FailedChunk]:
+    """The latest failed chunks of any job, newest first."""
+    return list(FailedChunk.objects.select_related("chunk__document").order_by("-pk")[:limit])
+
+
+def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgress:
+    """Progress and ETA: the remaining tokens at the rate measured so far, else at the configured limit."""
+    done = job_done_chunks(job)
+    percent = 100.0 if job.total_chunks == 0 else round(100.0 * done / job.total_chunks, 1)
+    return JobProgress(job=job, done_chunks=done, percent=percent, eta_seconds=_eta(job, now or timezone.now()))
+
+
+def _eta(job: EmbeddingJob, now: datetime) -> float | None:
+    if job.status not in ACTIVE_STATUSES and job.status != EmbeddingJob.Status.PAUSED:
+        return None
+    remaining = max(0, job.total_tokens - job.embedded_tokens)
+    if remaining == 0:
+        return 0.0
+    elapsed = (now - job.started_at).total_seconds() if job.started_at else 0.0
+    if job.embedded_tokens and elapsed > 0:
+        rate = job.embedded_tokens / elapsed
+    else:
+        rate = settings.TOLLGATE_TPM / settings.TOLLGATE_WINDOW_SECONDS
+    return round(remaining / rate, 1) if rate > 0 else None
+
+
+@dataclass(frozen=True)
+class LimitsUsage:
+    model: str
+    requests_used: int
+    requests_limit: int
+    tokens_used: int
+    tokens_limit: int
+    cooldown_seconds: float
+    window_seconds: float
+    bulk_reserve: float
+    requests_per_day_used: int | None
+    requests_per_day_limit: int | None
+
+    @property
+    def requests_percent(self) -> float:
+        return round(100.0 * self.requests_used / self.requests_limit, 1) if self.requests_limit else 0.0
+
+    @property
+    def tokens_percent(self) -> float:
+        return round(100.0 * self.tokens_used / self.tokens_limit, 1) if self.tokens_limit else 0.0
+
+
+def limits_usage(*, model: str | None = None) -> LimitsUsage:
+    """The shared limiter's window right now (every worker's admissions), read-only.
+
+    Raises ``workers.config.ConfigurationError`` when no provider is configured (no limiter key).
+    """
+    from workers.config import bulk_reserve, shared_limiter
+
+    model = model or settings.TOLLGATE_MODEL
+    usage = shared_limiter(model).usage()
+    return LimitsUsage(
+        model=model,
+        requests_used=usage.requests_used,
+        requests_limit=usage.requests_limit,
+        tokens_used=usage.tokens_used,
+        tokens_limit=usage.tokens_limit,
+        cooldown_seconds=round(usage.cooldown_seconds, 3),
+        window_seconds=usage.window_seconds,
+        bulk_reserve=bulk_reserve(),
+        requests_per_day_used=usage.requests_per_day_used,
+        requests_per_day_limit=usage.requests_per_day_limit,
+    )
