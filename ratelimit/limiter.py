@@ -89,6 +89,7 @@ class Limiter:
         self.keys = KeySpace.build(account=account, model=model, limits=limits, prefix=key_prefix)
         self.storage = storage or RedisStorage(client)
         self._ttl_ms = math.ceil(limits.window_seconds * 1000) + IDLE_SLACK_MS
+        self._seen_us = 0  # Redis time of this client's latest acquire: its memory of a live window
         self._acquire_config = " ".join(
             str(n) for n in (limits.requests, limits.tokens, limits.window_us, limits.requests_per_day or 0,
                              self._ttl_ms, WALK_LIMIT)
@@ -117,6 +118,12 @@ class Limiter:
         passing ``reserve=0.1`` is admitted only while 10% of each limit stays free after it,
         so an interactive caller passing 0 always finds room. A refusal consumes nothing.
         Raises :class:`NeverFits` when the request exceeds what a limit can ever admit.
+
+        Starting again after Redis lost its data (a restart without persistence) is
+        conservative: this client remembers when it last saw the window alive, and if that was
+        less than a window ago the window is assumed full for one window from now (reason
+        ``"restart"``), because the provider still counts what was sent before. A brand-new
+        key, or one idle for a window, starts at full speed. See ``lua/acquire.lua``.
         """
         if not isinstance(tokens, int) or tokens < 0:
             raise ValueError(f"tokens must be a non-negative int, got {tokens!r}")
@@ -125,9 +132,17 @@ class Limiter:
         if tokens > self.limits.tokens:
             raise NeverFits(self.limits.tokens, tokens)
         lim = self.limits
-        reply = _text(self.storage.run("acquire", self.keys.all, [self._acquire_config, tokens, repr(float(reserve))]))
+        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us]
+        reply = _text(self.storage.run("acquire", self.keys.all, args))
         *numbers, reason, admission = reply.split(" ")
         status, wait_us, now_us, used_r, used_t, cap_r, cap_t = map(int, numbers)
+        self._seen_us = max(self._seen_us, now_us)
+        if reason == "restart":
+            logger.warning(
+                "rate limit of %s for account %s: Redis lost the window this client saw %.3gs ago "
+                "(restarted without its data); assuming it full for %gs",
+                self.model, self.account, (now_us - args[3]) / US, wait_us / US,
+            )  # fmt: skip
         if status < 0:
             limit = {"tokens": cap_t, "requests": cap_r}.get(reason, math.floor((lim.requests_per_day or 0) * (1 - reserve)))
             raise NeverFits(limit, tokens if reason == "tokens" else 1, reason)

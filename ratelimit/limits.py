@@ -59,7 +59,8 @@ class Decision:
     ``retry_after`` is the exact number of seconds until this request would fit if nobody else
     is admitted meanwhile (0 when admitted). ``at`` is the Redis time of the decision in seconds
     since the epoch: for an admission, its place in the window. ``reason`` names the limit that
-    refused (``"requests"``, ``"tokens"``, ``"requests_per_day"``, ``"cooldown"``) or is ``""``.
+    refused (``"requests"``, ``"tokens"``, ``"requests_per_day"``, ``"cooldown"``, or ``"restart"``
+    when Redis was found to have lost the window, see :meth:`Limiter.acquire`) or is ``""``.
     ``admission`` identifies the admission for :meth:`Limiter.reconcile`.
     """
 

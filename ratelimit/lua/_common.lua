@@ -2,7 +2,9 @@
 -- Window log (sorted set): score = time of Redis TIME in microseconds, member =
 -- "<requests>:<tokens>:<seq>" (a phantom learned from the server's headers may carry 0 requests).
 -- State (hash): r, t = totals of the log; lr, lt = limits learned from headers; seq = member
--- counter; last = the latest time used, so that time never runs backwards.
+-- counter; last = the latest time used, so that time never runs backwards; since = the time
+-- from which the log is known to hold every admission (set when the state is created; 0 once
+-- a lost window has been replaced by a phantom, see acquire.lua).
 -- The log outlives the state by 100 ms: a missing state with a present log is rebuilt from
 -- the log; a missing log always means the state is gone too.
 
@@ -11,13 +13,13 @@ local LOG_EXTRA_MS = 100
 
 -- The state in one read, and the clock.
 local function load(state)
-  local s = redis.call('HMGET', state, 'r', 't', 'lr', 'lt', 'last', 'seq')
+  local s = redis.call('HMGET', state, 'r', 't', 'lr', 'lt', 'last', 'seq', 'since')
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
   local last = tonumber(s[5]) or 0
   if now < last then now = last end
   return {r = tonumber(s[1]), t = tonumber(s[2]), lr = tonumber(s[3]), lt = tonumber(s[4]),
-          seq = tonumber(s[6]) or 0, now = now}
+          seq = tonumber(s[6]) or 0, since = tonumber(s[7]), now = now}
 end
 
 local function weights(member)
@@ -34,6 +36,7 @@ local function totals(log, st, cutoff)
     for _, m in ipairs(redis.call('ZRANGE', log, 0, -1)) do
       local mr, mt, seq = weights(m)
       r, t, st.seq = r + mr, t + mt, math.max(st.seq, seq)
+      st.since = st.since or 0  -- a state lost alone: the log it is rebuilt from is complete
     end
   end
   local expired = redis.call('ZRANGEBYSCORE', log, '-inf', cutoff)
@@ -63,7 +66,7 @@ local function record(log, st, at, r, t)
 end
 
 local function save(log, state, st, ttl_ms)
-  redis.call('HSET', state, 'r', st.r, 't', st.t, 'last', st.now, 'seq', st.seq)
+  redis.call('HSET', state, 'r', st.r, 't', st.t, 'last', st.now, 'seq', st.seq, 'since', st.since or st.now)
   redis.call('PEXPIRE', state, ttl_ms)
   redis.call('PEXPIRE', log, ttl_ms + LOG_EXTRA_MS)
 end

@@ -1,16 +1,25 @@
 -- Admit 1 request + N tokens if every limit has room, else say when it would fit.
 -- KEYS: log, state, cooldown, day.
 -- ARGV: "requests tokens window(us) per-day(0 = none) ttl(ms) walk" (one string: fewer
--- arguments to send), tokens asked, reserve (fraction of every limit kept free).
+-- arguments to send), tokens asked, reserve (fraction of every limit kept free), seen (the
+-- Redis time at which this client last found the state alive, us; 0 = never).
 -- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
 -- tokens-used requests-cap tokens-cap reason member", status 1 admitted, 0 refused, -1 never
 -- fits; times in microseconds; reason and member may be empty.
+--
+-- A lost window (Redis restarted without its data): the provider still counts what we admitted
+-- before, but the log is empty. A state only expires a window after its last write, so a
+-- client that saw it alive less than a window ago while it now starts later than that (since >
+-- seen) knows that Redis forgot it. Then the window is assumed full as of now: one phantom
+-- admission of the whole limit, which leaves one window later (reason 'restart'). A brand-new
+-- key has no such client and starts at full speed; clients that restart with Redis remember
+-- nothing, and then the server's headers (observe.lua) and 429 cooldowns are what is left.
 local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local conf_r, conf_t, window, day_limit, ttl, walk = string.match(ARGV[1],
   '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
 conf_r, conf_t, window, day_limit = tonumber(conf_r), tonumber(conf_t), tonumber(window), tonumber(day_limit)
 ttl, walk = tonumber(ttl), tonumber(walk)
-local tokens, keep = tonumber(ARGV[2]), 1 - tonumber(ARGV[3])
+local tokens, keep, seen = tonumber(ARGV[2]), 1 - tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local function reply(status, wait, now, r, t, cap_r, cap_t, reason, member)
   return string.format('%d %d %d %d %d %d %d %s %s', status, wait, now, r, t, cap_r, cap_t, reason, member)
@@ -19,6 +28,12 @@ end
 local st = load(state)
 local now = st.now
 local used_r, used_t = purge(log, st, now - window)
+local lost = seen > 0 and now - seen < window and (st.since == nil or st.since > seen)
+if lost then
+  record(log, st, now, conf_r, conf_t)
+  used_r, used_t, st.since = used_r + conf_r, used_t + conf_t, 0
+  st.r, st.t = used_r, used_t
+end
 local limit_r, limit_t = effective(st, conf_r, conf_t)
 local cap_r, cap_t = math.floor(limit_r * keep + 1e-9), math.floor(limit_t * keep + 1e-9)
 local cap_d, used_d = math.floor(day_limit * keep + 1e-9), 0
@@ -71,6 +86,7 @@ if day_limit > 0 and used_d + 1 > cap_d then
 end
 
 if wait > 0 then
+  if lost then reason = 'restart' end
   save(log, state, st, ttl)
   return reply(0, wait, now, used_r, used_t, cap_r, cap_t, reason, '')
 end
