@@ -58,10 +58,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sweep-chunks", type=int, default=8_000, help="chunks per sweep point (default 8,000)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: naive,loop,sweep")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 chunks, sweep 1,4 on 2,000")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5,000 chunks, sweep 1,4 on 4,000")
     args = parser.parse_args()
     if args.quick:
-        args.chunks, args.sweep, args.sweep_chunks = 3_000, "1,4", 2_000
+        args.chunks, args.sweep, args.sweep_chunks = 5_000, "1,4", 4_000
     args.sweep = [int(w) for w in args.sweep.split(",") if w]
     args.skip = set(filter(None, args.skip.split(",")))
     return args
@@ -147,7 +147,11 @@ class Bench:
                 subset = self.subset(args.sweep_chunks)
                 for workers in args.sweep:
                     concurrency = 1 if workers >= 16 else None
-                    sweep.append(self.tollgate(f"sweep-w{workers}", subset, workers, concurrency))
+                    try:
+                        sweep.append(self.tollgate(f"sweep-w{workers}", subset, workers, concurrency))
+                    except RuntimeError as exc:  # workers that never came up: say so, keep the other points
+                        say(f"sweep-w{workers}: {exc}")
+                        sweep.append({"name": f"sweep-w{workers}", "workers": workers, "error": str(exc)})
         report = self.report(corpus, cost, groups, comparison, sweep, time.monotonic() - started)
         self.write(report, comparison, sweep)
         return 0
@@ -269,7 +273,9 @@ class Bench:
         from project.embeddings.services import job_cancel, job_create, job_start
         from project.launch import start_workers
         from project.pipeline import watch_job
+        from bench.throughput_measure import Sampler
         from workers import app as celery_app
+        from workers.config import shared_limiter
 
         self.prepare(name)
         celery_app.control.purge()
@@ -282,9 +288,10 @@ class Bench:
             plan, enqueued = None, 0.0
             signal.alarm(RUN_TIMEOUT)
             try:
-                plan = job_start(job=job)
-                enqueued = time.monotonic() - t0
-                job = watch_job(job.pk, progress=True)
+                with Sampler(shared_limiter(self.model), self.sim) as sampler:
+                    plan = job_start(job=job)
+                    enqueued = time.monotonic() - t0
+                    job = watch_job(job.pk, progress=True)
             except Deadline:
                 job_cancel(job_id=job.pk)
                 job = EmbeddingJob.objects.get(pk=job.pk)
@@ -297,6 +304,7 @@ class Bench:
             name, "tollgate", document_ids, wall, cpu,
             workers=workers, concurrency=concurrency or self.settings.CELERY_WORKER_CONCURRENCY,
             boot_seconds=round(boot, 1), enqueue_seconds=round(enqueued, 2), groups=len(plan.groups) if plan else None,
+            limiter_vs_server=sampler.summary(window_seconds=self.window, tpm=TPM),
             job={"status": job.status, "embedded": job.embedded_chunks, "failed": job.failed_chunks,
                  "requests": job.requests, "http_429": job.http_429, "limiter_waits": job.limiter_waits,
                  "last_error": job.last_error},
@@ -392,6 +400,7 @@ class Bench:
         return {
             "bench": "throughput",
             "command": "uv run python bench/throughput.py " + " ".join(sys.argv[1:]),
+            "code": _git_state(),
             "limits": {"rpm": RPM, "tpm": TPM, "tier": 1, "time_scale": self.args.time_scale,
                        "window_seconds": self.window, "safety_seconds": self.settings.TOLLGATE_SAFETY_SECONDS},
             "model": self.model,
@@ -406,7 +415,7 @@ class Bench:
             "table": table,
             "comparison": comparison,
             "sweep": {
-                "chunks_per_point": sweep[0]["chunks"] if sweep else 0,
+                "chunks_per_point": next((p["chunks"] for p in sweep if "chunks" in p), 0),
                 "note": "the sweep embeds a slice of the corpus per point (fewer chunks than the comparison); "
                 "W >= 16 run with --concurrency 1, smaller W with the default concurrency",
                 "points": sweep,
@@ -425,8 +434,9 @@ class Bench:
             for run in comparison
         }  # fmt: skip
         timeline_png(out / "throughput_timeline.png", timelines, window_seconds=self.window, tpm=TPM)
-        if sweep:
-            workers_png(out / "throughput_vs_workers.png", sweep, tpm=TPM, window_seconds=self.window, goal=GOAL)
+        measured = [point for point in sweep if "error" not in point]
+        if measured:
+            workers_png(out / "throughput_vs_workers.png", measured, tpm=TPM, window_seconds=self.window, goal=GOAL)
         (out / "throughput.json").write_text(json.dumps(report, indent=2) + "\n")
         say("")
         say(f"{'configuration':32} {'W':>3} {'wall s':>8} {'steady util':>11} {'overall util':>12} {'429s':>6} "
@@ -436,6 +446,9 @@ class Bench:
                 f"{row['overall_utilization']:>12} {row['http_429']:>6} {row['lost']:>6} {row['duplicates']:>5} "
                 f"{row['max_tokens_in_window']:>18,}")  # fmt: skip
         for point in sweep:
+            if "error" in point:
+                say(f"sweep W={point['workers']:>2}: {point['error']}")
+                continue
             say(f"sweep W={point['workers']:>2}: steady {point['steady_utilization']}, overall "
                 f"{point['overall_utilization']}, 429s {point['http_429']}, lost {point['lost']}, "
                 f"wall {point['wall_seconds']} s, boot {point['boot_seconds']} s")  # fmt: skip
@@ -448,6 +461,14 @@ class Bench:
 def _brief(run: dict) -> dict:
     """A run without its per-second timeline (kept in the file, too long for the terminal)."""
     return {k: v for k, v in run.items() if k != "timeline"}
+
+
+def _git_state() -> dict:
+    """The commit the bench ran on, and the files changed since (the product is what these say)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    return {"root": str(ROOT), "commit": git("rev-parse", "HEAD"), "changed": git("status", "--short").splitlines()}
 
 
 def wait_for(app, count: int) -> float:
