@@ -126,6 +126,23 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    home = embedded.home_dir()
+    wanted = "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ
+    started_services = wanted and not all(service.running for service in embedded.status(home))
+    _setup_django()
+    from project.up import UpOptions, up
+
+    options = UpOptions(address=args.address, port=args.port, flower_port=args.flower_port, workers=args.workers,
+                        concurrency=args.concurrency, flower=not args.no_flower, beat=not args.no_beat)  # fmt: skip
+    try:
+        return up(options)
+    finally:
+        if started_services:
+            embedded.stop(home)
+            print(f"stopped the embedded services under {home}")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     prime_tiktoken_cache()
     os.execv(sys.executable, [sys.executable, "-m", "simulator", *args.extra])
@@ -164,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job", type=int)
     resume.add_argument("--retry-failed", action="store_true", help="try the job's failed chunks again too")
     resume.set_defaults(handler=_resume)
+
+    web = commands.add_parser("up", help="the web app, workers, Celery beat and Flower in the foreground")
+    web.add_argument("--address", default="127.0.0.1", help="where the web app listens (default 127.0.0.1)")
+    web.add_argument("--port", type=int, default=8000, help="web app port (default 8000)")
+    web.add_argument("--flower-port", type=int, default=5555, help="Flower port (default 5555)")
+    web.add_argument("--workers", type=int, default=2, help="worker processes to start (default 2)")
+    web.add_argument("--concurrency", type=int, default=None, help="threads per worker (default 2)")
+    web.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    web.add_argument("--no-beat", action="store_true", help="do not start Celery beat (the sweep)")
+    web.set_defaults(handler=_up)
 
     simulate = commands.add_parser(
         "simulate",

@@ -127,3 +127,58 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+# --- `tollgate up`: the web server, Celery beat and Flower --------------------------------------
+
+
+@dataclass
+class Service:
+    """One long-running child process of ``tollgate up``, its output in a log file."""
+
+    name: str
+    process: subprocess.Popen
+    log: IO[bytes] | None = None
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        _stop(self.process)
+        if self.log is not None:
+            self.log.close()
+
+
+def _start_service(
+    name: str, command: Sequence[str], *, env: Mapping[str, str] | None, log_dir: Path | None, unset: Sequence[str] = ()
+) -> Service:
+    output = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        output = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
+    environment = {name: value for name, value in {**os.environ, **(env or {})}.items() if name not in unset}
+    process = subprocess.Popen(list(command), env=environment, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    return Service(name, process, output)
+
+
+def start_web(*, address: str, port: int, env: Mapping[str, str] | None = None, log_dir: Path | None = None) -> Service:
+    """Django's own server (threaded; ``--insecure`` serves the dashboard's static files without DEBUG)."""
+    command = [sys.executable, "-m", "django", "runserver", f"{address}:{port}", "--noreload", "--insecure"]
+    return _start_service("web", command, env={"DJANGO_SETTINGS_MODULE": "project.settings", **(env or {})},
+                          log_dir=log_dir)  # fmt: skip
+
+
+def start_beat(*, schedule: Path, env: Mapping[str, str] | None = None, log_dir: Path | None = None) -> Service:
+    """Celery beat, which sends ``tollgate.sweep`` on the schedule in ``CELERY_BEAT_SCHEDULE``."""
+    command = [sys.executable, "-m", "celery", "-A", "workers", "beat", "--schedule", str(schedule), "--loglevel", "WARNING"]
+    return _start_service("beat", command, env=env, log_dir=log_dir)
+
+
+def start_flower(
+    *, address: str, port: int, basic_auth: str = "", env: Mapping[str, str] | None = None, log_dir: Path | None = None
+) -> Service:
+    """Flower; ``basic_auth`` ("user:password") travels in the environment, never on the command line."""
+    command = [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--address={address}", f"--port={port}"]
+    extra = {"FLOWER_BASIC_AUTH": basic_auth} if basic_auth else {}
+    unset = () if basic_auth else ("FLOWER_BASIC_AUTH",)  # an empty value would still turn auth on
+    return _start_service("flower", command, env={**(env or {}), **extra}, log_dir=log_dir, unset=unset)

@@ -44,17 +44,22 @@ def upload_too_large(request: HttpRequest) -> str | None:
 def first_error(errors: Any, path: str = "") -> tuple[str, str]:
     """The path (``[1].text``, ``q``) and message of the first error in DRF's nested error data."""
     if isinstance(errors, dict):
-        for key, value in errors.items():
-            if value:
-                name = "" if key in ("non_field_errors", "detail") else str(key)
-                return first_error(value, f"{path}.{name}" if path and name else path or name)
-    if isinstance(errors, list):
-        for index, value in enumerate(errors):
-            if value and isinstance(value, (dict, list)):
-                return first_error(value, f"{path}[{index}]" if any(isinstance(v, dict) for v in errors) else path)
-            if value:
-                return path, str(value)
-    return path, str(errors)
+        items = list(errors.items())
+    elif isinstance(errors, list) and any(isinstance(value, (dict, list)) for value in errors):
+        items = list(enumerate(errors))  # one entry per item of a list of objects
+    elif isinstance(errors, list):
+        return path, str(errors[0]) if errors else ""
+    else:
+        return path, str(errors)
+    for key, value in items:
+        if not value:
+            continue
+        if isinstance(key, int) or str(key).isdigit():
+            return first_error(value, f"{path}[{key}]")
+        if key in ("non_field_errors", "detail"):
+            return first_error(value, path)
+        return first_error(value, f"{path}.{key}" if path else str(key))
+    return path, ""
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:

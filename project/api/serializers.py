@@ -29,7 +29,7 @@ class SubmissionSerializer(serializers.Serializer):
     job = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
     url = serializers.CharField()
-    documents = serializers.IntegerField(source="report.documents.__len__")
+    documents = serializers.IntegerField(help_text="Documents in the job, new and already known.")
     created = serializers.IntegerField(source="report.created")
     duplicates = serializers.IntegerField(source="report.duplicates")
     chunks = serializers.IntegerField(source="plan.chunks")

@@ -43,7 +43,7 @@ class DocumentsView(APIView):
             raise s.serializers.ValidationError({"text": [str(exc)]}) from exc
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
-                                       "url": url}).data  # fmt: skip
+                                       "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
         return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
 
     def _json(self, request: Request) -> list[tuple[str, TextInput]]:

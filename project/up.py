@@ -1,0 +1,101 @@
+"""``tollgate up``: the web app, workers, Celery beat and Flower in the foreground, until Ctrl-C.
+
+Embedded PostgreSQL/Redis are started when no URLs are set (and stopped again on exit when
+this command started them); the simulator when no provider is configured. Every child is
+stopped on Ctrl-C or SIGTERM, or when one of them dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management import call_command
+
+from project.launch import LaunchError, Service, start_beat, start_flower, start_web, start_workers
+from project.pipeline import provider_is_configured, simulated_provider, wait_for_workers
+
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    address: str = "127.0.0.1"
+    port: int = 8000
+    flower_port: int = 5555
+    workers: int = 2
+    concurrency: int | None = None
+    flower: bool = True
+    beat: bool = True
+
+
+class Stop(Exception):
+    """SIGTERM: leave the same way Ctrl-C does."""
+
+
+def _on_sigterm(signum, frame):
+    raise Stop
+
+
+def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
+    """Run everything until interrupted; returns the exit code (0 after Ctrl-C, 1 if a child died)."""
+    call_command("migrate", verbosity=0)
+    logs = settings.TOLLGATE_HOME / "logs"
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    try:
+        with ExitStack() as stack:
+            if not provider_is_configured():
+                say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
+            flower_address = os.environ.get("TOLLGATE_FLOWER_ADDRESS") or ("0.0.0.0" if settings.FLOWER_BASIC_AUTH else "127.0.0.1")
+            flower_url = f"http://{'127.0.0.1' if flower_address == '0.0.0.0' else flower_address}:{options.flower_port}/"
+            child_env = {"TOLLGATE_FLOWER_URL": flower_url} if options.flower else {"TOLLGATE_FLOWER_URL": ""}
+            services: list[Service] = []
+            pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=logs)
+            stack.callback(pool.stop)
+            if options.beat:
+                services.append(start_beat(schedule=settings.TOLLGATE_HOME / "celerybeat-schedule", log_dir=logs))
+                stack.callback(services[-1].stop)
+            if options.flower:
+                services.append(start_flower(address=flower_address, port=options.flower_port,
+                                             basic_auth=settings.FLOWER_BASIC_AUTH, log_dir=logs))  # fmt: skip
+                stack.callback(services[-1].stop)
+            services.append(start_web(address=options.address, port=options.port, env=child_env, log_dir=logs))
+            stack.callback(services[-1].stop)
+            wait_for_workers(options.workers)
+            host = "127.0.0.1" if options.address in ("0.0.0.0", "::") else options.address
+            say(f"dashboard   http://{host}:{options.port}/   (log in: uv run python manage.py createsuperuser)")
+            say(f"API         http://{host}:{options.port}/api/   schema /api/schema/   "
+                "(token: uv run python manage.py api_token NAME)")  # fmt: skip
+            if options.flower:
+                auth = "basic auth from FLOWER_BASIC_AUTH" if settings.FLOWER_BASIC_AUTH else "127.0.0.1 only, no auth"
+                say(f"Flower      {flower_url}   ({auth})")
+            say(f"workers     {options.workers}, beat {'on' if options.beat else 'off'}; logs in {logs}")
+            say("Ctrl-C stops everything")
+            return _watch(services, pool.processes, say)
+    except (KeyboardInterrupt, Stop):
+        say("stopped")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _watch(services: list[Service], workers, say: Callable[[str], None]) -> int:
+    while True:
+        for service in services:
+            if not service.running():
+                say(f"tollgate: {service.name} exited with {service.process.returncode}; see its log; stopping")
+                return 1
+        if all(process.poll() is not None for process in workers):
+            say("tollgate: every worker exited; stopping")
+            return 1
+        time.sleep(POLL_SECONDS)
+
+
+__all__ = ["LaunchError", "UpOptions", "up"]
