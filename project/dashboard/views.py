@@ -35,6 +35,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def jobs(request: HttpRequest) -> HttpResponse:
+    return _jobs_fragment(request)
+
+
+def _jobs_fragment(request: HttpRequest) -> HttpResponse:
     progress = [selectors.job_progress(job) for job in selectors.job_list()[:JOBS_SHOWN]]
     return render(request, "dashboard/_jobs.html", {"jobs": progress})
 
@@ -102,4 +106,4 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         service(job_id=pk)
     except JobStateError as exc:
         messages.error(request, str(exc))
-    return jobs(request) if request.headers.get("HX-Request") else redirect("dashboard:home")
+    return _jobs_fragment(request) if request.headers.get("HX-Request") else redirect("dashboard:home")

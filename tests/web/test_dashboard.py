@@ -1,0 +1,89 @@
+"""The dashboard's pages and fragments: login required, CSRF on forms, uploads start jobs."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from project.embeddings.models import Document, EmbeddingJob, FailedChunk
+from project.embeddings.services import TextInput, document_ingest
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_anonymous_visitors_are_sent_to_the_login_page(client):
+    for url in ("/", "/dashboard/jobs", "/dashboard/limits", "/dashboard/search?q=x"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/login/?next="), url
+
+
+def test_login_with_a_password_and_csrf(user):
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/login/")
+    token = page.cookies["csrftoken"].value
+    assert client.post("/login/", {"username": "ada", "password": PASSWORD}).status_code == 403  # no CSRF token
+    response = client.post("/login/", {"username": "ada", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    assert response.status_code == 302 and response["Location"] == "/"
+    home = client.get("/")
+    assert home.status_code == 200
+    html = home.content.decode()
+    for part in ('id="jobs"', 'id="limits"', 'id="upload-form"', 'id="search-form"', 'id="failures"', 'id="flower-link"'):
+        assert part in html
+
+
+def test_the_upload_form_needs_its_csrf_token(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/dashboard/upload", {"files": [SimpleUploadedFile("a.txt", b"text")]})
+    assert response.status_code == 403 and Document.objects.count() == 0
+
+
+def test_an_upload_starts_a_job_shown_with_its_progress(browser):
+    response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("a.txt", b"Some text to embed.")]},
+                            follow=True)  # fmt: skip
+    assert response.status_code == 200
+    job = EmbeddingJob.objects.get()
+    assert f"Job {job.pk}: 1 new documents, 1 chunks to embed." in response.content.decode()
+    jobs = browser.get("/dashboard/jobs").content.decode()
+    assert f'id="job-{job.pk}"' in jobs and 'data-status="running"' in jobs and "0.0%" in jobs
+
+
+def test_an_oversized_upload_is_a_413_page(browser, settings):
+    settings.TOLLGATE_MAX_UPLOAD_BYTES = 500
+    response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("big.txt", b"z" * 2000)]})
+    assert response.status_code == 413 and "at most 500 bytes" in response.content.decode()
+
+
+def test_a_binary_upload_is_reported(browser):
+    response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("x.bin", bytes(range(256)) * 4)]},
+                            follow=True)  # fmt: skip
+    assert "x.bin" in response.content.decode() and Document.objects.count() == 0
+
+
+def test_limits_and_failures_fragments(browser, provider):
+    provider.OPENAI_API_KEY = "dashboard-limits-key"
+    limits = browser.get("/dashboard/limits").content.decode()
+    assert 'id="gauge-requests"' in limits and 'id="gauge-tokens"' in limits and "open (no cooldown)" in limits
+
+    chunk = document_ingest(texts=[TextInput("Rejected text.", source="bad.txt")]).documents[0].chunks.get()
+    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536)
+    FailedChunk.objects.create(job=job, chunk=chunk, reason="400: input is invalid")
+    failures = browser.get("/dashboard/failures").content.decode()
+    assert "bad.txt#0" in failures and "400: input is invalid" in failures
+
+
+def test_job_buttons_pause_and_resume(browser):
+    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, status="running")
+    fragment = browser.post(f"/dashboard/jobs/{job.pk}/pause", HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-status="paused"' in fragment
+    assert browser.post(f"/dashboard/jobs/{job.pk}/explode").status_code == 404
