@@ -20,12 +20,12 @@ os.environ["TOLLGATE_HOME"] = str(TEST_HOME)
 os.environ["TIKTOKEN_CACHE_DIR"] = str(TEST_HOME / "tiktoken")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-from django.conf import settings  # noqa: E402  (after the environment is set)
+import django  # noqa: E402  (after the environment is set)
 
 from project import embedded  # noqa: E402
 
 SERVICE_URLS = embedded.ensure_running(TEST_HOME)
-settings.DATABASES  # noqa: B018  (loads the settings now; pytest-django sets Django up after conftests)
+django.setup()  # now, so the conftests of sub-folders can import models
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
