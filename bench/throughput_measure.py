@@ -132,7 +132,7 @@ class Sampler:
     full either was not asked often enough (the workers were slow to come back).
     """
 
-    def __init__(self, limiter, sim, *, period: float = 0.2):
+    def __init__(self, limiter, sim, *, period: float = 0.5):
         import threading
 
         self.limiter, self.sim, self.period = limiter, sim, period
