@@ -41,6 +41,7 @@ def workers_png(path: Path, sweep: list[dict], *, tpm: int, window_seconds: floa
     left.plot(workers, per_window, marker="o", label="tollgate, steady state")
     left.axhline(tpm, color="tab:red", linestyle="--", label=f"limit: {tpm:,} tokens / window")
     left.set_ylabel(f"tokens per {window_seconds:g} s window")
+    left.set_ylim(0, tpm * 1.05)
     right.plot(workers, utilization, marker="o", label="steady-state utilization")
     right.axhline(goal, color="tab:green", linestyle=":", label=f"goal {goal}")
     right.axhline(1.0, color="tab:red", linestyle="--", label="limit")
