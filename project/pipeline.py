@@ -10,17 +10,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import InterfaceError, OperationalError, close_old_connections
 from tqdm import tqdm
 
 from project.embeddings.models import EmbeddingJob
 from project.embeddings.services import IngestReport, TextInput, document_ingest, files_ingest, job_create, job_resume
 from project.launch import start_simulator, start_workers
+from ratelimit import LimiterUnavailable
 from workers import app as celery_app
 from workers.config import stall_seconds
 from workers.producer import sweep_stalled
@@ -153,13 +155,19 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
     bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
     with bar:
         while True:
-            job.refresh_from_db()
+            try:
+                job.refresh_from_db()
+            except (OperationalError, InterfaceError):  # PostgreSQL restarting: look again shortly
+                close_old_connections()
+                time.sleep(POLL_SECONDS)
+                continue
             bar.total = job.total_chunks
             bar.update(job.embedded_chunks + job.failed_chunks - bar.n)
             bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
             if job.status in FINAL:
                 return job
-            sweep_stalled(stall_seconds(), job_id=job_id)
+            with suppress(OperationalError, InterfaceError, LimiterUnavailable):
+                sweep_stalled(stall_seconds(), job_id=job_id)
             time.sleep(POLL_SECONDS)
 
 

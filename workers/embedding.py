@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 from project.embeddings.models import Chunk, EmbeddingJob
@@ -34,6 +35,7 @@ class Outcome:
     retry_in: float | None = None  # seconds
     next_attempt: int = 0  # failures so far (limiter waits and 429s are not failures)
     split: list[list[int]] = field(default_factory=list)
+    clock_offset: float = 0.0  # Redis's clock minus this host's, seconds: retries are timed on Redis's
 
     @classmethod
     def done(cls) -> Outcome:
@@ -63,9 +65,10 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
             return _halves(todo)
         jobs.fail_chunks(job_id, [todo[0].chunk_id], f"larger than the rate limit can ever admit: {exc}")
         return Outcome.done()
+    offset = decision.at - time.time()  # a host whose clock is off must not time retries for the others
     if not decision.admitted:
         jobs.count(job_id, limiter_waits=1)
-        return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt)
+        return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
 
     config = provider_config(job.model, job.dimensions)
     jobs.count(job_id, requests=1)
@@ -75,7 +78,7 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
         limiter.cooldown(exc.retry_after)
         limiter.observe(exc.headers)
         jobs.count(job_id, http_429=1)
-        return Outcome(retry_in=exc.retry_after + jitter(), next_attempt=attempt)
+        return Outcome(retry_in=exc.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
     except (InvalidInput, RequestTooLarge) as exc:
         if len(todo) > 1:  # isolate the input at fault
             return _halves(todo)
@@ -89,7 +92,7 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
         if attempt + 1 >= retry_policy().max_attempts:
             jobs.fail_chunks(job_id, [item.chunk_id for item in todo], f"gave up after {attempt + 1} attempts: {exc}")
             return Outcome.done()
-        return Outcome(retry_in=_backoff(attempt), next_attempt=attempt + 1)
+        return Outcome(retry_in=_backoff(attempt), next_attempt=attempt + 1, clock_offset=offset)
 
     limiter.reconcile(tokens, result.total_tokens, admission=decision)
     limiter.observe(result.headers)

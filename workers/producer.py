@@ -65,14 +65,16 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     from .tasks import embed_group  # the task module imports this one
 
     plan = job_plan(job)
+    totals = {}
+    if job.status == EmbeddingJob.Status.QUEUED:  # the first enqueue; a resume keeps the job's totals
+        totals = {"total_chunks": plan.chunks, "total_tokens": plan.tokens}
     with transaction.atomic():
         EmbeddingJob.objects.filter(pk=job.pk).update(
             status=EmbeddingJob.Status.RUNNING,
-            total_chunks=F("embedded_chunks") + F("failed_chunks") + plan.chunks,
-            total_tokens=F("embedded_tokens") + plan.tokens,
             total_groups=F("groups_done") + len(plan.groups),
             started_at=job.started_at or timezone.now(),
             last_error="",
+            **totals,
         )
         for group in plan.groups:
             embed_group.delay_on_commit(job.pk, group)

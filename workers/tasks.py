@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+from django.db import InterfaceError, OperationalError
+
+from ratelimit import LimiterUnavailable
+
 from .app import app
 from .config import bulk_reserve, max_countdown, stall_seconds
 from .embedding import embed_chunks
 from .producer import sweep_stalled
 
 
-@app.task(bind=True, name="tollgate.embed_group", max_retries=None, acks_late=True, reject_on_worker_lost=True)
+@app.task(
+    bind=True,
+    name="tollgate.embed_group",
+    max_retries=None,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # PostgreSQL or Redis gone for a moment (a restart): try again, backing off up to a minute.
+    autoretry_for=(OperationalError, InterfaceError, LimiterUnavailable),
+    retry_backoff=True,
+    retry_backoff_max=60,
+)
 def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> None:
     """Embed one group of chunks of a job under the shared limit.
 
@@ -19,8 +35,10 @@ def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> No
     for half in outcome.split:
         embed_group.delay(job_id, half)
     if outcome.retry_in is not None:
-        countdown = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
-        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), countdown=countdown, max_retries=None)
+        wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
+        # An absolute time on Redis's clock, the one every host shares, not on this host's.
+        eta = datetime.now(timezone.utc) + timedelta(seconds=outcome.clock_offset + wait)
+        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), eta=eta, max_retries=None)
 
 
 @app.task(name="tollgate.sweep", ignore_result=True)

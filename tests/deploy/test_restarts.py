@@ -77,13 +77,6 @@ def worker_logs(procs: hosts.Processes) -> str:
     return "".join(procs.log(name) for name in WORKERS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="celery 5.7.0 (locked) workers exit on a lost broker connection: Consumer."
-    "on_connection_error_after_connected closes the connection, kombu's Redis channel then deletes its "
-    "auto-delete (pidbox) queue through a connection whose client is None -> AttributeError -> "
-    "'Unrecoverable error'; nothing is left to drain the queue the sweep refills",
-)
 def test_redis_restarted_without_its_data_loses_nothing_and_holds_the_limit(tmp_path: Path, procs) -> None:
     def lose_redis(pg: EmbeddedPostgres, rd: EmbeddedRedis) -> None:
         rd.stop()
@@ -98,7 +91,9 @@ def test_redis_restarted_without_its_data_loses_nothing_and_holds_the_limit(tmp_
           f"{stats['max_requests_in_window']}/{RPM}, 429s {stats['rate_limited']}; job {report}")  # fmt: skip
     assert_each_chunk_embedded_once(report)
     assert report["sweeps"] >= 1  # the lost queue came back from the database
-    assert "Redis lost the window" in worker_logs(procs)  # the limiter started again conservatively
+    # Whether the limiter had to assume the lost window full depends on how long the workers took
+    # to reconnect (a window of 1 s may pass first, and then the provider's window is gone too);
+    # tests/ratelimit/test_restart.py checks that logic. Here the server's figures are the judge:
     assert stats["max_tokens_in_window"] <= TPM and stats["max_requests_in_window"] <= RPM, stats
     assert sum(stats["rate_limited"].values()) == 0, stats["rate_limited"]
 
