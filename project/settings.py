@@ -104,6 +104,8 @@ TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: a twen
 # upload from the web) never waits behind a saturating backfill. Small is enough: a query is a
 # few tokens and one request, so 2% of Tier 1 (60 RPM, 20,000 TPM) serves a query a second.
 TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.02)
+# Jobs of at most this many tokens (a few documents posted from the web) take the interactive lane.
+TOLLGATE_INTERACTIVE_MAX_TOKENS = env.int("TOLLGATE_INTERACTIVE_MAX_TOKENS", default=10_000)
 TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, timeouts, dropped connections
 TOLLGATE_MAX_BACKOFF_SECONDS = env.float("TOLLGATE_MAX_BACKOFF_SECONDS", default=60.0)
 TOLLGATE_REQUEST_TIMEOUT = env.float("TOLLGATE_REQUEST_TIMEOUT", default=60.0)

@@ -92,3 +92,8 @@ def bulk_reserve() -> float:
 
 def max_countdown() -> float:
     return settings.TOLLGATE_MAX_COUNTDOWN_SECONDS
+
+
+def interactive_max_tokens() -> int:
+    """Jobs up to this many tokens take the interactive lane."""
+    return settings.TOLLGATE_INTERACTIVE_MAX_TOKENS

@@ -18,7 +18,7 @@ from project.tokenization import encoding_for_model
 from . import jobs
 from .catalog import model_info
 from .errors import GroupNeverFits
-from .config import group_budget, limits
+from .config import group_budget, interactive_max_tokens, limits
 from .inputs import chunk_inputs
 from .packing import Item, pack
 
@@ -61,8 +61,12 @@ def job_plan(job: EmbeddingJob) -> Plan:
 
 
 def job_enqueue(job: EmbeddingJob) -> Plan:
-    """Plan the job, record its totals, mark it running and enqueue its groups after commit."""
-    from .tasks import embed_group  # the task module imports this one
+    """Plan the job, record its totals, mark it running and enqueue its groups after commit.
+
+    A small job goes to the interactive lane: its own queue, and the share of the limit that
+    bulk work leaves free, so a running backfill cannot starve it.
+    """
+    from .tasks import embed_group, lane  # the task module imports this one
 
     plan = job_plan(job)
     totals = {}
@@ -76,8 +80,14 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             last_error="",
             **totals,
         )
+        interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
         for group in plan.groups:
-            embed_group.delay_on_commit(job.pk, group)
+            if interactive:
+                transaction.on_commit(
+                    lambda group=group: embed_group.apply_async((job.pk, group), {"interactive": True}, queue=lane(True))
+                )
+            else:
+                embed_group.delay_on_commit(job.pk, group)
     if not plan.groups:
         jobs.finish_if_done(job.pk)
     return plan

@@ -14,6 +14,10 @@ from .embedding import embed_chunks
 from .producer import sweep_stalled
 
 
+def lane(interactive: bool) -> str:
+    return "interactive" if interactive else "bulk"
+
+
 @app.task(
     bind=True,
     name="tollgate.embed_group",
@@ -25,15 +29,15 @@ from .producer import sweep_stalled
     retry_backoff=True,
     retry_backoff_max=60,
 )
-def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0) -> None:
+def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False) -> None:
     """Embed one group of chunks of a job under the shared limit.
 
     Waiting for the limiter or a 429 retries with the same ``attempt``; only real failures
     (5xx, timeouts) advance it, so waits never use up the retries those failures need.
     """
-    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=bulk_reserve())
+    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=0.0 if interactive else bulk_reserve())
     for half in outcome.split:
-        embed_group.delay(job_id, half)
+        embed_group.apply_async((job_id, half), {"interactive": interactive}, queue=lane(interactive))
     if outcome.retry_in is not None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.
