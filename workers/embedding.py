@@ -52,12 +52,14 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
         return Outcome.done()
     todo = _inputs(job, chunk_ids)
     if not todo:  # a redelivered task whose work is already stored
-        jobs.finish_if_done(job_id)
+        jobs.finish_if_done(job_id, exact=True)
         return Outcome.done()
     texts = [text for item in todo for text in item.texts]
     tokens = sum(t for item in todo for t in item.tokens)
 
     limiter = shared_limiter(job.model)
+    config = provider_config(job.model, job.dimensions)
+    client = client_for(config)
     try:
         decision = limiter.acquire(tokens, reserve=reserve)
     except NeverFits as exc:
@@ -70,25 +72,28 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
         jobs.count(job_id, limiter_waits=1)
         return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
 
-    config = provider_config(job.model, job.dimensions)
-    jobs.count(job_id, requests=1)
+    # Nothing between the admission and the request: the limiter counts it from its response,
+    # so every moment spent here would be capacity left unused.
     try:
-        result = embed(client_for(config), config, texts)
+        result = embed(client, config, texts)
     except RateLimited as exc:
         limiter.cooldown(exc.retry_after)
         limiter.observe(exc.headers)
-        jobs.count(job_id, http_429=1)
+        jobs.count(job_id, requests=1, http_429=1)
         return Outcome(retry_in=exc.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
     except (InvalidInput, RequestTooLarge) as exc:
+        jobs.count(job_id, requests=1)
         if len(todo) > 1:  # isolate the input at fault
             return _halves(todo)
         jobs.fail_chunks(job_id, [todo[0].chunk_id], str(exc))
         return Outcome.done()
     except AccountBlocked as exc:
+        jobs.count(job_id, requests=1)
         jobs.pause(job_id, str(exc))
         logger.error("job %s paused: %s", job_id, exc)
         return Outcome.done()
     except Transient as exc:
+        jobs.count(job_id, requests=1)
         if attempt + 1 >= retry_policy().max_attempts:
             jobs.fail_chunks(job_id, [item.chunk_id for item in todo], f"gave up after {attempt + 1} attempts: {exc}")
             return Outcome.done()

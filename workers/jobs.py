@@ -48,11 +48,14 @@ def pause(job_id: int, reason: str) -> None:
 
 def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
     with transaction.atomic():
-        created = FailedChunk.objects.bulk_create(
+        EmbeddingJob.objects.select_for_update().filter(pk=job_id).first()
+        known = FailedChunk.objects.filter(job_id=job_id, chunk_id__in=chunk_ids)
+        before = known.count()
+        FailedChunk.objects.bulk_create(
             [FailedChunk(job_id=job_id, chunk_id=chunk_id, reason=reason) for chunk_id in chunk_ids],
             ignore_conflicts=True,
         )
-        count(job_id, failed_chunks=len(created))
+        count(job_id, failed_chunks=known.count() - before)
         EmbeddingJob.objects.filter(pk=job_id).update(last_error=reason, progressed_at=Now())
     finish_if_done(job_id)
 
@@ -71,14 +74,24 @@ def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int
             ignore_conflicts=True,
         )
         new = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count() - existing
-        count(job_id, embedded_chunks=new, embedded_tokens=tokens, groups_done=1)
+        count(job_id, embedded_chunks=new, embedded_tokens=tokens, groups_done=1, requests=1)
         EmbeddingJob.objects.filter(pk=job_id).update(progressed_at=Now())
     finish_if_done(job_id)
     return new
 
 
-def finish_if_done(job_id: int) -> bool:
-    """Complete the job when nothing is left to embed; the last task to finish does it."""
+def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
+    """Complete the job when nothing is left to embed; the last task to finish does it.
+
+    The counters say cheaply when the end may have come; only then is the job's every chunk
+    checked, under the job's lock. ``exact`` checks regardless (a re-plan found no work: the
+    remaining chunks were embedded by another job, which this job's counters never saw).
+    """
+    if not exact:
+        counters = EmbeddingJob.objects.filter(pk=job_id).values("embedded_chunks", "failed_chunks", "total_chunks")
+        row = counters.first()
+        if row is None or row["embedded_chunks"] + row["failed_chunks"] < row["total_chunks"]:
+            return False
     with transaction.atomic():
         job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE).first()
         if job is None or pending_chunks(job).exists():

@@ -89,7 +89,7 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             else:
                 embed_group.delay_on_commit(job.pk, group)
     if not plan.groups:
-        jobs.finish_if_done(job.pk)
+        jobs.finish_if_done(job.pk, exact=True)
     return plan
 
 
