@@ -99,11 +99,12 @@ TOLLGATE_WINDOW_SECONDS = env.float("TOLLGATE_WINDOW_SECONDS", default=60.0)
 TOLLGATE_SAFETY_SECONDS = env.float("TOLLGATE_SAFETY_SECONDS", default=0.0)
 TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
 TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
-TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: a twentieth of TPM
+TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of TPM (workers/config.py)
 # The share of each limit a backfill leaves free, so a search's query embedding (and a small
 # upload from the web) never waits behind a saturating backfill. Small is enough: a query is a
-# few tokens and one request, so 2% of Tier 1 (60 RPM, 20,000 TPM) serves a query a second.
-TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.02)
+# few tokens and one request, so 1% of Tier 1 (30 RPM, 10,000 TPM) serves a query every 2 s
+# even while a backfill holds the rest, and queries also fit the gaps a backfill leaves.
+TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.01)
 # Jobs of at most this many tokens (a few documents posted from the web) take the interactive lane.
 TOLLGATE_INTERACTIVE_MAX_TOKENS = env.int("TOLLGATE_INTERACTIVE_MAX_TOKENS", default=10_000)
 TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, timeouts, dropped connections

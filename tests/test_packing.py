@@ -26,3 +26,15 @@ def test_the_api_caps_hold_even_with_a_huge_budget():
     assert [len(g) for g in pack(many_small, budget=10**9)] == [2048, 2048, 904]
     big = [Item(i, 1, 8000) for i in range(100)]
     assert max(sum(i.tokens for i in g) for g in pack(big, budget=10**9)) <= 300_000
+
+
+def test_the_default_group_is_small_but_never_lets_requests_bind_first(settings):
+    from workers.config import group_budget
+
+    settings.TOLLGATE_GROUP_TOKENS = 0
+    settings.TOLLGATE_RPM, settings.TOLLGATE_TPM = 3_000, 1_000_000  # Tier 1
+    assert group_budget() == 10_000  # 1% of TPM: 100 requests fill the window, RPM allows 3,000
+    settings.TOLLGATE_RPM, settings.TOLLGATE_TPM = 100, 40_000  # Free tier
+    assert group_budget() == 800  # 50 requests fill the window, half the RPM
+    settings.TOLLGATE_RPM, settings.TOLLGATE_TPM = 10_000, 100_000_000
+    assert group_budget() == 300_000  # the API's cap per request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -13,7 +14,8 @@ from .catalog import MAX_TOKENS_PER_REQUEST
 from .providers import ProviderConfig
 
 OPENAI_URL = "https://api.openai.com/v1"
-GROUP_SHARE_OF_TPM = 20  # small groups keep every worker busy and the window evenly filled
+GROUP_SHARE_OF_TPM = 100  # a group of 1% of TPM: at most ~0.5% of the window left unused
+REQUEST_HEADROOM = 2  # groups big enough that filling TPM takes at most half the RPM
 
 
 class ConfigurationError(RuntimeError):
@@ -66,9 +68,17 @@ def _limiter(redis_url: str, account: str, model: str, configured: Limits) -> Li
 
 
 def group_budget() -> int:
-    """Tokens per request group: configured, else a twentieth of TPM; never above TPM or the API's cap."""
-    budget = settings.TOLLGATE_GROUP_TOKENS or settings.TOLLGATE_TPM // GROUP_SHARE_OF_TPM
-    return max(1, min(budget, settings.TOLLGATE_TPM, MAX_TOKENS_PER_REQUEST))
+    """Tokens per request group: configured, else a hundredth of TPM (see below); never above TPM or the API's cap.
+
+    Small groups leave little of the window unused: a group is admitted only when it fits whole,
+    so on average half a group's worth of the limit waits. But never so small that the request
+    limit binds before the token limit: at least two windows' worth of requests' share.
+    """
+    limit = limits()
+    budget = settings.TOLLGATE_GROUP_TOKENS or max(
+        limit.tokens // GROUP_SHARE_OF_TPM, math.ceil(REQUEST_HEADROOM * limit.tokens / limit.requests)
+    )
+    return max(1, min(budget, limit.tokens, MAX_TOKENS_PER_REQUEST))
 
 
 @dataclass(frozen=True)
