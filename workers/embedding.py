@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from project.embeddings.models import Chunk, EmbeddingJob
 from project.tokenization import encoding_for_model
-from ratelimit import NeverFits
+from ratelimit import Decision, Limiter, NeverFits
 
 from . import jobs
 from .catalog import model_info
@@ -25,6 +25,9 @@ from .providers import client_for, embed
 logger = logging.getLogger(__name__)
 
 JITTER = 0.25  # seconds at most, so tasks told the same wait do not all return at once
+INLINE_WAIT = 1.0  # seconds: a shorter wait for the limiter is slept in the task, not retried
+MAX_INLINE_WAIT = 5.0  # seconds a task waits in place in all, before it gives its slot back
+INLINE_JITTER = 0.005  # seconds: waiters told the same moment arrive a few ms apart
 BACKOFF_BASE = 1.0
 
 
@@ -61,15 +64,16 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
     config = provider_config(job.model, job.dimensions)
     client = client_for(config)
     try:
-        decision = limiter.acquire(tokens, reserve=reserve)
+        decision, refusals = _admission(limiter, tokens, reserve)
     except NeverFits as exc:
         if len(todo) > 1:
             return _halves(todo)
         jobs.fail_chunks(job_id, [todo[0].chunk_id], f"larger than the rate limit can ever admit: {exc}")
         return Outcome.done()
     offset = decision.at - time.time()  # a host whose clock is off must not time retries for the others
+    if refusals:
+        jobs.count(job_id, limiter_waits=refusals)
     if not decision.admitted:
-        jobs.count(job_id, limiter_waits=1)
         return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
 
     # Nothing between the admission and the request: the limiter counts it from its response,
@@ -108,6 +112,25 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
         position += count
     jobs.store_embeddings(job_id, job.model, job.dimensions, vectors, result.total_tokens)
     return Outcome.done()
+
+
+def _admission(limiter: Limiter, tokens: int, reserve: float) -> tuple[Decision, int]:
+    """Acquire, waiting in place while the wait is short.
+
+    A short wait (capacity freeing as old admissions leave the window) is slept here: the slot
+    is back at the gate the moment the request fits. A long one (a cooldown, a full window)
+    is returned, and the task gives its slot back through a Celery retry. Also returns how many
+    times the limiter said "not now".
+    """
+    waited, refusals = 0.0, 0
+    while True:
+        decision = limiter.acquire(tokens, reserve=reserve)
+        refusals += not decision.admitted
+        if decision.admitted or decision.retry_after > INLINE_WAIT or waited > MAX_INLINE_WAIT:
+            return decision, refusals
+        pause = decision.retry_after + random.uniform(0, INLINE_JITTER)
+        time.sleep(pause)
+        waited += pause
 
 
 def _inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[ChunkInputs]:

@@ -46,36 +46,56 @@ def pause(job_id: int, reason: str) -> None:
     EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(status=Status.PAUSED, last_error=reason)
 
 
+def _lock_chunks(chunk_ids: list[int]) -> None:
+    """Lock these chunks' rows (in id order: no deadlock) for the rest of the transaction.
+
+    Two tasks storing the same chunks (a redelivery racing the original) take turns, so each
+    counts only what it added; tasks of other groups never wait for each other.
+    """
+    list(Chunk.objects.select_for_update().filter(pk__in=chunk_ids).order_by("pk").values_list("pk", flat=True))
+
+
 def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
     with transaction.atomic():
-        EmbeddingJob.objects.select_for_update().filter(pk=job_id).first()
+        _lock_chunks(chunk_ids)
         known = FailedChunk.objects.filter(job_id=job_id, chunk_id__in=chunk_ids)
         before = known.count()
         FailedChunk.objects.bulk_create(
             [FailedChunk(job_id=job_id, chunk_id=chunk_id, reason=reason) for chunk_id in chunk_ids],
             ignore_conflicts=True,
         )
-        count(job_id, failed_chunks=known.count() - before)
-        EmbeddingJob.objects.filter(pk=job_id).update(last_error=reason, progressed_at=Now())
+        new = known.count() - before
+        # The job's row last: its lock is held only from this UPDATE to the commit.
+        EmbeddingJob.objects.filter(pk=job_id).update(
+            failed_chunks=F("failed_chunks") + new, last_error=reason, progressed_at=Now()
+        )
     finish_if_done(job_id)
 
 
 def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int, list[float]], tokens: int) -> int:
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
-    Returns how many embeddings are new. The job row is locked while counting, so two tasks
-    storing the same chunk cannot both count it.
+    Returns how many embeddings are new, counted while the group's chunks are locked. The slow
+    part, inserting into the HNSW index, runs in parallel across groups: the job's row is
+    locked only by the final counter UPDATE.
     """
+    ids = list(vectors)
     with transaction.atomic():
-        EmbeddingJob.objects.select_for_update().filter(pk=job_id).first()
-        existing = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count()
+        _lock_chunks(ids)
+        stored = Embedding.objects.filter(chunk_id__in=ids, model=model)
+        before = stored.count()
         Embedding.objects.bulk_create(
             [Embedding(chunk_id=cid, model=model, dimensions=dimensions, vector=v) for cid, v in vectors.items()],
             ignore_conflicts=True,
         )
-        new = Embedding.objects.filter(chunk_id__in=list(vectors), model=model).count() - existing
-        count(job_id, embedded_chunks=new, embedded_tokens=tokens, groups_done=1, requests=1)
-        EmbeddingJob.objects.filter(pk=job_id).update(progressed_at=Now())
+        new = stored.count() - before
+        EmbeddingJob.objects.filter(pk=job_id).update(
+            embedded_chunks=F("embedded_chunks") + new,
+            embedded_tokens=F("embedded_tokens") + tokens,
+            groups_done=F("groups_done") + 1,
+            requests=F("requests") + 1,
+            progressed_at=Now(),
+        )
     finish_if_done(job_id)
     return new
 

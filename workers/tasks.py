@@ -32,8 +32,9 @@ def lane(interactive: bool) -> str:
 def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False) -> None:
     """Embed one group of chunks of a job under the shared limit.
 
-    Waiting for the limiter or a 429 retries with the same ``attempt``; only real failures
-    (5xx, timeouts) advance it, so waits never use up the retries those failures need.
+    A wait of under a second for the limiter is slept in place (workers/embedding.py); a longer
+    one, and a 429, retry with the same ``attempt``. Only real failures (5xx, timeouts) advance
+    it, so waits never use up the retries those failures need.
     """
     outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=0.0 if interactive else bulk_reserve())
     for half in outcome.split:
