@@ -6,6 +6,7 @@ is stopped by :meth:`Processes.stop` in reverse order: workers before the server
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,24 +58,33 @@ class Processes:
               stop_signal: int = signal.SIGTERM) -> subprocess.Popen:  # fmt: skip
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
+        # A group of its own: wrappers (ip netns exec, faketime) may fork the real process, and
+        # stopping must reach it too.
         process = subprocess.Popen(list(argv), cwd=ROOT, env=dict(env or os.environ), stdin=subprocess.DEVNULL,
-                                   stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         self.running.append((name, process, log, stop_signal))
         return process
 
+    @staticmethod
+    def _signal_group(process: subprocess.Popen, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, sig)
+
     def stop_one(self, process: subprocess.Popen, stop_signal: int = signal.SIGTERM, timeout: float = 15.0) -> None:
-        if process.poll() is None:
-            process.send_signal(stop_signal)
+        self._signal_group(process, stop_signal)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            self._signal_group(process, signal.SIGKILL)
             process.wait()
+        deadline = time.monotonic() + timeout  # the group's other members (a wrapper's child)
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            time.sleep(0.1)
+        self._signal_group(process, signal.SIGKILL)
 
     def stop(self) -> None:
         for _name, process, _log, stop_signal in reversed(self.running):
-            if process.poll() is None:
-                process.send_signal(stop_signal)
+            self._signal_group(process, stop_signal)
         for _name, process, log, stop_signal in reversed(self.running):
             self.stop_one(process, stop_signal)
             log.close()
@@ -83,6 +93,14 @@ class Processes:
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def wait_for_port(host: str, port: int, *, timeout: float, process: subprocess.Popen | None = None) -> None:
