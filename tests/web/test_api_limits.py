@@ -11,13 +11,13 @@ pytestmark = pytest.mark.django_db
 
 def test_limits_show_the_shared_window(api, provider):
     provider.OPENAI_API_KEY = "limits-test-key"  # keys of its own in the shared Redis
-    provider.TOLLGATE_RPM, provider.TOLLGATE_TPM = 100, 10_000
+    provider.TOLLGATE_RPM, provider.TOLLGATE_TPM, provider.TOLLGATE_BULK_RESERVE = 100, 10_000, 0.05
     limiter = shared_limiter(provider.TOLLGATE_MODEL)
     assert limiter.acquire(2_500).admitted
     body = api.get("/api/limits").json()
     assert body["requests"] == {"used": 1, "limit": 100, "percent": 1.0}
     assert body["tokens"] == {"used": 2_500, "limit": 10_000, "percent": 25.0}
-    assert (body["cooling_down"], body["window_seconds"], body["bulk_reserve"]) == (False, 60.0, 0.02)
+    assert (body["cooling_down"], body["window_seconds"], body["bulk_reserve"]) == (False, 60.0, 0.05)
     limiter.cooldown(5.0)
     body = api.get("/api/limits").json()
     assert body["cooling_down"] and 0 < body["cooldown_seconds"] <= 5.0
