@@ -5,7 +5,7 @@ from ratelimit.keys import KeySpace
 
 
 def test_fingerprint_is_short_stable_and_hides_the_key() -> None:
-    key = "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"
+    key = "sk-proj-" + "abcdefghijklmnopqrstuvwxyz0123456789"  # shaped like a key, split so no scan mistakes it for one
     fp = fingerprint(key, "https://api.openai.com/v1/")
     assert fp == fingerprint(key, "https://API.openai.com/v1")
     assert len(fp) == 16 and int(fp, 16) >= 0
