@@ -20,7 +20,15 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from tqdm import tqdm
 
 from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import IngestReport, TextInput, document_ingest, files_ingest, job_create, job_resume
+from project.embeddings.services import (
+    IngestOptions,
+    IngestReport,
+    TextInput,
+    document_ingest,
+    files_ingest,
+    job_create,
+    job_resume,
+)
 from project.launch import start_simulator, start_workers
 from ratelimit import LimiterUnavailable
 from workers import app as celery_app
@@ -93,7 +101,7 @@ def simulated_provider() -> Iterator[str]:
 
 
 def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOptions) -> IngestReport:
-    common = {
+    common: IngestOptions = {
         "collection": options.collection,
         "whole_documents": options.whole_documents,
         "long_input_policy": options.long_input_policy,

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from django.conf import settings
 from django.db import transaction
@@ -154,31 +155,22 @@ def document_ingest(
     return report
 
 
-def files_ingest(
-    *,
-    paths: Sequence[Path],
-    collection: str = "default",
-    model: str | None = None,
-    chunk_size: int | None = None,
-    chunk_overlap: int | None = None,
-    whole_documents: bool = False,
-    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT,
-    dry_run: bool = False,
-) -> IngestReport:
+class IngestOptions(TypedDict, total=False):
+    """The options of :func:`document_ingest` that :func:`files_ingest` passes through."""
+
+    collection: str
+    model: str | None
+    chunk_size: int | None
+    chunk_overlap: int | None
+    whole_documents: bool
+    long_input_policy: str
+    dry_run: bool
+
+
+def files_ingest(*, paths: Sequence[Path], **options: Unpack[IngestOptions]) -> IngestReport:
     """Read files (directories recursively) and ingest them; unreadable files are reported."""
     report = IngestReport()
-    report.merge(
-        document_ingest(
-            texts=_read_files(paths, report),
-            collection=collection,
-            model=model,
-            chunk_size=chunk_size,
-            chunk_overlap=chunk_overlap,
-            whole_documents=whole_documents,
-            long_input_policy=long_input_policy,
-            dry_run=dry_run,
-        )
-    )
+    report.merge(document_ingest(texts=_read_files(paths, report), **options))
     return report
 
 
