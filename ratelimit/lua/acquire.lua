@@ -1,6 +1,6 @@
 -- Admit 1 request + N tokens if every limit has room, else say when it would fit.
 -- KEYS: log, state, cooldown, day.
--- ARGV: "requests tokens window(us) per-day(0 = none) ttl(ms) walk" (one string: fewer
+-- ARGV: "requests tokens window(us) per-day(0 = none) ttl(ms) walk burst(ppm, 0 = none)" (one string: fewer
 -- arguments to send), tokens asked, reserve (fraction of every limit kept free), seen (the
 -- Redis time at which this client last found the state alive, us; 0 = never).
 -- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
@@ -14,11 +14,21 @@
 -- admission of the whole limit, which leaves one window later (reason 'restart'). A brand-new
 -- key has no such client and starts at full speed; clients that restart with Redis remember
 -- nothing, and then the server's headers (observe.lua) and 429 cooldowns are what is left.
+--
+-- Pacing (burst > 0), on top of the log: a generic cell rate algorithm per limit. Each
+-- admission moves a theoretical time (state fields pr, pt) on by its share of the window
+-- (tokens * window / cap, the cap being the limit less the caller's reserve); a request waits
+-- unless nothing is ahead of it or it ends within burst * window of now. So at most a burst's
+-- share of a limit goes at once, then the limit's own rate: a backfill spreads over the window
+-- instead of filling it in one rush, which the log would then make it repeat every window, a
+-- little later each time (each admission is counted from its response), losing that much of
+-- the limit. The log stays the exact guarantee; a reserve shortens the burst by its share, so
+-- callers without one find room here too. A refusal, again, consumes nothing.
 local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local conf_r, conf_t, window, day_limit, ttl, walk = string.match(ARGV[1],
-  '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
+local conf_r, conf_t, window, day_limit, ttl, walk, burst = string.match(ARGV[1],
+  '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
 conf_r, conf_t, window, day_limit = tonumber(conf_r), tonumber(conf_t), tonumber(window), tonumber(day_limit)
-ttl, walk = tonumber(ttl), tonumber(walk)
+ttl, walk, burst = tonumber(ttl), tonumber(walk), tonumber(burst) / 1000000
 local tokens, keep, seen = tonumber(ARGV[2]), 1 - tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local function reply(status, wait, now, r, t, cap_r, cap_t, reason, member)
@@ -85,6 +95,22 @@ if day_limit > 0 and used_d + 1 > cap_d then
   later(tonumber(oldest[2]) + DAY_US - now, 'requests_per_day')
 end
 
+local pace_r, pace_t, cost_r, cost_t
+if burst > 0 then
+  local paced = redis.call('HMGET', state, 'pr', 'pt')
+  pace_r, pace_t = math.max(tonumber(paced[1]) or 0, now), math.max(tonumber(paced[2]) or 0, now)
+  cost_r, cost_t = window / cap_r, tokens * window / cap_t
+  local tolerance = window * math.max(0, burst - (1 - keep))
+  -- Admitted when nothing is ahead of it, or when it still ends within the burst.
+  local function paced_wait(at, cost)
+    local ahead = at - now
+    if ahead == 0 or ahead + cost <= tolerance then return 0 end
+    return math.ceil(math.min(ahead, ahead + cost - tolerance))
+  end
+  later(paced_wait(pace_r, cost_r), 'requests')
+  later(paced_wait(pace_t, cost_t), 'tokens')
+end
+
 if wait > 0 then
   if lost then reason = 'restart' end
   save(log, state, st, ttl)
@@ -94,6 +120,9 @@ end
 local member = record(log, st, now, 1, tokens)
 st.r, st.t = used_r + 1, used_t + tokens
 save(log, state, st, ttl)
+if burst > 0 then
+  redis.call('HSET', state, 'pr', math.ceil(pace_r + cost_r), 'pt', math.ceil(pace_t + cost_t))
+end
 if day_limit > 0 then
   redis.call('ZADD', day, now, string.format('%d:', now) .. member)
   redis.call('PEXPIRE', day, DAY_US / 1000 + ttl)

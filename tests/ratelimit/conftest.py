@@ -23,10 +23,10 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def make_limiter(client: redis.Redis) -> Callable[..., Limiter]:
-    """Build limiters on a fresh account: ``make_limiter(requests=..., tokens=..., window_seconds=...)``."""
+    """Build limiters on a fresh account: ``make_limiter(requests=..., tokens=..., window_seconds=..., burst=None)``."""
     account = f"test{next(_accounts)}-{uuid.uuid4().hex[:8]}"
 
-    def make(*, model: str = "text-embedding-3-small", **limits: object) -> Limiter:
-        return Limiter(client, account=account, model=model, limits=Limits(**limits))  # type: ignore[arg-type]
+    def make(*, model: str = "text-embedding-3-small", burst: float | None = None, **limits: object) -> Limiter:
+        return Limiter(client, account=account, model=model, limits=Limits(**limits), burst=burst)  # type: ignore[arg-type]
 
     return make

@@ -1,0 +1,65 @@
+"""Pacing (``burst``): a burst's share of a limit at once, then the limit's own rate."""
+
+import time
+
+import pytest
+
+from ratelimit import Limiter, Limits
+
+
+def test_at_most_the_burst_goes_at_once(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10, burst=0.1)  # 10 ms per token, 1 s burst
+    assert limiter.acquire(tokens=60).admitted
+    refused = limiter.acquire(tokens=60)  # 120 tokens would exceed the 100-token burst
+    assert not refused.admitted and refused.reason == "tokens"
+    assert refused.retry_after == pytest.approx(0.2, abs=0.01)  # until the first is 40 tokens from paid off
+    assert limiter.usage().tokens_used == 60, "a paced refusal consumed something"
+
+
+def test_requests_are_paced_too(make_limiter) -> None:
+    limiter = make_limiter(requests=10, tokens=10_000, window_seconds=1, burst=0.2)  # 100 ms per request
+    assert [limiter.acquire(tokens=0).admitted for _ in range(2)] == [True, True]
+    refused = limiter.acquire(tokens=0)
+    assert not refused.admitted and refused.reason == "requests"
+    assert refused.retry_after == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_request_bigger_than_the_burst_goes_alone(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10, burst=0.1)
+    assert limiter.acquire(tokens=500).admitted, "nothing was ahead of it"
+    refused = limiter.acquire(tokens=10)
+    assert not refused.admitted
+    assert refused.retry_after == pytest.approx(4.1, abs=0.01)  # the 500 paid off to within the burst
+
+
+def test_a_reserve_shortens_the_burst_for_those_who_keep_it(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10, burst=0.1)
+    assert limiter.acquire(tokens=40, reserve=0.05).admitted
+    assert not limiter.acquire(tokens=40, reserve=0.05).admitted, "the bulk caller went past burst less reserve"
+    assert limiter.acquire(tokens=40).admitted, "the caller without a reserve found no room"
+
+
+def test_the_pace_is_the_limit_and_the_window_still_holds(make_limiter) -> None:
+    window, limit, burst, size = 1.0, 1000, 0.1, 20
+    limiter = make_limiter(requests=1000, tokens=limit, window_seconds=window, burst=burst)
+    stamps = []
+    started = time.monotonic()
+    while time.monotonic() - started < 1.6:
+        decision = limiter.acquire(tokens=size)
+        if decision.admitted:
+            stamps.append(decision.at)
+        else:
+            time.sleep(decision.retry_after)
+    first = stamps[0]
+    early = sum(size for at in stamps if at - first < 0.5)
+    assert early <= burst * limit + 0.5 * limit + size, f"{early} tokens in the first half second: not paced"
+    for at in stamps:
+        in_window = sum(size for other in stamps if at <= other < at + window)
+        assert in_window <= limit
+    assert len(stamps) * size >= 0.5 * 1.6 * limit, "paced far below the limit"
+
+
+@pytest.mark.parametrize("burst", [0.0, -0.1, 1.5])
+def test_burst_must_be_a_share(client, burst: float) -> None:
+    with pytest.raises(ValueError, match="burst"):
+        Limiter(client, account="acct", model="m", limits=Limits(requests=1, tokens=1), burst=burst)
