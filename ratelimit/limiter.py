@@ -166,7 +166,9 @@ class Limiter:
             admission=admission,
         )
 
-    def reconcile(self, estimated: int, actual: int, *, admission: Decision | str | None = None) -> int:
+    def reconcile(
+        self, estimated: int, actual: int, *, admission: Decision | str | None = None, served: float = 0.0
+    ) -> int:
         """Replace an admission's estimated tokens with the response's actual usage.
 
         Pass the admission's :class:`Decision` to correct exactly that admission and to count it
@@ -174,12 +176,20 @@ class Limiter:
         request that reached the server late cannot then overlap one we admit later). Without it,
         extra tokens are recorded now and tokens given back come off the oldest admissions in
         the window, which is safe as long as the request was admitted within the last window.
+
+        ``served`` is how long the server says it worked on the request (OpenAI's
+        ``openai-processing-ms``, in seconds). A server that checks its limits when a request
+        arrives counted it at least that long before now, so the admission is counted from
+        then (never earlier than it was admitted): a slow response then holds the window for
+        no longer than the server does.
         Returns the tokens used in the window after the correction.
         """
         if min(estimated, actual) < 0:
             raise ValueError("estimated and actual tokens must be non-negative")
+        if not (math.isfinite(served) and served >= 0):
+            raise ValueError(f"served seconds must be finite and non-negative, got {served!r}")
         member = admission.admission if isinstance(admission, Decision) else (admission or "")
-        args = [self.limits.window_us, estimated, actual, member, self._ttl_ms]
+        args = [self.limits.window_us, estimated, actual, member, self._ttl_ms, int(served * US)]
         used_t, _moved = self.storage.run("reconcile", [self.keys.log, self.keys.state], args)
         return int(used_t)
 

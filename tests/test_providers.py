@@ -5,7 +5,7 @@ import openai
 import pytest
 
 from workers.errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
-from workers.providers import classify, retry_after
+from workers.providers import EmbedResult, classify, retry_after
 
 URL = "http://127.0.0.1:9/v1/embeddings"
 
@@ -56,3 +56,12 @@ def test_messages_never_carry_the_key():
     assert "sk-proj" not in str(error) and "abcd" not in str(error)
     echoed = classify(status_error(400, "bad input from key s3cret"), secret="s3cret")
     assert "s3cret" not in str(echoed)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [({"openai-processing-ms": "250"}, 0.25), ({}, 0.0), ({"openai-processing-ms": "soon"}, 0.0),
+     ({"openai-processing-ms": "inf"}, 0.0), ({"openai-processing-ms": "-5"}, 0.0)],
+)
+def test_served_is_the_servers_own_time_or_nothing(headers, expected):
+    assert EmbedResult([], 0, headers).served == expected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import math
 import re
 from array import array
 from dataclasses import dataclass
@@ -64,6 +65,15 @@ class EmbedResult:
     vectors: list[list[float]]  # in the order of the inputs
     total_tokens: int
     headers: dict[str, str]
+
+    @property
+    def served(self) -> float:
+        """Seconds the server says it worked on the request (``openai-processing-ms``), 0 if unsaid."""
+        try:
+            seconds = float(self.headers.get("openai-processing-ms", 0)) / 1000
+        except ValueError:
+            return 0.0
+        return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> EmbedResult:

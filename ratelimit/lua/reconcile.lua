@@ -1,14 +1,17 @@
 -- Correct an admission's recorded tokens with the response's actual usage.
--- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms).
--- With the member, that admission is rewritten and moved to now: the server saw the request at
--- some moment before its response, so counting it from now keeps our window at least as full as
--- the server's however late the request reached it (nothing to do once it left the window).
+-- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms),
+-- served (us the server says it worked on the request, 0 = unknown).
+-- With the member, that admission is rewritten and moved to now less served (never before its
+-- admission): the server saw the request at some moment before its response, and a server that
+-- checks limits on arrival saw it at least served before, so counting it from then keeps our
+-- window at least as full as the server's however late the request reached it (nothing to do
+-- once it left the window).
 -- Without it, extra tokens are recorded now (a later time is the safe side) and tokens given
 -- back come off the oldest admissions, which leave no later than the reconciled one.
 -- Returns {tokens used after the correction, tokens actually moved}.
 local log, state = KEYS[1], KEYS[2]
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[3]) - tonumber(ARGV[2])
-local member, ttl = ARGV[4], tonumber(ARGV[5])
+local member, ttl, served = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]) or 0
 
 local st = load(state)
 local now = st.now
@@ -28,7 +31,7 @@ if member ~= '' then
   local score = redis.call('ZSCORE', log, member)
   if score then
     local _, mt = weights(member)
-    moved = rewrite(member, now, math.max(0, mt + delta))
+    moved = rewrite(member, math.max(tonumber(score), now - served), math.max(0, mt + delta))
   end
 elseif delta > 0 then
   record(log, st, now, 0, delta)

@@ -1,3 +1,6 @@
+import pytest
+
+
 def test_reconcile_the_admission_down_and_up(make_limiter) -> None:
     limiter = make_limiter(requests=10, tokens=1000, window_seconds=10)
     decision = limiter.acquire(tokens=800)
@@ -42,3 +45,23 @@ def test_a_reconciled_admission_counts_from_the_response_not_the_request(make_li
     time.sleep(0.15)  # 0.35 s after admission, only 0.15 s after the response
     refused = limiter.acquire(tokens=1)
     assert not refused.admitted and 0.1 < refused.retry_after <= 0.16
+
+
+def test_a_reconciled_admission_counts_from_when_the_server_says_it_started(make_limiter) -> None:
+    """``served`` (openai-processing-ms): counted from the response less the server's own time."""
+    import time
+
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.3)
+    decision = limiter.acquire(tokens=1000)
+    time.sleep(0.2)  # the response arrives 0.2 s after admission; the server says it worked 0.15 s
+    limiter.reconcile(estimated=1000, actual=1000, admission=decision, served=0.15)
+    refused = limiter.acquire(tokens=1)  # counted from ~0.05 s after admission: leaves at ~0.35 s
+    assert not refused.admitted and 0.1 < refused.retry_after <= 0.16
+
+
+def test_served_never_moves_an_admission_before_it_was_admitted(make_limiter) -> None:
+    limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.3)
+    decision = limiter.acquire(tokens=1000)
+    limiter.reconcile(estimated=1000, actual=1000, admission=decision, served=10.0)  # a server's nonsense
+    refused = limiter.acquire(tokens=1)
+    assert not refused.admitted and refused.retry_after == pytest.approx(decision.at + 0.3 - refused.at, abs=2e-6)
