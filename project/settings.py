@@ -97,6 +97,10 @@ TOLLGATE_WINDOW_SECONDS = env.float("TOLLGATE_WINDOW_SECONDS", default=60.0)
 # Our window is this much longer than the provider's: a request admitted at the very end of our
 # window may reach the provider a little later than an older one did, and must still fit there.
 TOLLGATE_SAFETY_SECONDS = env.float("TOLLGATE_SAFETY_SECONDS", default=0.0)
+# Pacing: at most this share of each limit goes at once, then the limit's own rate. Workers then
+# spread a backfill over the window instead of filling it in one rush and waiting out the rest,
+# and providers that check a minute's limit over shorter periods see no burst (ratelimit/limiter.py).
+TOLLGATE_BURST = env.float("TOLLGATE_BURST", default=0.03)
 TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
 TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
 TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of TPM (workers/config.py)

@@ -59,12 +59,12 @@ def shared_limiter(model: str) -> Limiter:
     """This process's handle on the limit every worker shares (keyed by account, never by key)."""
     config = provider_config(model)
     account = fingerprint(config.api_key, config.azure_endpoint or config.base_url or OPENAI_URL)
-    return _limiter(settings.REDIS_URL, account, model, limits())
+    return _limiter(settings.REDIS_URL, account, model, limits(), settings.TOLLGATE_BURST or None)
 
 
 @functools.cache
-def _limiter(redis_url: str, account: str, model: str, configured: Limits) -> Limiter:
-    return Limiter.from_url(redis_url, account=account, model=model, limits=configured)
+def _limiter(redis_url: str, account: str, model: str, configured: Limits, burst: float | None) -> Limiter:
+    return Limiter.from_url(redis_url, account=account, model=model, limits=configured, burst=burst)
 
 
 def group_budget() -> int:

@@ -28,6 +28,7 @@ JITTER = 0.25  # seconds at most, so tasks told the same wait do not all return 
 INLINE_WAIT = 1.0  # seconds: a shorter wait for the limiter is slept in the task, not retried
 MAX_INLINE_WAIT = 5.0  # seconds a task waits in place in all, before it gives its slot back
 INLINE_JITTER = 0.005  # seconds: waiters told the same moment arrive a few ms apart
+EARLY = 0.5  # seconds: a task sent away to wait for the limiter returns this early and waits the rest in place
 BACKOFF_BASE = 1.0
 
 
@@ -74,10 +75,13 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
     if refusals:
         jobs.count(job_id, limiter_waits=refusals)
     if not decision.admitted:
-        return Outcome(retry_in=decision.retry_after + jitter(), next_attempt=attempt, clock_offset=offset)
+        # Back a little before it fits (never after: a Celery ETA runs late, and the window's
+        # room would stand unused meanwhile); the short rest is then slept in place.
+        retry_in = max(0.0, decision.retry_after - EARLY) + jitter()
+        return Outcome(retry_in=retry_in, next_attempt=attempt, clock_offset=offset)
 
-    # Nothing between the admission and the request: the limiter counts it from its response,
-    # so every moment spent here would be capacity left unused.
+    # Nothing between the admission and the request: the limiter counts it from (about) when
+    # the server saw it, so every moment spent here would be capacity left unused.
     try:
         result = embed(client, config, texts)
     except RateLimited as exc:
@@ -103,7 +107,7 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
             return Outcome.done()
         return Outcome(retry_in=_backoff(attempt), next_attempt=attempt + 1, clock_offset=offset)
 
-    limiter.reconcile(tokens, result.total_tokens, admission=decision)
+    limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
     limiter.observe(result.headers)
     vectors, position = {}, 0
     for item in todo:
