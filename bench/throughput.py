@@ -4,7 +4,8 @@ W Celery worker processes embed the same corpus (>= 20,000 distinct chunks of ~5
 ingested once) against the simulator at Tier-1 limits (3,000 RPM, 1,000,000 TPM), time-scaled
 so a "minute" lasts 60/K seconds. Side by side, in the same run, on the same chunks and groups:
 
-1. tollgate: ``embed_group`` tasks sharing the Redis sliding-window limiter;
+1. tollgate: ``embed_group`` tasks sharing the Redis sliding-window limiter, paced
+   (``TOLLGATE_BURST``), and the same again unpaced (a pure sliding window) to show what pacing adds;
 2. Celery's per-task ``rate_limit`` (the RPM, per worker) with ``autoretry_for`` on 429
    (``bench/throughput_naive.py``), the same W workers;
 3. one process that sleeps a window on each 429 (``bench/throughput_baselines.py``).
@@ -19,7 +20,7 @@ Redis) with 256-dimension vectors: inserting a 1536-d row into the HNSW index co
 CPU here, which would pace a 2-core machine more than the limit does (the cost it sees is in
 the JSON as ``insert_cost``).
 
-    uv run python bench/throughput.py [--workers 4] [--time-scale 10] [--quick]
+    uv run python bench/throughput.py [--workers 4] [--time-scale 10] [--latency-ms 0] [--quick]
 
 Prints one JSON object on stdout, a table on stderr; writes bench/out/throughput.json,
 bench/out/throughput_timeline.png and bench/out/throughput_vs_workers.png.
@@ -56,7 +57,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dimensions", type=int, default=256, help="vector size (default 256)")
     parser.add_argument("--sweep", default="1,2,4,8,16,32", help="worker counts for the sweep")
     parser.add_argument("--sweep-chunks", type=int, default=6_000, help="chunks per sweep point (default 6,000)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: naive,loop,sweep")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="the simulator's latency per request (default 0)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: unpaced,naive,loop,sweep")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5,000 chunks, sweep 1,4 on 4,000")
     args = parser.parse_args()
@@ -70,7 +72,7 @@ def parse_args() -> argparse.Namespace:
 def environment(args: argparse.Namespace, home: Path) -> None:
     """Settings for this process and every worker it starts, before Django reads them."""
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                 "AZURE_OPENAI_ENDPOINT", "TOLLGATE_GROUP_TOKENS", "TOLLGATE_BULK_RESERVE"):  # fmt: skip
+                 "AZURE_OPENAI_ENDPOINT", "TOLLGATE_GROUP_TOKENS", "TOLLGATE_BULK_RESERVE", "TOLLGATE_BURST"):  # fmt: skip
         os.environ.pop(name, None)
     os.environ.update(
         TOLLGATE_HOME=str(home),
@@ -131,13 +133,16 @@ class Bench:
         call_command("migrate", verbosity=0)
         signal.signal(signal.SIGALRM, _alarm)
         with start_simulator("--rpm", str(RPM), "--tpm", str(TPM), "--time-scale", repr(args.time_scale),
-                             "--log-level", "warning") as sim:  # fmt: skip
+                             "--latency-ms", repr(args.latency_ms), "--log-level", "warning") as sim:  # fmt: skip
             self.sim = sim
             self.provider(sim.base_url, "bench-setup")
             corpus = self.ingest()
             cost = self.insert_cost()
             groups = self.groups(corpus["document_ids"])
             comparison = [self.tollgate(f"tollgate-w{args.workers}", corpus["document_ids"], args.workers, None)]
+            if "unpaced" not in args.skip:  # the same, as a pure sliding window (no pacing): what pacing adds
+                comparison.append(self.tollgate(f"tollgate-unpaced-w{args.workers}", corpus["document_ids"],
+                                                args.workers, None, env={"TOLLGATE_BURST": "0"}))  # fmt: skip
             if "naive" not in args.skip:
                 comparison.append(self.naive(corpus["document_ids"], groups, args.workers))
             if "loop" not in args.skip:
@@ -268,7 +273,9 @@ class Bench:
             f"CPU busy {result['machine_cpu_busy']}")  # fmt: skip
         return result
 
-    def tollgate(self, name: str, document_ids: list[int], workers: int, concurrency: int | None) -> dict:
+    def tollgate(
+        self, name: str, document_ids: list[int], workers: int, concurrency: int | None, env: dict | None = None
+    ) -> dict:
         from project.embeddings.models import Document, EmbeddingJob
         from project.embeddings.services import job_cancel, job_create, job_start
         from project.launch import start_workers
@@ -280,7 +287,7 @@ class Bench:
         self.prepare(name)
         celery_app.control.purge()
         say(f"{name}: starting {workers} tollgate workers")
-        pool = start_workers(workers, concurrency=concurrency, log_dir=self.home / "logs" / name)
+        pool = start_workers(workers, concurrency=concurrency, env=env, log_dir=self.home / "logs" / name)
         job = job_create(documents=list(Document.objects.filter(pk__in=document_ids)))
         try:
             boot = wait_for(celery_app, workers)
@@ -402,7 +409,9 @@ class Bench:
             "command": "uv run python bench/throughput.py " + " ".join(sys.argv[1:]),
             "code": _git_state(),
             "limits": {"rpm": RPM, "tpm": TPM, "tier": 1, "time_scale": self.args.time_scale,
-                       "window_seconds": self.window, "safety_seconds": self.settings.TOLLGATE_SAFETY_SECONDS},
+                       "window_seconds": self.window, "safety_seconds": self.settings.TOLLGATE_SAFETY_SECONDS,
+                       "burst": self.settings.TOLLGATE_BURST, "bulk_reserve": self.settings.TOLLGATE_BULK_RESERVE,
+                       "simulator_latency_ms": self.args.latency_ms},
             "model": self.model,
             "dimensions": self.dimensions,
             "corpus": {k: v for k, v in corpus.items() if k != "document_ids"},
