@@ -21,8 +21,8 @@
 -- unless nothing is ahead of it or it ends within burst * window of now. So at most a burst's
 -- share of a limit goes at once, then the limit's own rate: a backfill spreads over the window
 -- instead of filling it in one rush, which the log would then make it repeat every window, a
--- little later each time (each admission is counted from its response), losing that much of
--- the limit. The log stays the exact guarantee; a reserve shortens the burst by its share, so
+-- little later each time (an admission is counted from when the server saw it, after it was
+-- admitted), losing that much of the limit. The log stays the exact guarantee; a reserve shortens the burst by its share, so
 -- callers without one find room here too. A refusal, again, consumes nothing.
 local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local conf_r, conf_t, window, day_limit, ttl, walk, burst = string.match(ARGV[1],
