@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
@@ -10,6 +10,8 @@ from django.db.models import FloatField, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance
+
+from ratelimit import Usage
 
 from .models import Chunk, Embedding, EmbeddingJob, FailedChunk
 
@@ -97,18 +99,12 @@ def _eta(job: EmbeddingJob, now: datetime) -> float | None:
     return round(remaining / rate, 1) if rate > 0 else None
 
 
-@dataclass(frozen=True)
-class LimitsUsage:
+@dataclass(frozen=True, kw_only=True)
+class LimitsUsage(Usage):
+    """The limiter's :class:`ratelimit.Usage`, with the model it is for and the backfills' reserve."""
+
     model: str
-    requests_used: int
-    requests_limit: int
-    tokens_used: int
-    tokens_limit: int
-    cooldown_seconds: float
-    window_seconds: float
     bulk_reserve: float
-    requests_per_day_used: int | None
-    requests_per_day_limit: int | None
 
     @property
     def requests_percent(self) -> float:
@@ -129,14 +125,7 @@ def limits_usage(*, model: str | None = None) -> LimitsUsage:
     model = model or settings.TOLLGATE_MODEL
     usage = shared_limiter(model).usage()
     return LimitsUsage(
+        **{**asdict(usage), "cooldown_seconds": round(usage.cooldown_seconds, 3)},
         model=model,
-        requests_used=usage.requests_used,
-        requests_limit=usage.requests_limit,
-        tokens_used=usage.tokens_used,
-        tokens_limit=usage.tokens_limit,
-        cooldown_seconds=round(usage.cooldown_seconds, 3),
-        window_seconds=usage.window_seconds,
         bulk_reserve=bulk_reserve(),
-        requests_per_day_used=usage.requests_per_day_used,
-        requests_per_day_limit=usage.requests_per_day_limit,
     )
