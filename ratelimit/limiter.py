@@ -29,7 +29,7 @@ __all__ = ["Limiter"]
 
 logger = logging.getLogger(__name__)
 
-WALK_LIMIT = 1000  # most window entries one refusal reads to compute its wait; beyond, a lower bound
+WALK_LIMIT = 1000  # most window entries one script reads (a refusal's wait, a give-back); beyond, a bound
 IDLE_SLACK_MS = 100  # keys outlive the last write by a window plus this, so no live admission expires early
 US = 1_000_000
 
@@ -189,7 +189,7 @@ class Limiter:
         if not (math.isfinite(served) and served >= 0):
             raise ValueError(f"served seconds must be finite and non-negative, got {served!r}")
         member = admission.admission if isinstance(admission, Decision) else (admission or "")
-        args = [self.limits.window_us, estimated, actual, member, self._ttl_ms, int(served * US)]
+        args = [self.limits.window_us, estimated, actual, member, self._ttl_ms, int(served * US), WALK_LIMIT]
         used_t, _moved = self.storage.run("reconcile", [self.keys.log, self.keys.state], args)
         return int(used_t)
 

@@ -1,6 +1,6 @@
 -- Correct an admission's recorded tokens with the response's actual usage.
 -- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms),
--- served (us the server says it worked on the request, 0 = unknown).
+-- served (us the server says it worked on the request, 0 = unknown), walk (most entries read).
 -- With the member, that admission is rewritten and moved to now less served (never before its
 -- admission): the server saw the request at some moment before its response, and a server that
 -- checks limits on arrival saw it at least served before, so counting it from then keeps our
@@ -11,7 +11,7 @@
 -- Returns {tokens used after the correction, tokens actually moved}.
 local log, state = KEYS[1], KEYS[2]
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[3]) - tonumber(ARGV[2])
-local member, ttl, served = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]) or 0
+local member, ttl, served, walk = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]) or 0, tonumber(ARGV[7])
 
 local st = load(state)
 local now = st.now
@@ -38,7 +38,7 @@ elseif delta > 0 then
   moved = delta
 elseif delta < 0 then
   local owed, seen = -delta, 0
-  while owed > 0 and seen < 1000 do
+  while owed > 0 and seen < walk do
     local batch = redis.call('ZRANGE', log, seen, seen + 99, 'WITHSCORES')
     if #batch == 0 then break end
     for i = 1, #batch, 2 do
