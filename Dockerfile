@@ -17,6 +17,7 @@ RUN uv sync --locked --no-dev --no-install-project
 COPY manage.py ./
 COPY project ./project
 COPY workers ./workers
+COPY providers ./providers
 COPY ratelimit ./ratelimit
 COPY simulator ./simulator
 RUN uv sync --locked --no-dev && chown -R tollgate /app

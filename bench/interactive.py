@@ -2,7 +2,7 @@
 
 A backfill job (bulk ``embed_group`` tasks on W real worker processes) fills the tokens-per-
 window limit against the simulator; meanwhile this process times N queries through
-``workers.query.embed_query`` (reserve 0), the path ``/api/search`` takes. Run twice: with the
+``project.search.embed_query`` (reserve 0), the path ``/api/search`` takes. Run twice: with the
 default ``TOLLGATE_BULK_RESERVE`` (bulk leaves that share free) and with 0 for contrast.
 An unloaded query first measures the provider's own latency, so ``wait`` = total − latency.
 
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 RPM, TPM = 600, 30_000  # per window: a small account, so a 2-core machine can saturate it
 WINDOW = 6.0  # seconds: a "minute" at ten times speed, like the demo
@@ -65,17 +64,16 @@ def main() -> int:
         TOLLGATE_WINDOW_SECONDS=repr(WINDOW), TOLLGATE_CHUNK_SIZE="128", TOLLGATE_CHUNK_OVERLAP="0",
         TOLLGATE_GROUP_TOKENS=str(args.group_tokens),
         DJANGO_SETTINGS_MODULE="project.settings",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )  # fmt: skip
     import django
 
-    django.setup()
     from project import embedded
 
     try:
-        return run(args)
+        with embedded.started(home):
+            django.setup()
+            return run(args)
     finally:
-        embedded.stop(home)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from tests.simulator_process import start_simulator
+    from project.launch import start_simulator
 
     call_command("migrate", verbosity=0)
     with start_simulator("--rpm", str(RPM), "--tpm", str(TPM), "--time-scale", repr(60 / WINDOW),
@@ -117,7 +115,7 @@ def summary(times: list[float], latency: float | None) -> dict:
 
 
 def time_queries(count: int, label: str, pause: float = 0.2) -> list[float]:
-    from workers.query import embed_query
+    from project.search import embed_query
 
     times = []
     for index in range(count):
@@ -132,12 +130,12 @@ def backfill_run(args: argparse.Namespace, reserve: float, sim) -> dict:
     """Saturate the limit with a backfill on fresh workers started with this reserve, then time queries."""
     from django.conf import settings
 
+    from project.celery import app as celery_app
+    from project.embeddings.ingest import TextInput, document_ingest
     from project.embeddings.models import EmbeddingJob
-    from project.embeddings.services import TextInput, document_ingest, job_cancel, job_create, job_start
-    from project.launch import start_workers
-    from project.pipeline import wait_for_workers
-    from workers import app as celery_app
-    from workers.config import shared_limiter
+    from project.embeddings.services import job_cancel, job_create, job_start
+    from project.launch import start_workers, wait_for_workers
+    from project.provider import shared_limiter
 
     celery_app.control.purge()
     words = "limit window token request worker queue vector search gate road car speed lane toll".split()
@@ -149,7 +147,7 @@ def backfill_run(args: argparse.Namespace, reserve: float, sim) -> dict:
     pool = start_workers(args.workers, concurrency=args.concurrency, env={"TOLLGATE_BULK_RESERVE": repr(reserve)},
                          log_dir=Path(settings.TOLLGATE_HOME) / "logs")  # fmt: skip
     try:
-        wait_for_workers(args.workers)
+        wait_for_workers(celery_app, args.workers, pool=pool)
         job = job_create(documents=documents)
         job_start(job=job)
         limiter = shared_limiter(settings.TOLLGATE_MODEL)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -23,12 +22,11 @@ from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.hammer import busiest_window, hammer
+from project.embedded import EmbeddedRedis
+from ratelimit import Limiter, Limits
 
-from project.embedded import EmbeddedRedis  # noqa: E402
-from ratelimit import Limiter, Limits  # noqa: E402
-from tests.ratelimit.hammer import busiest_window, hammer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SAMPLES = 5000
 THROUGHPUT_SECONDS = 2.0

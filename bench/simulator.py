@@ -25,9 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from tests.simulator_process import start_simulator  # noqa: E402
+from project.launch import start_simulator
 
 MODEL = "text-embedding-3-small"
 

@@ -40,7 +40,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 RPM, TPM = 3_000, 1_000_000  # Tier 1, text-embedding-3-*
 GOAL = 0.97
@@ -82,7 +81,6 @@ def environment(args: argparse.Namespace, home: Path) -> None:
         TOLLGATE_WINDOW_SECONDS=repr(60.0 / args.time_scale),
         TOLLGATE_CHUNK_SIZE=str(args.chunk_size),
         DJANGO_SETTINGS_MODULE="project.settings",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
 
 
@@ -104,13 +102,13 @@ def main() -> int:
     environment(args, home)
     import django
 
-    django.setup()
     from project import embedded
 
     try:
-        return Bench(args, home).run()
+        with embedded.started(home):
+            django.setup()
+            return Bench(args, home).run()
     finally:
-        embedded.stop(home)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -126,7 +124,7 @@ class Bench:
     def run(self) -> int:
         from django.core.management import call_command
 
-        from tests.simulator_process import start_simulator
+        from project.launch import start_simulator
 
         started = time.monotonic()
         args = self.args
@@ -175,8 +173,8 @@ class Bench:
         from django.db.models import Avg, Count, Sum
 
         from bench.throughput_corpus import marked_copy, module_texts
+        from project.embeddings.ingest import document_ingest
         from project.embeddings.models import Chunk
-        from project.embeddings.services import document_ingest
 
         started = time.perf_counter()
         texts = module_texts()
@@ -217,8 +215,8 @@ class Bench:
     def groups(self, document_ids: list[int]) -> list[list[int]]:
         """tollgate's own packing of the whole corpus, reused by the baselines (same requests)."""
         from project.embeddings.models import Document
+        from project.embeddings.planning import job_plan
         from project.embeddings.services import job_create
-        from workers.producer import job_plan
 
         job = job_create(documents=list(Document.objects.filter(pk__in=document_ids)))
         plan = job_plan(job)
@@ -276,13 +274,13 @@ class Bench:
     def tollgate(
         self, name: str, document_ids: list[int], workers: int, concurrency: int | None, env: dict | None = None
     ) -> dict:
+        from bench.throughput_measure import Sampler
+        from project.celery import app as celery_app
         from project.embeddings.models import Document, EmbeddingJob
         from project.embeddings.services import job_cancel, job_create, job_start
         from project.launch import start_workers
         from project.pipeline import watch_job
-        from bench.throughput_measure import Sampler
-        from workers import app as celery_app
-        from workers.config import shared_limiter
+        from project.provider import shared_limiter
 
         self.prepare(name)
         celery_app.control.purge()
@@ -483,11 +481,11 @@ def _git_state() -> dict:
 
 def wait_for(app, count: int) -> float:
     """Seconds until ``count`` workers of ``app`` answer a ping."""
+    from project.launch import wait_for_workers
+
     started = time.monotonic()
-    while time.monotonic() - started < BOOT_TIMEOUT:
-        if len(app.control.ping(timeout=0.5)) >= count:
-            return time.monotonic() - started
-    raise RuntimeError(f"{count} workers did not answer within {BOOT_TIMEOUT:.0f} s")
+    wait_for_workers(app, count, timeout=BOOT_TIMEOUT)
+    return time.monotonic() - started
 
 
 if __name__ == "__main__":

@@ -1,15 +1,35 @@
 """The Celery app, per Celery's Django recipe: every ``CELERY_*`` Django setting configures it.
 
-Start a worker in any terminal with ``uv run celery -A workers worker``; with no URLs set, it
-finds the embedded Redis and PostgreSQL that tollgate started under ``TOLLGATE_HOME``.
+The web app, the CLI and the services enqueue through this app by task name
+(``app.send_task("tollgate.embed_group", ...)``); the tasks themselves live in ``workers/``,
+which a worker loads with ``uv run celery -A workers worker``. A worker, beat or Flower that
+relies on the embedded services and finds them stopped exits at once with one line naming the
+command that starts them, instead of retrying a dead broker forever.
 """
 
-import os
+from __future__ import annotations
 
-from celery import Celery
+import os
+import sys
+
+from celery import Celery, signals
+
+from project import embedded
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 app = Celery("tollgate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers"])
+
+EMBED_GROUP = "tollgate.embed_group"
+SWEEP = "tollgate.sweep"
+
+
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def _require_embedded_services(**_: object) -> None:
+    try:
+        embedded.require_configured()
+    except embedded.ServicesStopped as exc:
+        print(f"tollgate: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,7 +1,11 @@
 """The ``tollgate`` command: one entry point for the user's contract in ARCHITECTURE.md.
 
-Each subcommand is a few lines that call services; a failure is one line on stderr and a
-non-zero exit, never a traceback wall.
+Each subcommand is a few lines that call services. An expected failure (``project.errors``'
+tree and the two rooms below it) is one line on stderr and exit code 2, never a traceback:
+:func:`main` is the one place the CLI maps errors.
+
+The commands that do the main job (``demo``, ``run``, ``up``) start the embedded services they
+need and stop again what they started; the others need them running already.
 """
 
 from __future__ import annotations
@@ -10,20 +14,20 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from project import embedded
-from project.launch import LaunchError
-from project.tokenization import UnknownModelError, prime_tiktoken_cache
-from workers.config import ConfigurationError
-from workers.errors import GroupNeverFits, ProviderError
+from project.errors import PathNotFound, expected
+from providers import prime_tiktoken_cache
 
 
 def _services(args: argparse.Namespace) -> int:
     home = embedded.home_dir()
     if args.action == "start":
-        urls = embedded.ensure_running(home)
+        embedded.ensure_running(home)
+        urls = embedded.urls(home)
         print(f"PostgreSQL  {urls.database_url}")
         print(f"Redis       {urls.redis_url}")
         print(f"data under  {home}")
@@ -47,11 +51,21 @@ DEMO_REHEARSAL = {"TOLLGATE_RPM": "600", "TOLLGATE_TPM": "60000", "TOLLGATE_WIND
 PROVIDER_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT")
 
 
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-    import django
+@contextmanager
+def _django(*, start_services: bool) -> Iterator[None]:
+    """Django set up, with the embedded services this process relies on running (started, if asked)."""
+    home = embedded.home_dir()
+    wanted = {"postgres": "DATABASE_URL" not in os.environ, "redis": "REDIS_URL" not in os.environ}
+    with ExitStack() as stack:
+        if start_services:
+            stack.enter_context(embedded.started(home, **wanted))
+        else:
+            embedded.require_running(home, **wanted)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+        import django
 
-    django.setup()
+        django.setup()
+        yield
 
 
 def _run_options(args: argparse.Namespace):
@@ -78,26 +92,30 @@ def _report(result, args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    _setup_django()
-    from project.pipeline import run
+    paths = [Path(p) for p in args.paths]
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise PathNotFound(missing[0])
+    with _django(start_services=True):
+        from project.pipeline import run
 
-    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    return _report(run([Path(p) for p in args.paths], options=_run_options(args), say=say), args)
+        say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+        return _report(run(paths, options=_run_options(args), say=say), args)
 
 
 def _demo(args: argparse.Namespace) -> int:
     if not any(os.environ.get(name) for name in PROVIDER_VARIABLES):
         for name, value in DEMO_REHEARSAL.items():
             os.environ.setdefault(name, value)
-    _setup_django()
-    from project.demo_corpus import stdlib_docstrings
-    from project.pipeline import run
+    with _django(start_services=True):
+        from project.demo_corpus import stdlib_docstrings
+        from project.pipeline import run
 
-    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
-    texts = list(stdlib_docstrings(args.modules))
-    say(f"demo corpus: docstrings of {len(texts)} Python standard library modules")
-    result = run(texts=texts, options=_run_options(args), say=say, then=lambda job: _sample_search(job, say))
-    return _report(result, args)
+        say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+        texts = list(stdlib_docstrings(args.modules))
+        say(f"demo corpus: docstrings of {len(texts)} Python standard library modules")
+        result = run(texts=texts, options=_run_options(args), say=say, then=lambda job: _sample_search(job, say))
+        return _report(result, args)
 
 
 def _sample_search(job, say) -> None:
@@ -112,35 +130,31 @@ def _sample_search(job, say) -> None:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    _setup_django()
-    from project.embeddings.models import EmbeddingJob
-    from project.embeddings.services import job_resume
+    with _django(start_services=False):
+        from project.embeddings.services import job_resume
 
-    try:
         plan = job_resume(job_id=args.job, retry_failed=args.retry_failed)
-    except EmbeddingJob.DoesNotExist:
-        print(f"tollgate: there is no job {args.job}", file=sys.stderr)
-        return 2
-    print(f"job {args.job}: re-enqueued {plan.chunks} chunks in {len(plan.groups)} groups "
-          "(running workers pick them up: uv run celery -A workers worker)")  # fmt: skip
+    print(
+        f"job {args.job}: re-enqueued {plan.chunks} chunks in {len(plan.groups)} groups "
+        "(running workers pick them up: uv run celery -A workers worker)"
+    )
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    home = embedded.home_dir()
-    wanted = "DATABASE_URL" not in os.environ or "REDIS_URL" not in os.environ
-    started_services = wanted and not all(service.running for service in embedded.status(home))
-    _setup_django()
-    from project.up import UpOptions, up
+    with _django(start_services=True):
+        from project.up import UpOptions, up
 
-    options = UpOptions(address=args.address, port=args.port, flower_port=args.flower_port, workers=args.workers,
-                        concurrency=args.concurrency, flower=not args.no_flower, beat=not args.no_beat)  # fmt: skip
-    try:
+        options = UpOptions(
+            address=args.address,
+            port=args.port,
+            flower_port=args.flower_port,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            flower=not args.no_flower,
+            beat=not args.no_beat,
+        )
         return up(options)
-    finally:
-        if started_services:
-            embedded.stop(home)
-            print(f"stopped the embedded services under {home}")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -160,8 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("action", choices=["start", "status", "stop"])
     services.set_defaults(handler=_services)
 
-    for name, help_text in (("run", "ingest files and embed them, then print a summary"),
-                            ("demo", "the whole job on a bundled corpus, on embedded services")):  # fmt: skip
+    main_jobs = {
+        "run": "ingest files and embed them, then print a summary",
+        "demo": "the whole job on a bundled corpus, on embedded services",
+    }
+    for name, help_text in main_jobs.items():
         command = commands.add_parser(name, help=help_text)
         if name == "run":
             command.add_argument("paths", nargs="+", metavar="PATH", help="files or directories to embed")
@@ -209,8 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (embedded.ServiceError, LaunchError, UnknownModelError, ConfigurationError, GroupNeverFits,
-            ProviderError) as exc:  # fmt: skip
+    except expected() as exc:
         print(f"tollgate: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from project.embeddings.services import TextInput
+from project.embeddings.ingest import TextInput
 
 DEFAULT_MODULES = 300
 

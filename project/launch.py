@@ -1,80 +1,159 @@
-"""Child processes a one-shot command starts and stops: the simulator and a pool of Celery workers.
+"""Child processes the commands, the tests and the benchmarks start and stop.
 
-Workers inherit the environment (the provider's key among it): credentials never travel in a
-task, a command line or a log.
+The simulator, a pool of Celery workers, and ``tollgate up``'s web server, beat and Flower,
+each as a real subprocess typed the way a user would type it. Workers inherit the environment
+(the provider's key among it): credentials never travel in a task, a command line or a log.
 """
 
 from __future__ import annotations
 
+import collections
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from project.tokenization import prime_tiktoken_cache
+from celery import Celery
+
+from project.errors import LaunchError
+from providers import prime_tiktoken_cache
 
 SIMULATOR_START_TIMEOUT = 30.0
+WORKER_READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
-_URL = re.compile(r"https?://\S+/v1")
+OUTPUT_LINES = 200  # the simulator's last lines kept, for an error message
+_URL = re.compile(r"(https?://\S+/v1)\b")
 
 
-class LaunchError(RuntimeError):
-    """A child process did not start."""
+# --- the simulator ---------------------------------------------------------------------------
 
 
 @dataclass
 class Simulator:
-    process: subprocess.Popen
+    """A running simulator: its URLs and a few calls to its admin endpoints.
+
+    ``base_url`` ends in ``/v1`` (give it to ``openai.OpenAI(base_url=...)``); ``root_url``
+    serves ``/stats`` and ``/admin/config``. ``output`` holds the last lines it printed.
+    """
+
+    process: subprocess.Popen[str]
     base_url: str
     reader: threading.Thread
+    output: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_LINES))
+
+    @property
+    def root_url(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(
+            self.root_url + path, data=data, method=method, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /stats``: the server's ground truth (see simulator/stats.py)."""
+        return self._call("GET", "/stats")
+
+    def reset_stats(self) -> dict[str, Any]:
+        return self._call("POST", "/stats/reset", {})
+
+    def configure(self, **knobs: Any) -> dict[str, Any]:
+        """``POST /admin/config`` with knobs or limits, e.g. ``configure(error_503_rate=1.0)``."""
+        return self._call("POST", "/admin/config", knobs)
+
+    def reset_limits(self) -> dict[str, Any]:
+        """``POST /admin/reset-limits``: every key starts with a full allowance."""
+        return self._call("POST", "/admin/reset-limits", {})
 
     def stop(self) -> None:
         _stop(self.process)
         self.reader.join(STOP_TIMEOUT)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Simulator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
-def start_simulator(*, rpm: int, tpm: int, window_seconds: float, extra: Sequence[str] = ()) -> Simulator:
-    """The built-in simulator with the given limits, time-scaled to the configured window."""
-    prime_tiktoken_cache()
-    command = [
-        sys.executable, "-m", "simulator", "--port", "0", "--log-level", "warning",
-        "--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds), *extra,
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    found = threading.Event()
-    urls: list[str] = []
-    reader = threading.Thread(target=_read_output, args=(process, urls, found), daemon=True)
+def simulator_args(*, rpm: int, tpm: int, window_seconds: float) -> list[str]:
+    """The simulator's flags for these limits per window (a shorter window is a faster clock)."""
+    return ["--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds)]
+
+
+def start_simulator(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = SIMULATOR_START_TIMEOUT
+) -> Simulator:
+    """``python -m simulator --port 0 *args``, once it listens; raises :class:`LaunchError` otherwise.
+
+    Example::
+
+        with start_simulator("--tier", "1", "--time-scale", "60") as sim:
+            client = openai.OpenAI(base_url=sim.base_url, api_key="sk-test", max_retries=0)
+    """
+    prime_tiktoken_cache()  # the simulator counts tokens with tiktoken, offline
+    command = [sys.executable, "-m", "simulator", "--port", "0", *args]
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    process = subprocess.Popen(
+        command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    found, urls = threading.Event(), []
+    output: collections.deque[str] = collections.deque(maxlen=OUTPUT_LINES)
+    reader = threading.Thread(target=_read_output, args=(process, urls, found, output), daemon=True)
     reader.start()
-    if not found.wait(SIMULATOR_START_TIMEOUT) or not urls:
-        _stop(process)
-        raise LaunchError(f"the simulator did not start within {SIMULATOR_START_TIMEOUT:.0f} s")
-    return Simulator(process, urls[0], reader)
+    simulator = Simulator(process, "", reader, output)
+    if not found.wait(timeout) or not urls:
+        simulator.stop()
+        said = " ".join(line.strip() for line in output if line.strip()) or "no output"
+        if process.returncode not in (None, -15):
+            raise LaunchError(f"the simulator exited with {process.returncode}: {said}")
+        raise LaunchError(f"the simulator did not start within {timeout:.0f} s: {said}")
+    simulator.base_url = urls[0]
+    return simulator
 
 
-def _read_output(process: subprocess.Popen, urls: list[str], found: threading.Event) -> None:
+def _read_output(process: subprocess.Popen, urls: list[str], found: threading.Event, output: collections.deque) -> None:
     """Find the printed base URL, then keep draining so the simulator never blocks on a full pipe."""
     assert process.stdout is not None
     for line in process.stdout:
+        output.append(line)
         match = _URL.search(line)
         if match and not found.is_set():
-            urls.append(match.group(0))
+            urls.append(match.group(1))
             found.set()
-        elif not found.is_set():
-            sys.stderr.write(line)
     found.set()  # the simulator exited before printing its URL
+
+
+# --- Celery workers --------------------------------------------------------------------------
 
 
 @dataclass
 class WorkerPool:
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
+    log_files: list[Path | None] = field(default_factory=list)
+
+    def exited(self) -> list[int]:
+        """Indexes of the workers that are no longer running."""
+        return [index for index, process in enumerate(self.processes) if process.poll() is not None]
+
+    def describe_exit(self, index: int, when: str = "") -> str:
+        log = self.log_files[index] if index < len(self.log_files) else None
+        said = f"worker {index} exited with code {self.processes[index].returncode}{when}"
+        return said + (f"; see {log}" if log else "")
 
     def stop(self) -> None:
         for process in self.processes:
@@ -108,15 +187,41 @@ def start_workers(
         ]  # fmt: skip
         if concurrency:
             command += ["--concurrency", str(concurrency)]
-        output = open(log_dir / f"worker-{index}.log", "ab") if log_dir else None  # noqa: SIM115 (closed in stop)
+        log_file = log_dir / f"worker-{index}.log" if log_dir else None
+        output = open(log_file, "ab") if log_file else None  # noqa: SIM115 (closed in stop)
         if output:
             pool.logs.append(output)
+        pool.log_files.append(log_file)
         pool.processes.append(
             subprocess.Popen(
                 command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, stdout=output, stderr=output
             )
         )
     return pool
+
+
+def wait_for_workers(
+    app: Celery,
+    count: int | None = None,
+    *,
+    names: Sequence[str] = (),
+    pool: WorkerPool | None = None,
+    timeout: float = WORKER_READY_TIMEOUT,
+) -> None:
+    """Until ``count`` workers (or the ``names`` given) answer a ping; :class:`LaunchError` if they never do.
+
+    With the ``pool`` that started them, a worker that exits meanwhile ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        if pool is not None and pool.exited():
+            raise LaunchError(pool.describe_exit(pool.exited()[0], " while starting"))
+        seen |= {host for reply in app.control.ping(timeout=0.5) for host in reply}
+        if (names and set(names) <= seen) or (not names and len(seen) >= (count or 1)):
+            return
+    wanted = ", ".join(sorted(set(names) - seen)) if names else f"{count} workers"
+    raise LaunchError(f"{wanted} did not come up within {timeout:.0f} s ({len(seen)} answered)")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -164,12 +269,12 @@ def _start_service(
 def start_web(*, address: str, port: int, env: Mapping[str, str] | None = None, log_dir: Path | None = None) -> Service:
     """Django's own server (threaded; ``--insecure`` serves the dashboard's static files without DEBUG)."""
     command = [sys.executable, "-m", "django", "runserver", f"{address}:{port}", "--noreload", "--insecure"]
-    return _start_service("web", command, env={"DJANGO_SETTINGS_MODULE": "project.settings", **(env or {})},
-                          log_dir=log_dir)  # fmt: skip
+    environment = {"DJANGO_SETTINGS_MODULE": "project.settings", **(env or {})}
+    return _start_service("web", command, env=environment, log_dir=log_dir)
 
 
 def start_beat(*, schedule: Path, env: Mapping[str, str] | None = None, log_dir: Path | None = None) -> Service:
-    """Celery beat, which sends ``tollgate.sweep`` on the schedule in ``CELERY_BEAT_SCHEDULE``."""
+    """Celery beat, which sends ``tollgate.sweep`` on the schedule ``workers/__init__.py`` sets."""
     command = [sys.executable, "-m", "celery", "-A", "workers", "beat", "--schedule", str(schedule), "--loglevel", "WARNING"]
     return _start_service("beat", command, env=env, log_dir=log_dir)
 

@@ -16,31 +16,23 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import InterfaceError, OperationalError, close_old_connections
+from django.db import close_old_connections
 from tqdm import tqdm
 
-from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import (
-    IngestOptions,
-    IngestReport,
-    TextInput,
-    document_ingest,
-    files_ingest,
-    job_create,
-    job_resume,
-)
-from project.launch import start_simulator, start_workers
+from project.celery import app as celery_app
+from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
+from project.embeddings.jobs import DATABASE_UNAVAILABLE
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob
+from project.embeddings.planning import sweep_stalled
+from project.embeddings.services import job_create, job_resume
+from project.launch import simulator_args, start_simulator, start_workers, wait_for_workers
+from project.provider import is_configured, stall_seconds
+from providers.inputs import SPLIT
+from providers.planning import Estimate
 from ratelimit import LimiterUnavailable
-from workers import app as celery_app
-from workers.config import stall_seconds
-from workers.producer import sweep_stalled
-from workers.estimate import Estimate
 
 POLL_SECONDS = 0.25
-WORKER_READY_TIMEOUT = 60.0
 SIMULATOR_KEY = "tollgate-simulator"  # the simulator accepts any key; this one names it in logs
-FINAL = {EmbeddingJob.Status.COMPLETED, EmbeddingJob.Status.FAILED, EmbeddingJob.Status.CANCELLED,
-         EmbeddingJob.Status.PAUSED}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,7 +40,7 @@ class RunOptions:
     workers: int = 4
     concurrency: int | None = None
     collection: str = "default"
-    long_input_policy: str = EmbeddingJob.LongInputPolicy.SPLIT
+    long_input_policy: str = SPLIT
     whole_documents: bool = False
     dry_run: bool = False
     progress: bool = True
@@ -75,15 +67,12 @@ class Summary:
         return asdict(self)
 
 
-def provider_is_configured() -> bool:
-    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
-
-
 @contextmanager
 def simulated_provider() -> Iterator[str]:
     """Run the built-in simulator at the configured limits and point this process and its workers at it."""
     simulator = start_simulator(
-        rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS
+        "--log-level", "warning",
+        *simulator_args(rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS),
     )
     saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
     os.environ.update(OPENAI_BASE_URL=simulator.base_url, OPENAI_API_KEY=SIMULATOR_KEY)
@@ -136,25 +125,18 @@ def run(
     )
     job = job_create(documents=report.documents, long_input_policy=options.long_input_policy)
     with ExitStack() as stack:
-        if not provider_is_configured():
-            say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
+        if not is_configured():
+            base_url = stack.enter_context(simulated_provider())
+            say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {base_url}")
         pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=settings.TOLLGATE_HOME / "logs")
         say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
         stack.callback(pool.stop)
-        wait_for_workers(options.workers)
+        wait_for_workers(celery_app, options.workers, pool=pool)
         job_resume(job_id=job.pk)
         job = watch_job(job.pk, progress=options.progress)
         if then is not None:
             then(job)
     return _summary(job, len(report.documents), time.monotonic() - started)
-
-
-def wait_for_workers(count: int) -> None:
-    deadline = time.monotonic() + WORKER_READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if len(celery_app.control.ping(timeout=0.5)) >= count:
-            return
-    raise RuntimeError(f"{count} workers did not come up within {WORKER_READY_TIMEOUT:.0f} s")
 
 
 def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
@@ -165,16 +147,16 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
         while True:
             try:
                 job.refresh_from_db()
-            except (OperationalError, InterfaceError):  # PostgreSQL restarting: look again shortly
+            except DATABASE_UNAVAILABLE:  # PostgreSQL restarting: look again shortly
                 close_old_connections()
                 time.sleep(POLL_SECONDS)
                 continue
             bar.total = job.total_chunks
             bar.update(job.embedded_chunks + job.failed_chunks - bar.n)
             bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
-            if job.status in FINAL:
+            if job.status not in ACTIVE_STATUSES:  # ended, or paused for a person
                 return job
-            with suppress(OperationalError, InterfaceError, LimiterUnavailable):
+            with suppress(*DATABASE_UNAVAILABLE, LimiterUnavailable):
                 sweep_stalled(stall_seconds(), job_id=job_id)
             time.sleep(POLL_SECONDS)
 

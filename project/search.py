@@ -1,4 +1,8 @@
-"""Search: embed the query through the shared limit, then the nearest chunks by cosine."""
+"""Search: embed the query through the shared limit (the gate), then the nearest chunks by cosine.
+
+Interactive work asks the limiter with no reserve, so the share a backfill leaves free
+(``TOLLGATE_BULK_RESERVE``) is there for it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,22 @@ from django.conf import settings
 
 from project.embeddings.models import Chunk, EmbeddingJob
 from project.embeddings.selectors import SearchHit, chunk_search
-from workers.query import embed_query
+from project.provider import provider_config, shared_limiter
+from providers import client_for, count_tokens, embed_within
+from providers.gate import INTERACTIVE_TIMEOUT
 
 MIN_QUERY_TOKENS = 12
+
+
+def embed_query(text: str, *, model: str | None = None, timeout: float = INTERACTIVE_TIMEOUT) -> list[float]:
+    """The query's vector; waits for the shared limit up to ``timeout``, raises a ProviderError on failure."""
+    config = provider_config(model)
+    tokens = count_tokens([text], config.model)[0]
+    result = embed_within(
+        limiter=shared_limiter(config.model), client=client_for(config), config=config, texts=[text], tokens=tokens,
+        timeout=timeout,
+    )
+    return result.vectors[0]
 
 
 def search(

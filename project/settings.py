@@ -1,7 +1,8 @@
 """Django settings, read once from the environment (names in ARCHITECTURE.md).
 
-With ``DATABASE_URL`` / ``REDIS_URL`` unset, the embedded PostgreSQL+pgvector and Redis under
-``TOLLGATE_HOME`` are started (or found running) so every process shares the same servers.
+Reading them does nothing else: with ``DATABASE_URL`` / ``REDIS_URL`` unset, the URLs are the
+embedded PostgreSQL+pgvector and Redis under ``TOLLGATE_HOME``, which the commands that need
+them start (``tollgate demo|run|up|services start``); see ``project/embedded``.
 """
 
 from __future__ import annotations
@@ -19,17 +20,15 @@ env = environ.Env()
 
 # --- the embedded default -------------------------------------------------------------------
 TOLLGATE_HOME = embedded.home_dir()
-_want_db, _want_redis = "DATABASE_URL" not in os.environ, "REDIS_URL" not in os.environ
-if _want_db or _want_redis:
-    _embedded = embedded.ensure_running(TOLLGATE_HOME, postgres=_want_db, redis=_want_redis)
-    _default_db, _default_redis = _embedded.database_url, _embedded.redis_url
-else:
-    _default_db = _default_redis = ""
+# Which embedded servers this process relies on: those whose URL is not set.
+TOLLGATE_EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ
+TOLLGATE_EMBEDDED_REDIS = "REDIS_URL" not in os.environ
+_embedded = embedded.urls(TOLLGATE_HOME) if TOLLGATE_EMBEDDED_POSTGRES or TOLLGATE_EMBEDDED_REDIS else None
 
-DATABASES = {"default": env.db("DATABASE_URL", default=_default_db)}
+DATABASES = {"default": env.db("DATABASE_URL", default=_embedded.database_url if _embedded else "")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-REDIS_URL = env.str("REDIS_URL", default=_default_redis)
+REDIS_URL = env.str("REDIS_URL", default=_embedded.redis_url if _embedded else "")
 
 # --- Django ---------------------------------------------------------------------------------
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="tollgate-local-development-only")
@@ -93,6 +92,7 @@ TOLLGATE_MODEL = env.str("TOLLGATE_MODEL", default="text-embedding-3-small")
 TOLLGATE_DIMENSIONS = env.int("TOLLGATE_DIMENSIONS", default=1536)
 TOLLGATE_RPM = env.int("TOLLGATE_RPM", default=3_000)  # Tier 1, text-embedding-3-*
 TOLLGATE_TPM = env.int("TOLLGATE_TPM", default=1_000_000)  # Tier 1, text-embedding-3-*
+TOLLGATE_RPD = env.int("TOLLGATE_RPD", default=0)  # requests per day; 0: none (the Free tier has 2,000)
 TOLLGATE_WINDOW_SECONDS = env.float("TOLLGATE_WINDOW_SECONDS", default=60.0)
 # Our window is this much longer than the provider's: a request admitted at the very end of our
 # window may reach the provider a little later than an older one did, and must still fit there.
@@ -103,7 +103,7 @@ TOLLGATE_SAFETY_SECONDS = env.float("TOLLGATE_SAFETY_SECONDS", default=0.0)
 TOLLGATE_BURST = env.float("TOLLGATE_BURST", default=0.03)
 TOLLGATE_CHUNK_SIZE = env.int("TOLLGATE_CHUNK_SIZE", default=512)
 TOLLGATE_CHUNK_OVERLAP = env.int("TOLLGATE_CHUNK_OVERLAP", default=64)
-TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of TPM (workers/config.py)
+TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of TPM (providers/planning.py)
 # The share of each limit a backfill leaves free, so a search's query embedding (and a small
 # upload from the web) never waits behind a saturating backfill. Small is enough: a query is a
 # few tokens and one request, so 1% of Tier 1 (30 RPM, 10,000 TPM) serves a query every 2 s
@@ -139,7 +139,7 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
 CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.sweep": {"queue": "interactive"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE = {"sweep": {"task": "tollgate.sweep", "schedule": env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)}}
+TOLLGATE_SWEEP_SECONDS = env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)  # how often beat runs the sweep
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- web: the API, the dashboard, Flower ---------------------------------------------------------

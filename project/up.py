@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.management import call_command
 
-from project.launch import LaunchError, Service, start_beat, start_flower, start_web, start_workers
-from project.pipeline import provider_is_configured, simulated_provider, wait_for_workers
+from project.celery import app as celery_app
+from project.launch import Service, start_beat, start_flower, start_web, start_workers, wait_for_workers
+from project.pipeline import simulated_provider
+from project.provider import is_configured
 
 POLL_SECONDS = 0.5
 
@@ -34,24 +36,17 @@ class UpOptions:
     beat: bool = True
 
 
-class Stop(Exception):
-    """SIGTERM: leave the same way Ctrl-C does."""
-
-
-def _on_sigterm(signum, frame):
-    raise Stop
-
-
 def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
     """Run everything until interrupted; returns the exit code (0 after Ctrl-C, 1 if a child died)."""
     call_command("migrate", verbosity=0)
     logs = settings.TOLLGATE_HOME / "logs"
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM leaves as Ctrl-C does
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     try:
         with ExitStack() as stack:
-            if not provider_is_configured():
-                say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
+            if not is_configured():
+                base_url = stack.enter_context(simulated_provider())
+                say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {base_url}")
             flower_address = os.environ.get("TOLLGATE_FLOWER_ADDRESS") or ("0.0.0.0" if settings.FLOWER_BASIC_AUTH else "127.0.0.1")
             flower_url = f"http://{'127.0.0.1' if flower_address == '0.0.0.0' else flower_address}:{options.flower_port}/"
             child_env = {"TOLLGATE_FLOWER_URL": flower_url} if options.flower else {"TOLLGATE_FLOWER_URL": ""}
@@ -67,7 +62,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
                 stack.callback(services[-1].stop)
             services.append(start_web(address=options.address, port=options.port, env=child_env, log_dir=logs))
             stack.callback(services[-1].stop)
-            wait_for_workers(options.workers)
+            wait_for_workers(celery_app, options.workers, pool=pool)
             host = "127.0.0.1" if options.address in ("0.0.0.0", "::") else options.address
             say(f"dashboard   http://{host}:{options.port}/   (log in: uv run python manage.py createsuperuser)")
             say(f"API         http://{host}:{options.port}/api/   schema /api/schema/   "
@@ -78,7 +73,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
             say(f"workers     {options.workers}, beat {'on' if options.beat else 'off'}; logs in {logs}")
             say("Ctrl-C stops everything")
             return _watch(services, pool.processes, say)
-    except (KeyboardInterrupt, Stop):
+    except KeyboardInterrupt:
         say("stopped")
         return 0
     finally:
@@ -98,4 +93,4 @@ def _watch(services: list[Service], workers, say: Callable[[str], None]) -> int:
         time.sleep(POLL_SECONDS)
 
 
-__all__ = ["LaunchError", "UpOptions", "up"]
+__all__ = ["UpOptions", "up"]

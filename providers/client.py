@@ -1,14 +1,13 @@
 """One call to an embeddings provider through the openai SDK, its failures sorted into decisions.
 
-The SDK retries 429s and 5xx by itself; a task that owns its retries sets ``max_retries=0``
-so the shared limiter, not each process, decides when to try again. Credentials stay in this
-process: no message built here contains the API key.
+The SDK retries 429s and 5xx by itself; the client is built with ``max_retries=0``
+(``providers.config``) so the shared limiter, not each process, decides when to try again.
+Credentials stay in this process: no message built here contains the API key.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import math
 import re
 from array import array
@@ -18,46 +17,20 @@ import openai
 
 from ratelimit import parse_duration
 
-from .errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
+from .config import ProviderConfig
+from .errors import AccountBlocked, InvalidInput, ProviderError, RateLimited, RequestTooLarge, Transient
+
+__all__ = ["EmbedResult", "classify", "embed", "redact", "retry_after"]
 
 # Models that refuse the ``dimensions`` parameter (OPENAI_FACTS.md).
 FIXED_DIMENSION_MODELS = {"text-embedding-ada-002"}
-_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)", re.IGNORECASE)
-_RETRY_AFTER_SECONDS = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
+# The wait a 429's message names: "Please try again in 2.812s." (a Go duration, parsed by
+# ratelimit) or Azure's "Please retry after 86400 seconds."
+_TRY_AGAIN = re.compile(r"try again in (\S+?)\.?(?:\s|$)", re.IGNORECASE)
+_RETRY_AFTER_SECONDS = re.compile(r"retry after (\S+) seconds?", re.IGNORECASE)
 _KEY_SHAPED = re.compile(r"\bsk-[A-Za-z0-9*_\-]{4,}")
 _BLOCKING_CODES = {"insufficient_quota", "credit_balance_exhausted"}
 DEFAULT_WAIT = 1.0  # seconds, when a 429 says nothing about how long to wait
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    """Where and how to call; built once from settings (``workers.config``)."""
-
-    model: str
-    dimensions: int
-    api_key: str
-    base_url: str | None = None
-    azure_endpoint: str | None = None
-    azure_api_version: str | None = None
-    timeout: float = 60.0
-
-    def client(self) -> openai.OpenAI:
-        timeout = openai.Timeout(self.timeout, connect=5.0)
-        if self.azure_endpoint:
-            return openai.AzureOpenAI(
-                api_key=self.api_key,
-                azure_endpoint=self.azure_endpoint,
-                api_version=self.azure_api_version,
-                max_retries=0,
-                timeout=timeout,
-            )
-        return openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=timeout)
-
-
-@functools.cache
-def client_for(config: ProviderConfig) -> openai.OpenAI:
-    """One SDK client per process and provider, so its connection pool is reused across tasks."""
-    return config.client()
 
 
 @dataclass(frozen=True)
@@ -77,7 +50,7 @@ class EmbedResult:
 
 
 def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> EmbedResult:
-    """Embed ``inputs`` in one request; raise a :class:`workers.errors.ProviderError` on failure."""
+    """Embed ``inputs`` in one request; raise a :class:`providers.errors.ProviderError` on failure."""
     options = {} if config.model in FIXED_DIMENSION_MODELS else {"dimensions": config.dimensions}
     try:
         raw = client.embeddings.with_raw_response.create(
@@ -107,7 +80,7 @@ def redact(text: str, secret: str) -> str:
     return _KEY_SHAPED.sub("[redacted]", text)
 
 
-def classify(exc: openai.APIStatusError, *, secret: str = "") -> Exception:
+def classify(exc: openai.APIStatusError, *, secret: str = "") -> ProviderError:
     """The decision an HTTP error calls for; its message never holds the API key."""
     message = redact(_message(exc), secret)
     status = exc.status_code
@@ -148,7 +121,7 @@ def retry_after(headers: dict[str, str], message: str) -> float:
         for pattern in (_TRY_AGAIN, _RETRY_AFTER_SECONDS):
             match = pattern.search(message)
             if match:
-                candidates.append(parse_duration(match.group(1)))
+                candidates.append(_duration(match.group(1)))
     if not any(candidates):
         for name in ("x-ratelimit-reset-tokens", "x-ratelimit-reset-requests"):
             if name in lowered:

@@ -1,10 +1,34 @@
-"""The provider errors a task acts on, one class per decision (STYLE.md: errors carry data)."""
+"""The exception tree of ``providers``: one root, one class per decision the caller makes.
+
+Rate limiting that is merely "not now" is not an error: the gate returns a
+:class:`~providers.gate.Passage` that says when to come back. Only what the caller must act on
+raises, and every message is safe to show: none holds an API key.
+"""
 
 from __future__ import annotations
 
+__all__ = [
+    "AccountBlocked",
+    "ConfigurationError",
+    "InvalidInput",
+    "ProviderError",
+    "RateLimited",
+    "RequestTooLarge",
+    "Transient",
+    "UnknownModelError",
+]
+
 
 class ProviderError(Exception):
-    """Base of every error a provider call ends in."""
+    """Root of every error raised by ``providers``."""
+
+
+class ConfigurationError(ProviderError):
+    """No usable provider is configured (no key, no URL)."""
+
+
+class UnknownModelError(ProviderError):
+    """The model has no tiktoken encoding, or none available offline."""
 
 
 class InvalidInput(ProviderError):
@@ -16,7 +40,15 @@ class RequestTooLarge(ProviderError):
 
 
 class RateLimited(ProviderError):
-    """429: the server wants us to wait ``retry_after`` seconds."""
+    """429: the server (or, for an interactive caller out of time, the shared limit) wants a wait.
+
+    Parameters
+    ----------
+    retry_after:
+        Seconds to wait before the same request can pass.
+    headers:
+        The response's headers (empty when no request was sent), for the limiter to learn from.
+    """
 
     def __init__(self, message: str, *, retry_after: float, headers: dict[str, str]) -> None:
         super().__init__(message)
@@ -30,7 +62,3 @@ class AccountBlocked(ProviderError):
 
 class Transient(ProviderError):
     """5xx, timeouts, dropped connections: retried with exponential backoff, up to a cap."""
-
-
-class GroupNeverFits(ValueError):
-    """A chunk needs more tokens in one request than the rate limit admits in a whole window."""

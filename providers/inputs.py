@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import tiktoken
 
-from project.splitter import split_text
+from .splitter import split_text
 
+# What happens to a chunk longer than the model accepts (a job's ``long_input_policy``).
 SPLIT, TRUNCATE, AVERAGE = "split", "truncate", "average"
+POLICIES = (SPLIT, TRUNCATE, AVERAGE)
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,37 @@
-"""What a backfill will take at the configured limits, before a single API call (``--dry-run``)."""
+"""How big a request group is, and what a backfill will take at given limits (``--dry-run``).
+
+Pure functions of the limits and the chunks' sizes: the caller passes its configured
+:class:`ratelimit.Limits`, so a plan, an estimate and the workers always agree.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from .catalog import model_info
-from .config import group_budget, limits
+from ratelimit import Limits
+
+from .catalog import MAX_TOKENS_PER_REQUEST, model_info
 from .packing import Item, pack
+
+__all__ = ["Estimate", "estimate", "estimate_chunks", "group_budget"]
+
+GROUP_SHARE_OF_TPM = 100  # a group of 1% of TPM: at most ~0.5% of the window left unused
+REQUEST_HEADROOM = 2  # groups big enough that filling TPM takes at most half the RPM
+
+
+def group_budget(limits: Limits, *, configured: int = 0) -> int:
+    """Tokens per request group: ``configured``, else a hundredth of TPM; never above TPM or the API's cap.
+
+    Small groups leave little of the window unused: a group is admitted only when it fits whole,
+    so on average half a group's worth of the limit waits. But never so small that the request
+    limit binds before the token limit: at least two windows' worth of requests' share.
+    """
+    budget = configured or max(
+        limits.tokens // GROUP_SHARE_OF_TPM, math.ceil(REQUEST_HEADROOM * limits.tokens / limits.requests)
+    )
+    return max(1, min(budget, limits.tokens, MAX_TOKENS_PER_REQUEST))
 
 
 @dataclass(frozen=True)
@@ -15,26 +39,25 @@ class Estimate:
     chunks: int
     tokens: int
     requests: int
-    minutes_at_limits: float  # real minutes, at TOLLGATE_RPM/TPM per TOLLGATE_WINDOW_SECONDS
+    minutes_at_limits: float  # real minutes, at the limits' requests and tokens per window
     usd: float
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def estimate(*, model: str, tokens: int, requests: int, chunks: int) -> Estimate:
-    configured = limits()
-    windows = max(tokens / configured.tokens, requests / configured.requests)
+def estimate(*, limits: Limits, model: str, tokens: int, requests: int, chunks: int) -> Estimate:
+    windows = max(tokens / limits.tokens, requests / limits.requests)
     return Estimate(
         chunks=chunks,
         tokens=tokens,
         requests=requests,
-        minutes_at_limits=round(windows * configured.window_seconds / 60, 2),
+        minutes_at_limits=round(windows * limits.window_seconds / 60, 2),
         usd=round(tokens / 1e6 * model_info(model).usd_per_million_tokens, 4),
     )
 
 
-def estimate_chunks(*, model: str, chunk_tokens: Sequence[int]) -> Estimate:
+def estimate_chunks(*, limits: Limits, budget: int, model: str, chunk_tokens: Sequence[int]) -> Estimate:
     """The estimate for chunks of these sizes, packed the way the producer packs them."""
-    groups = pack((Item(index, 1, tokens) for index, tokens in enumerate(chunk_tokens)), budget=group_budget())
-    return estimate(model=model, tokens=sum(chunk_tokens), requests=len(groups), chunks=len(chunk_tokens))
+    groups = pack((Item(index, 1, tokens) for index, tokens in enumerate(chunk_tokens)), budget=budget)
+    return estimate(limits=limits, model=model, tokens=sum(chunk_tokens), requests=len(groups), chunks=len(chunk_tokens))

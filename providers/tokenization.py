@@ -17,7 +17,9 @@ from pathlib import Path
 import tiktoken
 import tiktoken_ext
 
-__all__ = ["UnknownModelError", "encoding_for_model", "prime_tiktoken_cache", "count_tokens"]
+from .errors import UnknownModelError
+
+__all__ = ["count_tokens", "encoding_for_model", "prime_tiktoken_cache"]
 
 # The files tiktoken fetches, with the hashes it checks (tiktoken_ext/openai_public.py).
 _OFFLINE_FILES = {
@@ -26,10 +28,6 @@ _OFFLINE_FILES = {
         "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
     ),
 }
-
-
-class UnknownModelError(ValueError):
-    """The configured model has no tiktoken encoding, or none available offline."""
 
 
 def _cache_dir() -> Path | None:

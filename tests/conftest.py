@@ -24,7 +24,8 @@ import django  # noqa: E402  (after the environment is set)
 
 from project import embedded  # noqa: E402
 
-SERVICE_URLS = embedded.ensure_running(TEST_HOME)
+embedded.ensure_running(TEST_HOME)  # the suite is one of the few that start the services (README)
+SERVICE_URLS = embedded.urls(TEST_HOME)
 django.setup()  # now, so the conftests of sub-folders can import models
 
 

@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
-from workers.app import app
+from project.celery import app
 
 
 def tollgate(home: Path, *args: str) -> subprocess.CompletedProcess:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from project.embeddings.ingest import TextInput, document_ingest, files_ingest
 from project.embeddings.models import Chunk, Document
-from project.embeddings.services import TextInput, document_ingest, files_ingest
-from project.tokenization import encoding_for_model
+from providers.tokenization import encoding_for_model
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.packing import Item, pack
+from providers.packing import Item, pack
 
 items = st.lists(
     st.builds(Item, chunk_id=st.integers(0, 10**6), inputs=st.integers(1, 40), tokens=st.integers(1, 9000)),
@@ -29,7 +29,7 @@ def test_the_api_caps_hold_even_with_a_huge_budget():
 
 
 def test_the_default_group_is_small_but_never_lets_requests_bind_first(settings):
-    from workers.config import group_budget
+    from project.provider import group_budget
 
     settings.TOLLGATE_GROUP_TOKENS = 0
     settings.TOLLGATE_RPM, settings.TOLLGATE_TPM = 3_000, 1_000_000  # Tier 1

@@ -4,8 +4,8 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from workers.errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
-from workers.providers import EmbedResult, classify, retry_after
+from providers.client import EmbedResult, classify, retry_after
+from providers.errors import AccountBlocked, InvalidInput, RateLimited, RequestTooLarge, Transient
 
 URL = "http://127.0.0.1:9/v1/embeddings"
 

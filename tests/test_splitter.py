@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from project.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Piece, split_text
-from project.tokenization import encoding_for_model
+from providers.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Piece, split_text
+from providers.tokenization import encoding_for_model
 
 ENCODING = encoding_for_model("text-embedding-3-small")
 

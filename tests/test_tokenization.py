@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import tiktoken
 
-from project.tokenization import UnknownModelError, count_tokens, encoding_for_model
+from providers.tokenization import UnknownModelError, count_tokens, encoding_for_model
 
 NO_NETWORK = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": ""}
 
@@ -25,7 +25,7 @@ def test_known_token_counts():
 
 def test_works_from_an_empty_cache_without_network(tmp_path: Path):
     code = (
-        "from project.tokenization import encoding_for_model;"
+        "from providers.tokenization import encoding_for_model;"
         "print(len(encoding_for_model('text-embedding-3-small').encode_ordinary('안녕하세요 😀')))"
     )
     env = {**os.environ, **NO_NETWORK, "TIKTOKEN_CACHE_DIR": str(tmp_path / "cache")}

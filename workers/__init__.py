@@ -1,5 +1,15 @@
-"""Celery workers: the app, the ``embed_group`` task, the producer and the provider clients."""
+"""Celery workers: the tasks and the beat schedule, thin over project services and the gate.
 
-from .app import app
+``uv run celery -A workers worker`` (or ``beat``, ``flower``) loads the app
+(``project/celery.py``, Celery's Django recipe). The tasks in ``workers/tasks.py`` are
+discovered once Django is set up, as the recipe does, since they use the models.
+"""
+
+from project.celery import SWEEP, app
+from project.provider import sweep_seconds
+
+app.autodiscover_tasks(["workers"])
+# The beat schedule: the sweep re-enqueues what lost workers forgot, every TOLLGATE_SWEEP_SECONDS.
+app.conf.beat_schedule = {"sweep": {"task": SWEEP, "schedule": sweep_seconds()}}
 
 __all__ = ["app"]

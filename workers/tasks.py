@@ -4,41 +4,36 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from django.db import InterfaceError, OperationalError
-
+from project.celery import EMBED_GROUP, SWEEP, app
+from project.embeddings.jobs import DATABASE_UNAVAILABLE
+from project.embeddings.planning import group_send, sweep_stalled
+from project.provider import bulk_reserve, max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
-from .app import app
-from .config import bulk_reserve, max_countdown, stall_seconds
 from .embedding import embed_chunks
-from .producer import sweep_stalled
-
-
-def lane(interactive: bool) -> str:
-    return "interactive" if interactive else "bulk"
 
 
 @app.task(
     bind=True,
-    name="tollgate.embed_group",
+    name=EMBED_GROUP,
     max_retries=None,
     acks_late=True,
     reject_on_worker_lost=True,
     # PostgreSQL or Redis gone for a moment (a restart): try again, backing off up to a minute.
-    autoretry_for=(OperationalError, InterfaceError, LimiterUnavailable),
+    autoretry_for=(*DATABASE_UNAVAILABLE, LimiterUnavailable),
     retry_backoff=True,
     retry_backoff_max=60,
 )
 def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False) -> None:
     """Embed one group of chunks of a job under the shared limit.
 
-    A wait of under a second for the limiter is slept in place (workers/embedding.py); a longer
-    one, and a 429, retry with the same ``attempt``. Only real failures (5xx, timeouts) advance
-    it, so waits never use up the retries those failures need.
+    A wait of under a second for the limiter is slept in place (the gate, providers/gate.py); a
+    longer one, and a 429, retry with the same ``attempt``. Only real failures (5xx, timeouts)
+    advance it, so waits never use up the retries those failures need.
     """
     outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=0.0 if interactive else bulk_reserve())
     for half in outcome.split:
-        embed_group.apply_async((job_id, half), {"interactive": interactive}, queue=lane(interactive))
+        group_send(job_id, half, interactive=interactive)
     if outcome.retry_in is not None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.
@@ -46,7 +41,7 @@ def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0, inter
         raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), eta=eta, max_retries=None)
 
 
-@app.task(name="tollgate.sweep", ignore_result=True)
+@app.task(name=SWEEP, ignore_result=True)
 def sweep() -> list[int]:
     """Run by Celery beat: the database is the truth, so what it says is pending gets enqueued again."""
     return sweep_stalled(stall_seconds())

@@ -1,4 +1,8 @@
-"""Error responses: every 400 names the field at fault; too large a body is a 413 before it is read."""
+"""Error responses, the API's one mapping of the rooms' errors (a DRF exception handler).
+
+Every 400 names the field at fault; too large a body is a 413 before it is read; a provider or
+limiter that cannot serve is a 503; an unknown job a 404, a job in the wrong state a 409.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,10 @@ from django.http import HttpRequest
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from project.errors import JobNotFound, JobStateError, TollgateError
+from providers import ProviderError, RateLimited
+from ratelimit import NeverFits, RateLimitError
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -27,6 +35,12 @@ class ProviderUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The embedding provider is not available."
     default_code = "provider_unavailable"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "A service tollgate needs is not available."
+    default_code = "service_unavailable"
 
 
 def upload_too_large(request: HttpRequest) -> str | None:
@@ -62,8 +76,30 @@ def first_error(errors: Any, path: str = "") -> tuple[str, str]:
     return path, ""
 
 
+def as_api_exception(exc: Exception) -> Exception:
+    """The HTTP meaning of an error of ``project``, ``providers`` or ``ratelimit``; others unchanged."""
+    if isinstance(exc, JobNotFound):
+        return exceptions.NotFound(str(exc))
+    if isinstance(exc, JobStateError):
+        return Conflict(str(exc))
+    if isinstance(exc, RateLimited):
+        error = ProviderUnavailable(str(exc))
+        error.wait = exc.retry_after
+        return error
+    if isinstance(exc, NeverFits):
+        return exceptions.ValidationError({"q": [str(exc)]})
+    if isinstance(exc, TollgateError) and exc.field:
+        return exceptions.ValidationError({exc.field: [str(exc)]})
+    if isinstance(exc, (ProviderError, RateLimitError)):
+        return ProviderUnavailable(str(exc))
+    if isinstance(exc, TollgateError):
+        return ServiceUnavailable(str(exc))
+    return exc
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, plus ``detail`` and ``field`` on validation errors so a client sees what to fix."""
+    exc = as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         field, message = first_error(response.data)

@@ -12,16 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from project.embeddings import selectors, services
+from project.embeddings import ingest, selectors, services
+from project.embeddings.ingest import TextInput
 from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import JobStateError, TextInput
-from project.embeddings.sources import NotTextError
 from project.search import search
-from workers.config import ConfigurationError
-from workers.errors import GroupNeverFits, ProviderError
 
 from . import serializers as s
-from .errors import Conflict, PayloadTooLarge, ProviderUnavailable, upload_too_large
+from .errors import PayloadTooLarge, upload_too_large
 
 
 class DocumentsView(APIView):
@@ -37,10 +34,7 @@ class DocumentsView(APIView):
         if message:
             raise PayloadTooLarge(message)
         texts = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
-        try:
-            submission = services.documents_submit(texts=texts)
-        except GroupNeverFits as exc:
-            raise s.serializers.ValidationError({"text": [str(exc)]}) from exc
+        submission = services.documents_submit(texts=texts)
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
                                        "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
@@ -59,10 +53,7 @@ class DocumentsView(APIView):
         serializer = s.FilesInSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
-        try:
-            texts = services.upload_texts(files=uploads)
-        except NotTextError as exc:
-            raise s.serializers.ValidationError({"files": [str(exc)]}) from exc
+        texts = ingest.upload_texts(files=uploads)
         return [(serializer.validated_data["collection"], text) for text in texts]
 
 
@@ -100,11 +91,7 @@ class _JobActionView(APIView):
 
     @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
     def post(self, request: Request, pk: int) -> Response:
-        get_object_or_404(EmbeddingJob, pk=pk)
-        try:
-            job = self.service(job_id=pk)
-        except JobStateError as exc:
-            raise Conflict(str(exc)) from exc
+        job = self.service(job_id=pk)
         return Response(s.JobSerializer(selectors.job_progress(job)).data)
 
 
@@ -126,10 +113,7 @@ class SearchView(APIView):
         query = s.SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        try:
-            hits = search(params["q"], k=params["k"], threshold=params["threshold"], collection=params["collection"] or None)
-        except (ProviderError, ConfigurationError) as exc:
-            raise ProviderUnavailable(str(exc)) from exc
+        hits = search(params["q"], k=params["k"], threshold=params["threshold"], collection=params["collection"] or None)
         return Response(s.SearchHitSerializer(hits, many=True).data)
 
 
@@ -139,8 +123,5 @@ class LimitsView(APIView):
         parameters=[OpenApiParameter("model", str, description="default: TOLLGATE_MODEL")],
     )
     def get(self, request: Request) -> Response:
-        try:
-            usage = selectors.limits_usage(model=request.query_params.get("model") or None)
-        except ConfigurationError as exc:
-            raise ProviderUnavailable(str(exc)) from exc
+        usage = selectors.limits_usage(model=request.query_params.get("model") or None)
         return Response(s.LimitsSerializer(usage).data)

@@ -10,13 +10,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from project.api.errors import upload_too_large
-from project.embeddings import selectors, services
+from project.embeddings import ingest, selectors, services
 from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import JobStateError
-from project.embeddings.sources import NotTextError
 from project.search import search as search_chunks
-from workers.config import ConfigurationError
-from workers.errors import GroupNeverFits, ProviderError
+
+from .errors import expected, user_message
 
 JOBS_SHOWN = 15
 ACTIONS = {
@@ -48,8 +46,8 @@ def _jobs_fragment(request: HttpRequest) -> HttpResponse:
 def limits(request: HttpRequest) -> HttpResponse:
     try:
         usage, error = selectors.limits_usage(), ""
-    except ConfigurationError as exc:
-        usage, error = None, str(exc)
+    except expected() as exc:
+        usage, error = None, user_message(exc)
     return render(request, "dashboard/_limits.html", {"usage": usage, "error": error})
 
 
@@ -67,8 +65,8 @@ def search(request: HttpRequest) -> HttpResponse:
     if query.strip():
         try:
             hits = search_chunks(query, k=5, collection=request.GET.get("collection") or None)
-        except (ProviderError, ConfigurationError) as exc:
-            error = str(exc)
+        except expected() as exc:
+            error = user_message(exc)
     return render(request, "dashboard/_search.html", {"query": query, "hits": hits, "error": error})
 
 
@@ -84,10 +82,10 @@ def upload(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard:home")
     collection = request.POST.get("collection") or "default"
     try:
-        texts = services.upload_texts(files=[(f.name, f.read()) for f in files])
+        texts = ingest.upload_texts(files=[(f.name, f.read()) for f in files])
         submission = services.documents_submit(texts=[(collection, text) for text in texts])
-    except (NotTextError, GroupNeverFits) as exc:
-        messages.error(request, str(exc))
+    except expected() as exc:
+        messages.error(request, user_message(exc))
     else:
         messages.success(
             request, f"Job {submission.job.pk}: {submission.report.created} new documents, {submission.plan.chunks} chunks to embed."
@@ -104,6 +102,6 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return HttpResponse(status=404)
     try:
         service(job_id=pk)
-    except JobStateError as exc:
-        messages.error(request, str(exc))
+    except expected() as exc:
+        messages.error(request, user_message(exc))
     return _jobs_fragment(request) if request.headers.get("HX-Request") else redirect("dashboard:home")

@@ -1,7 +1,9 @@
 """Errors of the embedded-services launcher: one line each, saying what and where."""
 
+from project.errors import TollgateError
 
-class ServiceError(RuntimeError):
+
+class ServiceError(TollgateError):
     """An embedded server could not be started, reached or stopped."""
 
 
@@ -11,3 +13,7 @@ class PortInUseError(ServiceError):
 
 class DataDirectoryError(ServiceError):
     """A data directory belongs to another version, or is not a data directory at all."""
+
+
+class ServicesStopped(ServiceError):
+    """A process needs the embedded services, which are not running; only a few commands start them."""

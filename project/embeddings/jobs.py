@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from project.embeddings.models import Chunk, Embedding, EmbeddingJob, FailedChunk
+from providers import encoding_for_model, model_info
+from providers.inputs import ChunkInputs, chunk_inputs
 
-Status = EmbeddingJob.Status
-ACTIVE = (Status.QUEUED, Status.RUNNING)
+from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
 
 
 def count(job_id: int, **increments: int) -> None:
@@ -25,8 +25,9 @@ def count(job_id: int, **increments: int) -> None:
     EmbeddingJob.objects.filter(pk=job_id).update(**{name: F(name) + value for name, value in increments.items()})
 
 
-def is_active(job_id: int) -> bool:
-    return EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE).exists()
+def active_job(job_id: int) -> EmbeddingJob | None:
+    """The job if its tasks may call the provider (queued or running), else None."""
+    return EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
 
 
 def pending_chunks(job: EmbeddingJob) -> QuerySet[Chunk]:
@@ -41,9 +42,20 @@ def pending_chunks(job: EmbeddingJob) -> QuerySet[Chunk]:
     )
 
 
+def group_inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[ChunkInputs]:
+    """What the group's chunks not yet embedded send to the API, after the job's long-input policy."""
+    rows = pending_chunks(job).filter(pk__in=chunk_ids).values_list("pk", "text", "token_count")
+    encoding = encoding_for_model(job.model)
+    max_tokens = model_info(job.model).max_input_tokens
+    return [
+        chunk_inputs(pk, text, count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding)
+        for pk, text, count in rows
+    ]
+
+
 def pause(job_id: int, reason: str) -> None:
     """Stop the job's other tasks from calling the API until a person resumes it."""
-    EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE).update(status=Status.PAUSED, last_error=reason)
+    EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(status=Status.PAUSED, last_error=reason)
 
 
 def _lock_chunks(chunk_ids: list[int]) -> None:
@@ -113,7 +125,7 @@ def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
         if row is None or row["embedded_chunks"] + row["failed_chunks"] < row["total_chunks"]:
             return False
     with transaction.atomic():
-        job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE).first()
+        job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
         if job is None or pending_chunks(job).exists():
             return False
         job.status = Status.COMPLETED
@@ -126,3 +138,7 @@ def stalled(stall_seconds: float) -> QuerySet[EmbeddingJob]:
     """Running jobs that stored nothing for ``stall_seconds``: their tasks were probably lost."""
     since = timezone.now() - timedelta(seconds=stall_seconds)
     return EmbeddingJob.objects.filter(status=Status.RUNNING, started_at__lt=since).exclude(progressed_at__gte=since)
+
+
+# PostgreSQL gone for a moment (a restart): a task that meets these is retried, not failed.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)

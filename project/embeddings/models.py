@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
+from providers.inputs import POLICIES
+
 # pgvector 0.6 indexes at most 2,000 dimensions; above that, search is exact (a full scan).
 HNSW_MAX_DIMENSIONS = 2000
 
@@ -80,16 +82,11 @@ class EmbeddingJob(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    class LongInputPolicy(models.TextChoices):
-        SPLIT = "split"
-        TRUNCATE = "truncate"
-        AVERAGE = "average"
-
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()
     long_input_policy = models.CharField(
-        max_length=20, choices=LongInputPolicy.choices, default=LongInputPolicy.SPLIT
+        max_length=20, choices=[(policy, policy.capitalize()) for policy in POLICIES], default=POLICIES[0]
     )
     documents = models.ManyToManyField(Document, blank=True, related_name="jobs")
 
@@ -113,6 +110,13 @@ class EmbeddingJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.status})"
+
+
+Status = EmbeddingJob.Status
+# Tasks of an active job call the provider; an ended job is done with; a stopped one waits for a person.
+ACTIVE_STATUSES = frozenset({Status.QUEUED, Status.RUNNING})
+ENDED_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+RESUMABLE_STATUSES = frozenset({Status.PAUSED, Status.FAILED})
 
 
 class FailedChunk(models.Model):

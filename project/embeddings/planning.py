@@ -1,7 +1,8 @@
 """The producer: a job's pending chunks, packed into groups, one ``embed_group`` task each.
 
-Only ids travel in a task; the worker re-reads the rows. Tasks are sent after the transaction
-commits, so a worker never looks for a job or chunk that is not yet visible.
+Only ids travel in a task; the worker re-reads the rows. Tasks are sent by name through the
+Celery app after the transaction commits, so a worker never looks for a job or chunk that is
+not yet visible, and this room never imports the workers'.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from project.embeddings.models import EmbeddingJob
-from project.tokenization import encoding_for_model
+from project.celery import EMBED_GROUP, app
+from project.errors import GroupNeverFits
+from project.provider import group_budget, interactive_max_tokens, limits
+from providers import encoding_for_model, model_info
+from providers.inputs import chunk_inputs
+from providers.packing import Item, pack
 
 from . import jobs
-from .catalog import model_info
-from .errors import GroupNeverFits
-from .config import group_budget, interactive_max_tokens, limits
-from .inputs import chunk_inputs
-from .packing import Item, pack
+from .models import EmbeddingJob
+
+BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,14 @@ def job_plan(job: EmbeddingJob) -> Plan:
             items.append(Item(pk, 1, token_count))
             continue
         text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
-        inputs = chunk_inputs(pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens,
-                              encoding=encoding)  # fmt: skip
+        inputs = chunk_inputs(
+            pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding
+        )
         items.append(Item(pk, len(inputs.texts), sum(inputs.tokens)))
     tpm = limits().tokens
     too_big = [item for item in items if item.tokens > tpm]
     if too_big:
-        raise GroupNeverFits(
-            f"chunk {too_big[0].chunk_id} needs {too_big[0].tokens} tokens in one request, "
-            f"more than the limit of {tpm} tokens per window: raise TOLLGATE_TPM or use a smaller chunk size"
-        )
+        raise GroupNeverFits(too_big[0].chunk_id, too_big[0].tokens, tpm)
     groups = pack(items, budget=group_budget())
     return Plan(
         groups=[[item.chunk_id for item in group] for group in groups],
@@ -66,8 +67,6 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     A small job goes to the interactive lane: its own queue, and the share of the limit that
     bulk work leaves free, so a running backfill cannot starve it.
     """
-    from .tasks import embed_group, lane  # the task module imports this one
-
     plan = job_plan(job)
     totals = {}
     if job.status == EmbeddingJob.Status.QUEUED:  # the first enqueue; a resume keeps the job's totals
@@ -82,15 +81,19 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
         for group in plan.groups:
-            if interactive:
-                transaction.on_commit(
-                    lambda group=group: embed_group.apply_async((job.pk, group), {"interactive": True}, queue=lane(True))
-                )
-            else:
-                embed_group.delay_on_commit(job.pk, group)
+            transaction.on_commit(lambda group=group: group_send(job.pk, group, interactive=interactive))
     if not plan.groups:
         jobs.finish_if_done(job.pk, exact=True)
     return plan
+
+
+def lane(interactive: bool) -> str:
+    return INTERACTIVE if interactive else BULK
+
+
+def group_send(job_id: int, chunk_ids: list[int], *, interactive: bool) -> None:
+    """Enqueue one group on its lane's queue (also how a task sends the halves of a split group)."""
+    app.send_task(EMBED_GROUP, (job_id, chunk_ids), {"interactive": interactive}, queue=lane(interactive))
 
 
 def sweep_stalled(stall_seconds: float, *, job_id: int | None = None) -> list[int]:

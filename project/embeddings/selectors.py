@@ -11,19 +11,16 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
-from .models import Chunk, Embedding, EmbeddingJob, FailedChunk
+from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
 
 
 @dataclass(frozen=True)
 class SearchHit:
     chunk: Chunk
     similarity: float  # 1 - cosine distance
-
-
-def job_get(*, job_id: int) -> EmbeddingJob:
-    return EmbeddingJob.objects.get(pk=job_id)
 
 
 def job_done_chunks(job: EmbeddingJob) -> int:
@@ -45,8 +42,6 @@ def chunk_search(
 
 
 # --- the web app: job progress, failures, the limiter's usage ------------------------------------
-
-ACTIVE_STATUSES = (EmbeddingJob.Status.QUEUED, EmbeddingJob.Status.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -86,7 +81,7 @@ def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgre
 
 
 def _eta(job: EmbeddingJob, now: datetime) -> float | None:
-    if job.status not in ACTIVE_STATUSES and job.status != EmbeddingJob.Status.PAUSED:
+    if job.status not in ACTIVE_STATUSES and job.status != Status.PAUSED:
         return None
     remaining = max(0, job.total_tokens - job.embedded_tokens)
     if remaining == 0:
@@ -118,10 +113,8 @@ class LimitsUsage(Usage):
 def limits_usage(*, model: str | None = None) -> LimitsUsage:
     """The shared limiter's window right now (every worker's admissions), read-only.
 
-    Raises ``workers.config.ConfigurationError`` when no provider is configured (no limiter key).
+    Raises :class:`providers.ConfigurationError` when no provider is configured (no limiter key).
     """
-    from workers.config import bulk_reserve, shared_limiter
-
     model = model or settings.TOLLGATE_MODEL
     usage = shared_limiter(model).usage()
     return LimitsUsage(

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from project.errors import NotTextError
+
 # A file whose bytes are more than this share NUL is binary (or UTF-16 without a byte-order
 # mark), not UTF-8 text with stray NULs.
 BINARY_NUL_SHARE = 0.3
@@ -21,10 +23,6 @@ _BOMS = [
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
-
-
-class NotTextError(ValueError):
-    """A file could not be read as text."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from project.tokenization import prime_tiktoken_cache
+from providers.tokenization import prime_tiktoken_cache
 from tests.deploy.hosts import Processes
 
 

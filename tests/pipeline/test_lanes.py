@@ -39,7 +39,7 @@ def test_a_small_job_finishes_while_a_backfill_holds_the_limit(rig):
 def test_small_jobs_take_the_interactive_queue_and_backfills_the_bulk_queue(transactional_db, settings, redis_url):
     import redis
 
-    from workers import app as celery_app
+    from project.celery import app as celery_app
 
     settings.OPENAI_BASE_URL, settings.TOLLGATE_INTERACTIVE_MAX_TOKENS = "http://127.0.0.1:9/v1", 1_000
     celery_app.control.purge()

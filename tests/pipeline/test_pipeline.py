@@ -11,11 +11,11 @@ import time
 
 from django.db.models import Count
 
+from project.embeddings.ingest import TextInput, document_ingest
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
-from project.embeddings.services import TextInput, document_ingest, job_create, job_resume, job_start
+from project.embeddings.services import job_create, job_resume, job_start
 from project.pipeline import watch_job
-from project.tokenization import encoding_for_model
-
+from providers.tokenization import encoding_for_model
 from tests.pipeline.helpers import ingest
 
 COMPLETED = EmbeddingJob.Status.COMPLETED
@@ -83,7 +83,7 @@ def test_an_input_the_api_rejects_fails_alone_with_the_reason(rig):
 
 def test_an_invalid_key_pauses_the_job_after_at_most_one_request_per_worker(rig):
     documents = ingest(200)
-    rig.start(rpm=100, tpm=50_000, window=1.0, workers=3, simulator_args=("--api-key", "the-right-key"),
+    rig.start(rpm=100, tpm=50_000, window=1.0, workers=3, extra_args=("--api-key", "the-right-key"),
               api_key="a-wrong-key")  # fmt: skip
 
     job = rig.embed(documents)
@@ -99,7 +99,7 @@ def test_503_bursts_and_hangs_are_retried_until_done(rig):
     documents = ingest(300)
     rig.start(
         rpm=200, tpm=100_000, window=1.0, workers=3, concurrency=2,
-        simulator_args=("--error-503-rate", "0.3", "--hang-rate", "0.05", "--hang-seconds", "3", "--drop-rate", "0.05"),
+        extra_args=("--error-503-rate", "0.3", "--hang-rate", "0.05", "--hang-seconds", "3", "--drop-rate", "0.05"),
         TOLLGATE_REQUEST_TIMEOUT=1.0, TOLLGATE_MAX_ATTEMPTS=30, TOLLGATE_MAX_BACKOFF_SECONDS=0.5,
     )  # fmt: skip
 

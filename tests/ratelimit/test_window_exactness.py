@@ -4,8 +4,7 @@ import multiprocessing
 import time
 import uuid
 
-from tests.ratelimit.hammer import busiest_window, hammer
-
+from bench.hammer import busiest_window, hammer
 from ratelimit import Limits
 
 PROCESSES, THREADS = 8, 4

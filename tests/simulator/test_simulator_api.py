@@ -9,7 +9,7 @@ import openai
 import pytest
 import tiktoken
 
-from tests.simulator_process import start_simulator
+from project.launch import start_simulator
 
 KEY = "sk-test-simulator-key"
 SMALL = "text-embedding-3-small"

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
+from project.errors import LaunchError
+from project.launch import start_simulator
 from simulator.__main__ import build_parser, config_from_args
-from tests.simulator_process import SimulatorStartError, start_simulator
 
 
 def test_help_reads_well():
@@ -25,7 +26,7 @@ def test_flags_override_the_tier():
 
 
 def test_missing_tiktoken_file_exits_2_with_one_clear_line(tmp_path):
-    with pytest.raises(SimulatorStartError) as caught:
+    with pytest.raises(LaunchError) as caught:
         with start_simulator(env={"TIKTOKEN_CACHE_DIR": str(tmp_path)}):
             pass
     assert "exited with 2" in str(caught.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.simulator_process import start_simulator
+from project.launch import start_simulator
 
 SMALL = "text-embedding-3-small"
 

@@ -13,7 +13,7 @@ import httpx2
 import openai
 import pytest
 
-from tests.simulator_process import start_simulator
+from project.launch import start_simulator
 
 SMALL = "text-embedding-3-small"
 

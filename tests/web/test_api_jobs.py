@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
+from project.embeddings.ingest import TextInput, document_ingest
 from project.embeddings.models import EmbeddingJob, FailedChunk
-from project.embeddings.services import TextInput, document_ingest
 
 pytestmark = pytest.mark.django_db
 Status = EmbeddingJob.Status

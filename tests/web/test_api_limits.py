@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.config import shared_limiter
+from project.provider import shared_limiter
 
 pytestmark = pytest.mark.django_db
 

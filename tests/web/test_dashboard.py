@@ -6,8 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from project.embeddings.ingest import TextInput, document_ingest
 from project.embeddings.models import Document, EmbeddingJob, FailedChunk
-from project.embeddings.services import TextInput, document_ingest
 
 from .conftest import PASSWORD
 

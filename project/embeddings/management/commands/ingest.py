@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from project.embeddings.services import IngestReport, files_ingest
+from project.embeddings.ingest import IngestReport, files_ingest
 from project.embeddings.sources import expand_paths
 
 

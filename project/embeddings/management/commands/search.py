@@ -2,9 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from project.errors import expected
 from project.search import search
-from workers.config import ConfigurationError
-from workers.errors import ProviderError
 
 
 class Command(BaseCommand):
@@ -19,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, query, k, threshold, collection, **options):
         try:
             hits = search(query, k=k, threshold=threshold, collection=collection)
-        except (ProviderError, ConfigurationError) as exc:
+        except expected() as exc:
             raise CommandError(str(exc)) from exc
         if not hits:
             self.stdout.write("no results")

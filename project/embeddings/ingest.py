@@ -1,0 +1,203 @@
+"""Ingest: texts and files become Document and Chunk rows (HackSoft style: ``<entity>_<action>``).
+
+Bad input never stops the batch: an empty file is skipped, a binary file is an error naming
+it, NUL bytes are removed; every such event is in the returned report, and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict, Unpack
+
+from django.conf import settings
+from django.db import transaction
+
+from project.errors import NotTextError
+from project.provider import group_budget, limits
+from providers import encoding_for_model, model_info
+from providers.inputs import SPLIT
+from providers.planning import Estimate, estimate_chunks
+from providers.splitter import Piece, split_text
+
+from .models import Chunk, Document
+from .sources import clean_text, decode_bytes, expand_paths
+
+logger = logging.getLogger(__name__)
+
+BULK_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TextInput:
+    text: str
+    source: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class IngestReport:
+    documents: list[Document] = field(default_factory=list)  # new and already-known ones
+    created: int = 0
+    duplicates: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    chunk_tokens: list[int] = field(default_factory=list)  # filled by a dry run only
+
+    def merge(self, other: IngestReport) -> None:
+        self.documents += other.documents
+        self.created += other.created
+        self.duplicates += other.duplicates
+        self.chunks += other.chunks
+        self.tokens += other.tokens
+        self.skipped += other.skipped
+        self.errors += other.errors
+        self.warnings += other.warnings
+        self.chunk_tokens += other.chunk_tokens
+
+    def add(self, pieces: Sequence[Piece], *, dry_run: bool) -> None:
+        """Count one new document's chunks (a dry run also keeps their sizes, for the estimate)."""
+        self.created += 1
+        self.chunks += len(pieces)
+        self.tokens += sum(piece.token_count for piece in pieces)
+        if dry_run:
+            self.chunk_tokens += [piece.token_count for piece in pieces]
+
+    def estimate(self, model: str | None = None) -> Estimate:
+        """Tokens, requests, time at the configured limits and cost of embedding what a dry run saw."""
+        return estimate_chunks(
+            limits=limits(), budget=group_budget(), model=model or settings.TOLLGATE_MODEL, chunk_tokens=self.chunk_tokens
+        )
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def document_ingest(
+    *,
+    texts: Iterable[TextInput],
+    collection: str = "default",
+    model: str | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+    whole_documents: bool = False,
+    long_input_policy: str = SPLIT,
+    dry_run: bool = False,
+) -> IngestReport:
+    """Store texts as documents split into token-bounded chunks; known content is reused.
+
+    ``whole_documents`` embeds each document as one input: with the ``split`` policy it is cut
+    only where the model's input limit forces it; with ``truncate``/``average`` it stays one
+    chunk and the job applies the policy.
+
+    Example::
+
+        report = document_ingest(texts=[TextInput("Hello.", source="greeting.txt")])
+        report.documents[0].chunks.count()  # 1
+    """
+    model = model or settings.TOLLGATE_MODEL
+    encoding = encoding_for_model(model)
+    size = chunk_size or settings.TOLLGATE_CHUNK_SIZE
+    overlap = settings.TOLLGATE_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
+    if whole_documents:  # "split": as many chunks as the model's input limit needs, no overlap
+        size, overlap = model_info(model).max_input_tokens, 0
+    report = IngestReport()
+    for item in texts:
+        cleaned = clean_text(item.text, item.source or "text")
+        report.warnings += cleaned.warnings
+        if not cleaned.text.strip():
+            report.skipped.append(f"{cleaned.source}: empty, skipped")
+            continue
+        digest = content_hash(cleaned.text)
+        existing = Document.objects.filter(collection=collection, content_hash=digest).first()
+        if existing is not None:
+            report.documents.append(existing)
+            report.duplicates += 1
+            continue
+        if whole_documents and long_input_policy != SPLIT:
+            # one chunk per document; the job's truncate/average policy handles its length
+            pieces = [Piece(cleaned.text, 0, len(cleaned.text), len(encoding.encode_ordinary(cleaned.text)))]
+        else:
+            pieces = [
+                piece
+                for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+                if piece.text.strip()  # a long run of whitespace carries nothing to embed
+            ]
+        report.add(pieces, dry_run=dry_run)
+        if dry_run:
+            continue
+        with transaction.atomic():
+            document = Document.objects.create(
+                collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
+            )
+            Chunk.objects.bulk_create(
+                (
+                    Chunk(
+                        document=document,
+                        seq=seq,
+                        text=piece.text,
+                        start=piece.start,
+                        token_count=piece.token_count,
+                        content_hash=content_hash(piece.text),
+                    )
+                    for seq, piece in enumerate(pieces)
+                ),
+                batch_size=BULK_BATCH,
+            )
+        report.documents.append(document)
+    for line in report.skipped + report.warnings:
+        logger.warning(line)
+    return report
+
+
+class IngestOptions(TypedDict, total=False):
+    """The options of :func:`document_ingest` that :func:`files_ingest` passes through."""
+
+    collection: str
+    model: str | None
+    chunk_size: int | None
+    chunk_overlap: int | None
+    whole_documents: bool
+    long_input_policy: str
+    dry_run: bool
+
+
+def files_ingest(*, paths: Sequence[Path], **options: Unpack[IngestOptions]) -> IngestReport:
+    """Read files (directories recursively) and ingest them; unreadable files are reported."""
+    report = IngestReport()
+    report.merge(document_ingest(texts=_read_files(paths, report), **options))
+    return report
+
+
+def _read_files(paths: Sequence[Path], report: IngestReport) -> Iterator[TextInput]:
+    """One file at a time, so a large corpus never sits in memory whole."""
+    for path in expand_paths(paths):
+        try:
+            source = decode_bytes(path.read_bytes(), str(path))
+        except (NotTextError, OSError) as exc:
+            message = str(exc) if isinstance(exc, NotTextError) else f"{path}: {exc.strerror or exc}"
+            report.errors.append(message)
+            logger.error(message)
+        else:
+            report.warnings += source.warnings
+            for line in source.warnings:
+                logger.warning(line)
+            yield TextInput(source.text, source.source)
+
+
+def upload_texts(*, files: Iterable[tuple[str, bytes]]) -> list[TextInput]:
+    """Uploaded files (name, content) as texts; a binary or undecodable file raises NotTextError naming it."""
+    texts = []
+    for name, data in files:
+        source = decode_bytes(data, name)
+        for line in source.warnings:
+            logger.warning(line)
+        texts.append(TextInput(source.text, source.source))
+    return texts

@@ -1,0 +1,81 @@
+"""The exception tree of ``project``: one root, errors that carry data.
+
+Each face maps the three rooms' roots — :class:`TollgateError` here,
+:class:`providers.ProviderError` and :class:`ratelimit.RateLimitError` — in one place: the CLI
+in ``project/cli.py`` (one line and an exit code), the API in ``project/api/errors.py`` (status
+code, ``detail``, ``field``), the dashboard in ``project/dashboard/errors.py`` (a message).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GroupNeverFits",
+    "JobNotFound",
+    "JobStateError",
+    "LaunchError",
+    "NotTextError",
+    "PathNotFound",
+    "TollgateError",
+    "expected",
+]
+
+
+class TollgateError(Exception):
+    """Root of every error raised by ``project``. ``field`` names the input at fault, if one is."""
+
+    field: str | None = None
+
+
+class NotTextError(TollgateError):
+    """A file could not be read as text; the message names it."""
+
+    field = "files"
+
+
+class PathNotFound(TollgateError):
+    """A path given on the command line does not exist."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no such file or directory: {path}")
+
+
+class GroupNeverFits(TollgateError):
+    """A chunk needs more tokens in one request than the rate limit admits in a whole window."""
+
+    field = "text"
+
+    def __init__(self, chunk_id: int, tokens: int, limit: int) -> None:
+        self.chunk_id, self.tokens, self.limit = chunk_id, tokens, limit
+        super().__init__(
+            f"chunk {chunk_id} needs {tokens} tokens in one request, more than the limit of {limit} tokens "
+            "per window: raise TOLLGATE_TPM or use a smaller chunk size"
+        )
+
+
+class JobNotFound(TollgateError):
+    """No job has this id."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"there is no job {job_id}")
+
+
+class JobStateError(TollgateError):
+    """The job is not in a state that allows the requested change (e.g. resuming a completed job)."""
+
+
+class LaunchError(TollgateError):
+    """A child process (the simulator, a worker, the web server) did not start or died."""
+
+
+def expected() -> tuple[type[Exception], ...]:
+    """What a face reports as a message instead of a traceback: the roots of the three rooms.
+
+    Imported here, not at the top: settings import the embedded launcher, whose errors are
+    this tree's, and must not pay for importing the openai SDK.
+    """
+    from providers.errors import ProviderError
+    from ratelimit.errors import RateLimitError
+
+    return (TollgateError, ProviderError, RateLimitError)

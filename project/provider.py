@@ -1,0 +1,109 @@
+"""The configured provider: Django settings turned into ``providers`` and ``ratelimit`` objects.
+
+The one place that reads the provider's and the limit's settings; ``providers/`` and
+``ratelimit/`` take what it builds as arguments. Used by the services (plan, estimate, search,
+the limiter's gauges) and by the workers alike, so all of them agree.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from providers import ProviderConfig
+from providers.planning import group_budget as _group_budget
+from ratelimit import Limiter, Limits
+
+__all__ = [
+    "RetryPolicy",
+    "bulk_reserve",
+    "group_budget",
+    "interactive_max_tokens",
+    "is_configured",
+    "limits",
+    "max_countdown",
+    "provider_config",
+    "retry_policy",
+    "shared_limiter",
+    "stall_seconds",
+]
+
+
+def is_configured() -> bool:
+    """Whether a real provider (or a compatible URL) is set; otherwise commands run the simulator."""
+    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
+
+
+def provider_config(model: str | None = None, dimensions: int | None = None) -> ProviderConfig:
+    """Raises :class:`providers.ConfigurationError` when no provider is configured."""
+    return ProviderConfig.from_values(
+        model=model or settings.TOLLGATE_MODEL,
+        dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
+        openai_api_key=settings.OPENAI_API_KEY,
+        openai_base_url=settings.OPENAI_BASE_URL,
+        azure_endpoint=settings.AZURE_OPENAI_ENDPOINT,
+        azure_api_key=settings.AZURE_OPENAI_API_KEY,
+        azure_api_version=settings.OPENAI_API_VERSION,
+        timeout=settings.TOLLGATE_REQUEST_TIMEOUT,
+    )
+
+
+def limits() -> Limits:
+    """The configured limits, with the window lengthened by the safety margin (see settings)."""
+    return Limits(
+        requests=settings.TOLLGATE_RPM,
+        tokens=settings.TOLLGATE_TPM,
+        window_seconds=settings.TOLLGATE_WINDOW_SECONDS + settings.TOLLGATE_SAFETY_SECONDS,
+        requests_per_day=settings.TOLLGATE_RPD or None,
+    )
+
+
+def shared_limiter(model: str) -> Limiter:
+    """This process's handle on the limit every worker shares (keyed by account, never by key)."""
+    account = provider_config(model).account()
+    return _limiter(settings.REDIS_URL, account, model, limits(), settings.TOLLGATE_BURST or None)
+
+
+@functools.cache
+def _limiter(redis_url: str, account: str, model: str, configured: Limits, burst: float | None) -> Limiter:
+    return Limiter.from_url(redis_url, account=account, model=model, limits=configured, burst=burst)
+
+
+def group_budget() -> int:
+    """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else 1% of TPM; see providers/planning.py)."""
+    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int  # for 5xx, timeouts and dropped connections
+    max_backoff: float  # seconds
+
+
+def retry_policy() -> RetryPolicy:
+    return RetryPolicy(settings.TOLLGATE_MAX_ATTEMPTS, settings.TOLLGATE_MAX_BACKOFF_SECONDS)
+
+
+def stall_seconds() -> float:
+    return settings.TOLLGATE_STALL_SECONDS or max(10.0, 2 * settings.TOLLGATE_WINDOW_SECONDS)
+
+
+def bulk_reserve() -> float:
+    """The share of each limit a backfill leaves free for interactive work."""
+    return settings.TOLLGATE_BULK_RESERVE
+
+
+def max_countdown() -> float:
+    return settings.TOLLGATE_MAX_COUNTDOWN_SECONDS
+
+
+def interactive_max_tokens() -> int:
+    """Jobs up to this many tokens take the interactive lane."""
+    return settings.TOLLGATE_INTERACTIVE_MAX_TOKENS
+
+
+def sweep_seconds() -> float:
+    """How often Celery beat runs the sweep."""
+    return settings.TOLLGATE_SWEEP_SECONDS

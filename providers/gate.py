@@ -1,0 +1,156 @@
+"""The gate: every request to a provider passes here, bulk and interactive alike.
+
+One sequence, in one place: ask the shared limiter for 1 request + T tokens (sleeping in place
+while the wait is short), call the provider, then teach the limiter what the server said —
+the response's real token usage and its ``openai-processing-ms`` (reconcile), its
+``x-ratelimit-*`` headers (observe), and after a real 429 a cooldown for every worker.
+
+Every way through is data: :func:`pass_gate` returns a :class:`Passage` holding the vectors,
+or when to come back (so a Celery task can turn it into ``self.retry`` and a search can sleep),
+or the provider's refusal (a :class:`~providers.errors.ProviderError`) with what was learnt on
+the way. Only a request that can never be admitted raises (:class:`ratelimit.NeverFits`),
+before anything is sent.
+
+Example::
+
+    passage = pass_gate(limiter=limiter, client=client_for(config), config=config,
+                        texts=["hello"], tokens=1)
+    if passage.result is None:
+        time.sleep(passage.retry_after)
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import openai
+
+from ratelimit import Decision, Limiter
+
+from .client import EmbedResult, embed
+from .config import ProviderConfig
+from .errors import ProviderError, RateLimited
+
+__all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Waiting", "embed_within", "pass_gate"]
+
+INTERACTIVE_TIMEOUT = 30.0  # seconds a query may wait for the limit before giving up
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """How long a caller waits at the gate in place before it gives its slot back.
+
+    A short wait (capacity freeing as old admissions leave the window, or the pace's next slot)
+    is slept in place, so the slot is back at the gate the moment the request fits; a long one
+    (a cooldown, a full window) is returned to the caller.
+    """
+
+    inline: float = 1.0  # seconds: a shorter wait is slept in place
+    most: float = 5.0  # seconds waited in place in all before returning
+    jitter: float = 0.005  # seconds: waiters told the same moment arrive a few ms apart
+
+
+@dataclass(frozen=True)
+class Passage:
+    """What happened at the gate.
+
+    ``result`` holds the vectors when the request was served. ``error`` holds the provider's
+    refusal (never a 429: that is ``rate_limited``). Otherwise ``retry_after`` says in how many
+    seconds to come back, and ``rate_limited`` whether the server itself answered 429 rather
+    than the shared limiter saying "not now". ``clock_offset`` is Redis's clock minus this
+    host's, so a retry can be timed on the clock every host shares.
+    """
+
+    result: EmbedResult | None
+    retry_after: float = 0.0
+    refusals: int = 0  # times the limiter said "not now" on the way
+    rate_limited: bool = False
+    error: ProviderError | None = None
+    clock_offset: float = 0.0
+
+    @property
+    def requested(self) -> bool:
+        """Whether a request went out (and is counted, and billed a request slot)."""
+        return self.result is not None or self.rate_limited or self.error is not None
+
+
+def pass_gate(
+    *,
+    limiter: Limiter,
+    client: openai.OpenAI,
+    config: ProviderConfig,
+    texts: Sequence[str],
+    tokens: int,
+    reserve: float = 0.0,
+    waiting: Waiting = Waiting(),
+) -> Passage:
+    """Admit, call and reconcile one request of ``texts`` (``tokens`` by the caller's count).
+
+    ``reserve`` is the share of each limit this caller leaves free (a backfill leaves some for
+    searches). Raises :class:`ratelimit.NeverFits` when the request can never be admitted.
+    """
+    decision, refusals = _admission(limiter, tokens, reserve, waiting)
+    offset = decision.at - time.time()
+    if not decision.admitted:
+        return Passage(None, decision.retry_after, refusals, clock_offset=offset)
+    # Nothing between the admission and the request: the limiter counts it from (about) when
+    # the server saw it, so every moment spent here would be capacity left unused.
+    try:
+        result = embed(client, config, list(texts))
+    except RateLimited as exc:
+        limiter.cooldown(exc.retry_after)
+        limiter.observe(exc.headers)
+        return Passage(None, exc.retry_after, refusals, rate_limited=True, clock_offset=offset)
+    except ProviderError as exc:
+        return Passage(None, refusals=refusals, error=exc, clock_offset=offset)
+    limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
+    limiter.observe(result.headers)
+    return Passage(result, refusals=refusals, clock_offset=offset)
+
+
+def embed_within(
+    *,
+    limiter: Limiter,
+    client: openai.OpenAI,
+    config: ProviderConfig,
+    texts: Sequence[str],
+    tokens: int,
+    timeout: float = INTERACTIVE_TIMEOUT,
+) -> EmbedResult:
+    """Embed now for a waiting person: through the gate with no reserve, waiting up to ``timeout``.
+
+    Raises :class:`RateLimited` when the limit (the shared one, or the server's) would keep the
+    caller waiting past the timeout, the provider's refusal as it came, and
+    :class:`ratelimit.NeverFits` for a text the limit can never admit.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        passage = pass_gate(limiter=limiter, client=client, config=config, texts=texts, tokens=tokens)
+        if passage.error is not None:
+            raise passage.error
+        if passage.result is not None:
+            return passage.result
+        if time.monotonic() + passage.retry_after > deadline:
+            who = "the provider's rate limit" if passage.rate_limited else "the shared rate limit"
+            raise RateLimited(
+                f"{who} is busy for {passage.retry_after:.1f} s more; try again shortly",
+                retry_after=passage.retry_after,
+                headers={},
+            )
+        time.sleep(passage.retry_after)
+
+
+def _admission(limiter: Limiter, tokens: int, reserve: float, waiting: Waiting) -> tuple[Decision, int]:
+    """Acquire, sleeping in place while the wait is short; also how many times it was refused."""
+    waited, refusals = 0.0, 0
+    while True:
+        decision = limiter.acquire(tokens, reserve=reserve)
+        refusals += not decision.admitted
+        if decision.admitted or decision.retry_after > waiting.inline or waited > waiting.most:
+            return decision, refusals
+        pause = decision.retry_after + random.uniform(0, waiting.jitter)
+        time.sleep(pause)
+        waited += pause
