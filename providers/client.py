@@ -10,17 +10,24 @@ from __future__ import annotations
 import base64
 import math
 import re
-from array import array
 from dataclasses import dataclass
 
+import numpy as np
 import openai
 
 from ratelimit import parse_duration
 
 from .config import ProviderConfig
-from .errors import AccountBlocked, InvalidInput, ProviderError, RateLimited, RequestTooLarge, Transient
+from .errors import (
+    AccountBlocked,
+    InvalidInput,
+    ProviderError,
+    RateLimited,
+    RequestTooLarge,
+    Transient,
+)
 
-__all__ = ["EmbedResult", "classify", "embed", "redact", "retry_after"]
+__all__ = ["EmbedResult", "as_float32", "classify", "embed", "redact", "retry_after"]
 
 # Models that refuse the ``dimensions`` parameter (OPENAI_FACTS.md).
 FIXED_DIMENSION_MODELS = {"text-embedding-ada-002"}
@@ -35,7 +42,7 @@ DEFAULT_WAIT = 1.0  # seconds, when a 429 says nothing about how long to wait
 
 @dataclass(frozen=True)
 class EmbedResult:
-    vectors: list[list[float]]  # in the order of the inputs
+    vectors: list[np.ndarray]  # float32, in the order of the inputs
     total_tokens: int
     headers: dict[str, str]
 
@@ -61,16 +68,21 @@ def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> E
     except openai.APIConnectionError as exc:  # includes timeouts
         raise Transient(redact(f"{type(exc).__name__}: {exc}", config.api_key)) from None
     response = raw.parse()
-    vectors: list[list[float]] = [[]] * len(inputs)
+    vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
     for item in response.data:
-        vectors[item.index] = _as_floats(item.embedding)
+        vectors[item.index] = as_float32(item.embedding)
     return EmbedResult(vectors, response.usage.total_tokens, dict(raw.headers))
 
 
-def _as_floats(embedding: list[float] | str) -> list[float]:
-    if isinstance(embedding, str):  # a server that answered base64 to an SDK that did not decode it
-        return array("f", base64.b64decode(embedding)).tolist()
-    return list(embedding)
+def as_float32(embedding: list[float] | str) -> np.ndarray:
+    """The vector as float32, straight from the wire: base64 is the raw little-endian float32 bytes.
+
+    We ask for base64 (4x smaller than JSON floats) and decode it here, never through a list of
+    Python floats: the array goes as it is into PostgreSQL's binary COPY.
+    """
+    if isinstance(embedding, str):
+        return np.frombuffer(base64.b64decode(embedding), dtype="<f4")
+    return np.asarray(embedding, dtype=np.float32)
 
 
 def redact(text: str, secret: str) -> str:

@@ -7,9 +7,9 @@ their vectors weighted by tokens, re-normalized to unit length.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+import numpy as np
 import tiktoken
 
 from .splitter import split_text
@@ -37,10 +37,10 @@ def chunk_inputs(
     return ChunkInputs(chunk_id, [p.text for p in pieces], [p.token_count for p in pieces])
 
 
-def combine(vectors: list[list[float]], weights: list[int]) -> list[float]:
-    """The token-weighted mean of piece vectors, scaled back to unit length."""
+def combine(vectors: list[np.ndarray], weights: list[int]) -> np.ndarray:
+    """The token-weighted mean of piece vectors, scaled back to unit length (float32)."""
     if len(vectors) == 1:
         return vectors[0]
-    total = [sum(w * v[i] for v, w in zip(vectors, weights)) for i in range(len(vectors[0]))]
-    norm = math.sqrt(sum(x * x for x in total)) or 1.0
-    return [x / norm for x in total]
+    total = np.average(np.stack(vectors).astype(np.float64), axis=0, weights=weights)
+    norm = float(np.linalg.norm(total)) or 1.0
+    return (total / norm).astype(np.float32)

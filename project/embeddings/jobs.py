@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
@@ -18,6 +19,7 @@ from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs
 
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from .store import vectors_store
 
 
 def count(job_id: int, **increments: int) -> None:
@@ -84,23 +86,15 @@ def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
     finish_if_done(job_id)
 
 
-def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int, list[float]], tokens: int) -> int:
+def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int, np.ndarray], tokens: int) -> int:
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
-    Returns how many embeddings are new, counted while the group's chunks are locked. The slow
-    part, inserting into the HNSW index, runs in parallel across groups: the job's row is
-    locked only by the final counter UPDATE.
+    Returns how many embeddings are new, as the INSERT counted them (``store.vectors_store``).
+    The slow part, inserting into the HNSW index, runs in parallel across groups: the job's row
+    is locked only by the final counter UPDATE.
     """
-    ids = list(vectors)
     with transaction.atomic():
-        _lock_chunks(ids)
-        stored = Embedding.objects.filter(chunk_id__in=ids, model=model)
-        before = stored.count()
-        Embedding.objects.bulk_create(
-            [Embedding(chunk_id=cid, model=model, dimensions=dimensions, vector=v) for cid, v in vectors.items()],
-            ignore_conflicts=True,
-        )
-        new = stored.count() - before
+        new = vectors_store(model=model, dimensions=dimensions, vectors=vectors)
         EmbeddingJob.objects.filter(pk=job_id).update(
             embedded_chunks=F("embedded_chunks") + new,
             embedded_tokens=F("embedded_tokens") + tokens,

@@ -1,0 +1,70 @@
+"""Writing vectors: binary COPY into a temporary table, then one INSERT … ON CONFLICT DO NOTHING.
+
+A row of 1,536 float32 values is 6 KB in PostgreSQL's binary format; as text (what the ORM's
+``bulk_create`` sends) it is about 30 KB of decimal digits that Python formats and PostgreSQL
+parses again. COPY moves the arrays as they came off the wire (``providers.client.as_float32``),
+and the single INSERT from the temporary table keeps "exactly once per (chunk, model)": a
+redelivered task's rows conflict and are dropped, and ``rowcount`` says how many were new,
+exactly, without locking anything but the unique index entries themselves.
+
+Example::
+
+    with transaction.atomic():
+        new = vectors_store(model="text-embedding-3-small", dimensions=1536, vectors={7: array})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from django.db import connection
+from pgvector.psycopg import register_vector
+
+from .models import Embedding
+
+__all__ = ["vectors_store"]
+
+INCOMING = "tollgate_incoming_vectors"  # per connection; emptied at each commit
+
+
+def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarray]) -> int:
+    """Store each chunk's vector unless it already has one for ``model``; returns how many are new.
+
+    Must run inside a transaction (the temporary table is emptied on commit).
+    """
+    if not vectors:
+        return 0
+    connection.ensure_connection()
+    raw = connection.connection
+    _prepare(raw)
+    table = Embedding._meta.db_table
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "vector"])
+            for chunk_id, vector in vectors.items():
+                copy.write_row((chunk_id, vector))
+        cursor.execute(
+            f"INSERT INTO {table} (chunk_id, model, dimensions, vector, created_at) "
+            f"SELECT chunk_id, %s, %s, vector, now() FROM {INCOMING} "
+            "ON CONFLICT (chunk_id, model) DO NOTHING",
+            [model, dimensions],
+        )
+        return cursor.rowcount
+
+
+def _prepare(raw: object) -> None:
+    """pgvector's psycopg types (once per connection), and the temporary table.
+
+    The table is made in the caller's transaction, so a rollback takes it away again: it is
+    asked for every time (``IF NOT EXISTS`` costs a catalog lookup), never remembered.
+    """
+    if not getattr(raw, "_tollgate_vector_types", False):
+        register_vector(raw)
+        raw._tollgate_vector_types = True
+    with raw.cursor() as cursor:
+        cursor.execute("SET LOCAL client_min_messages = warning")  # no NOTICE when the table exists
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (chunk_id bigint NOT NULL, vector vector NOT NULL) "
+            "ON COMMIT DELETE ROWS"
+        )
