@@ -60,7 +60,7 @@ class Summary:
     limiter_waits: int
     wall_seconds: float
     tokens_per_minute: float  # per window of TOLLGATE_WINDOW_SECONDS, the limit's own unit
-    tpm_utilization: float
+    tpm_utilization: float  # tokens sent / what the limit allowed over the busy span (see utilization)
     last_error: str = ""
 
     def as_dict(self) -> dict:
@@ -161,6 +161,18 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
             time.sleep(POLL_SECONDS)
 
 
+def utilization(tokens: int, busy_seconds: float) -> float:
+    """Tokens sent against what the limit allowed over ``busy_seconds``, as the provider sees it.
+
+    A sliding window of W seconds admits at most one window's tokens at once and then the
+    limit's rate, so over a busy span S it allows ``TPM * (1 + S / W)``: never exceeded, so the
+    figure is at most 1 and agrees with an exact server's count. (Tokens per window over the
+    span alone reads above 1 for a job shorter than a few windows.)
+    """
+    window = settings.TOLLGATE_WINDOW_SECONDS
+    return tokens / (settings.TOLLGATE_TPM * (1 + max(busy_seconds, 0.0) / window))
+
+
 def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
     busy = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else wall
     per_window = job.embedded_tokens / max(busy, 1e-9) * settings.TOLLGATE_WINDOW_SECONDS
@@ -177,6 +189,6 @@ def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
         limiter_waits=job.limiter_waits,
         wall_seconds=round(wall, 3),
         tokens_per_minute=round(per_window, 1),
-        tpm_utilization=round(per_window / settings.TOLLGATE_TPM, 4),
+        tpm_utilization=round(utilization(job.embedded_tokens, busy), 4),
         last_error=job.last_error,
     )
