@@ -85,14 +85,17 @@ def pass_gate(
     texts: Sequence[str],
     tokens: int,
     reserve: float = 0.0,
+    pace: bool = True,
     waiting: Waiting = Waiting(),
 ) -> Passage:
     """Admit, call and reconcile one request of ``texts`` (``tokens`` by the caller's count).
 
     ``reserve`` is the share of each limit this caller leaves free (a backfill leaves some for
-    searches). Raises :class:`ratelimit.NeverFits` when the request can never be admitted.
+    searches); ``pace=False`` lets a short job or a query use the window's free capacity at once
+    (:meth:`ratelimit.Limiter.acquire`). Raises :class:`ratelimit.NeverFits` when the request
+    can never be admitted.
     """
-    decision, refusals = _admission(limiter, tokens, reserve, waiting)
+    decision, refusals = _admission(limiter, tokens, reserve, pace, waiting)
     offset = decision.at - time.time()
     if not decision.admitted:
         return Passage(None, decision.retry_after, refusals, clock_offset=offset)
@@ -128,7 +131,7 @@ def embed_within(
     """
     deadline = time.monotonic() + timeout
     while True:
-        passage = pass_gate(limiter=limiter, client=client, config=config, texts=texts, tokens=tokens)
+        passage = pass_gate(limiter=limiter, client=client, config=config, texts=texts, tokens=tokens, pace=False)
         if passage.error is not None:
             raise passage.error
         if passage.result is not None:
@@ -143,11 +146,11 @@ def embed_within(
         time.sleep(passage.retry_after)
 
 
-def _admission(limiter: Limiter, tokens: int, reserve: float, waiting: Waiting) -> tuple[Decision, int]:
+def _admission(limiter: Limiter, tokens: int, reserve: float, pace: bool, waiting: Waiting) -> tuple[Decision, int]:
     """Acquire, sleeping in place while the wait is short; also how many times it was refused."""
     waited, refusals = 0.0, 0
     while True:
-        decision = limiter.acquire(tokens, reserve=reserve)
+        decision = limiter.acquire(tokens, reserve=reserve, pace=pace)
         refusals += not decision.admitted
         if decision.admitted or decision.retry_after > waiting.inline or waited > waiting.most:
             return decision, refusals

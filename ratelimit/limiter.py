@@ -119,12 +119,15 @@ class Limiter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def acquire(self, tokens: int, *, reserve: float = 0.0) -> Decision:
+    def acquire(self, tokens: int, *, reserve: float = 0.0, pace: bool = True) -> Decision:
         """Admit one request of ``tokens`` now, or say in how many seconds it would fit.
 
         ``reserve`` keeps that fraction of every limit free for other callers: a bulk backfill
         passing ``reserve=0.1`` is admitted only while 10% of each limit stays free after it,
         so an interactive caller passing 0 always finds room. A refusal consumes nothing.
+        ``pace=False`` lets the request use the window's free capacity at once, whatever the
+        limiter's ``burst``: for a job too short to reach a steady state, where pacing would only
+        stretch it (two windows' tokens take one window unpaced, two paced).
         Raises :class:`NeverFits` when the request exceeds what a limit can ever admit.
 
         Starting again after Redis lost its data (a restart without persistence) is
@@ -140,7 +143,7 @@ class Limiter:
         if tokens > self.limits.tokens:
             raise NeverFits(self.limits.tokens, tokens)
         lim = self.limits
-        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us]
+        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us, int(pace)]
         reply = _text(self.storage.run("acquire", self.keys.all, args))
         *numbers, reason, admission = reply.split(" ")
         status, wait_us, now_us, used_r, used_t, cap_r, cap_t = map(int, numbers)

@@ -41,7 +41,9 @@ def jitter() -> float:
     return random.uniform(0, JITTER)
 
 
-def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve: float = 0.0) -> Outcome:
+def embed_chunks(
+    job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve: float = 0.0, pace: bool = True
+) -> Outcome:
     job = jobs.active_job(job_id)
     if job is None:  # paused, cancelled, completed or gone: no call to the API
         return Outcome.done()
@@ -56,7 +58,13 @@ def embed_chunks(job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve
     limiter = shared_limiter(job.model)
     try:
         passage = pass_gate(
-            limiter=limiter, client=client_for(config), config=config, texts=texts, tokens=tokens, reserve=reserve
+            limiter=limiter,
+            client=client_for(config),
+            config=config,
+            texts=texts,
+            tokens=tokens,
+            reserve=reserve,
+            pace=pace,
         )
     except NeverFits as exc:
         if len(todo) > 1:

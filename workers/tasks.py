@@ -24,16 +24,20 @@ from .embedding import embed_chunks
     retry_backoff=True,
     retry_backoff_max=60,
 )
-def embed_group(self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False) -> None:
+def embed_group(
+    self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False, paced: bool = True
+) -> None:
     """Embed one group of chunks of a job under the shared limit.
 
     A wait of under a second for the limiter is slept in place (the gate, providers/gate.py); a
     longer one, and a 429, retry with the same ``attempt``. Only real failures (5xx, timeouts)
-    advance it, so waits never use up the retries those failures need.
+    advance it, so waits never use up the retries those failures need. ``paced=False`` (a short
+    job) uses the window's free capacity at once.
     """
-    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=0.0 if interactive else bulk_reserve())
+    reserve = 0.0 if interactive else bulk_reserve()
+    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=reserve, pace=paced)
     for half in outcome.split:
-        group_send(job_id, half, interactive=interactive)
+        group_send(job_id, half, interactive=interactive, paced=paced)
     if outcome.retry_in is not None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.

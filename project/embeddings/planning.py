@@ -24,6 +24,9 @@ from . import jobs
 from .models import EmbeddingJob
 
 BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
+# A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
+# window's free capacity at once (two windows' tokens then take one window, not two).
+SHORT_JOB_WINDOWS = 2
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,11 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             **totals,
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
+        paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
         for group in plan.groups:
-            transaction.on_commit(lambda group=group: group_send(job.pk, group, interactive=interactive))
+            transaction.on_commit(
+                lambda group=group: group_send(job.pk, group, interactive=interactive, paced=paced)
+            )
     if not plan.groups:
         jobs.finish_if_done(job.pk, exact=True)
     return plan
@@ -91,9 +97,10 @@ def lane(interactive: bool) -> str:
     return INTERACTIVE if interactive else BULK
 
 
-def group_send(job_id: int, chunk_ids: list[int], *, interactive: bool) -> None:
+def group_send(job_id: int, chunk_ids: list[int], *, interactive: bool, paced: bool = True) -> None:
     """Enqueue one group on its lane's queue (also how a task sends the halves of a split group)."""
-    app.send_task(EMBED_GROUP, (job_id, chunk_ids), {"interactive": interactive}, queue=lane(interactive))
+    kwargs = {"interactive": interactive, "paced": paced}
+    app.send_task(EMBED_GROUP, (job_id, chunk_ids), kwargs, queue=lane(interactive))
 
 
 def sweep_stalled(stall_seconds: float, *, job_id: int | None = None) -> list[int]:

@@ -2,7 +2,8 @@
 -- KEYS: log, state, cooldown, day.
 -- ARGV: "requests tokens window(us) per-day(0 = none) ttl(ms) walk burst(ppm, 0 = none)" (one string: fewer
 -- arguments to send), tokens asked, reserve (fraction of every limit kept free), seen (the
--- Redis time at which this client last found the state alive, us; 0 = never).
+-- Redis time at which this client last found the state alive, us; 0 = never), pace (1 = paced,
+-- 0 = this request may use the window's free capacity at once: a short job).
 -- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
 -- tokens-used requests-cap tokens-cap reason member", status 1 admitted, 0 refused, -1 never
 -- fits; times in microseconds; reason and member may be empty.
@@ -22,14 +23,17 @@
 -- share of a limit goes at once, then the limit's own rate: a backfill spreads over the window
 -- instead of filling it in one rush, which the log would then make it repeat every window, a
 -- little later each time (an admission is counted from when the server saw it, after it was
--- admitted), losing that much of the limit. The log stays the exact guarantee; a reserve shortens the burst by its share, so
--- callers without one find room here too. A refusal, again, consumes nothing.
+-- admitted), losing that much of the limit. The log stays the exact guarantee; a reserve
+-- shortens the burst by its share, so callers without one find room here too. A refusal,
+-- again, consumes nothing. An unpaced request (a job that fits in a window or two, which has no
+-- steady state to protect) is checked by the log alone and does not move the pace on.
 local log, state, cool, day = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local conf_r, conf_t, window, day_limit, ttl, walk, burst = string.match(ARGV[1],
   '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
 conf_r, conf_t, window, day_limit = tonumber(conf_r), tonumber(conf_t), tonumber(window), tonumber(day_limit)
 ttl, walk, burst = tonumber(ttl), tonumber(walk), tonumber(burst) / 1000000
 local tokens, keep, seen = tonumber(ARGV[2]), 1 - tonumber(ARGV[3]), tonumber(ARGV[4])
+if ARGV[5] == '0' then burst = 0 end
 
 local function reply(status, wait, now, r, t, cap_r, cap_t, reason, member)
   return string.format('%d %d %d %d %d %d %d %s %s', status, wait, now, r, t, cap_r, cap_t, reason, member)

@@ -63,3 +63,17 @@ def test_the_pace_is_the_limit_and_the_window_still_holds(make_limiter) -> None:
 def test_burst_must_be_a_share(client, burst: float) -> None:
     with pytest.raises(ValueError, match="burst"):
         Limiter(client, account="acct", model="m", limits=Limits(requests=1, tokens=1), burst=burst)
+
+
+def test_an_unpaced_request_uses_the_windows_free_capacity_at_once(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10, burst=0.1)
+    assert [limiter.acquire(tokens=100, pace=False).admitted for _ in range(10)] == [True] * 10, "a short job paced"
+    refused = limiter.acquire(tokens=1, pace=False)
+    assert not refused.admitted and refused.reason == "tokens", "the window no longer holds"
+    assert refused.retry_after == pytest.approx(10.0, abs=0.05)
+
+
+def test_unpaced_admissions_do_not_hold_back_the_paced(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10, burst=0.1)
+    assert limiter.acquire(tokens=300, pace=False).admitted
+    assert limiter.acquire(tokens=60).admitted, "the pace was moved on by an unpaced admission"
