@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import FloatField, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -28,17 +28,28 @@ def job_done_chunks(job: EmbeddingJob) -> int:
 
 
 def chunk_search(
-    *, vector: list[float], model: str, k: int = 5, threshold: float | None = None, collection: str | None = None
+    *, vector: Sequence[float], model: str, k: int = 5, threshold: float | None = None, collection: str | None = None
 ) -> list[SearchHit]:
     """The ``k`` chunks nearest to ``vector`` by cosine (pgvector ``<=>``), best first."""
+    rows = nearest_embeddings(vector=vector, model=model, k=k, threshold=threshold, collection=collection)
+    return [SearchHit(row.chunk, 1 - row.distance) for row in rows]
+
+
+def nearest_embeddings(
+    *, vector: Sequence[float], model: str, k: int, threshold: float | None = None, collection: str | None = None
+) -> QuerySet[Embedding]:
+    """The query behind :func:`chunk_search`, ordered by the bare ``<=>`` so the HNSW index serves it.
+
+    (Wrapping the distance in a cast, as this query once did, hides it from the index: the
+    planner then sorts every row of the model instead.)
+    """
     embeddings: QuerySet[Embedding] = Embedding.objects.filter(model=model)
     if collection:
         embeddings = embeddings.filter(chunk__document__collection=collection)
-    distance = Cast(CosineDistance("vector", vector), FloatField())
-    rows = embeddings.select_related("chunk__document").annotate(distance=distance).order_by("distance")
+    rows = embeddings.select_related("chunk__document").annotate(distance=CosineDistance("vector", vector))
     if threshold is not None:
         rows = rows.filter(distance__lte=1 - threshold)
-    return [SearchHit(row.chunk, 1 - row.distance) for row in rows[:k]]
+    return rows.order_by("distance")[:k]
 
 
 # --- the web app: job progress, failures, the limiter's usage ------------------------------------

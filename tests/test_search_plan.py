@@ -1,0 +1,49 @@
+"""Search uses the HNSW index: the plan PostgreSQL chooses, read with EXPLAIN on real data.
+
+Enough rows that an exact scan costs more than the index (below a few thousand rows PostgreSQL
+rightly sorts them all: exact, and as fast), loaded first and indexed in bulk, as a backfill is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection, transaction
+
+from project.embeddings.models import Chunk, Document, Embedding, vector_indexes
+from project.embeddings.selectors import nearest_embeddings
+from project.embeddings.store import vectors_store
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROWS, DIMENSIONS = 8000, 1536
+
+
+@pytest.fixture
+def vectors() -> np.random.Generator:
+    document = Document.objects.create(collection="plan", content_hash="plan", text="x")
+    other = Document.objects.create(collection="elsewhere", content_hash="elsewhere", text="y")
+    chunks = Chunk.objects.bulk_create(
+        Chunk(document=document if i % 10 else other, seq=i, text=str(i), start=0, token_count=1, content_hash=str(i))
+        for i in range(ROWS)
+    )
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal((ROWS, DIMENSIONS)).astype(np.float32)
+    values /= np.linalg.norm(values, axis=1, keepdims=True)
+    with connection.schema_editor() as editor:
+        for index in vector_indexes():
+            editor.remove_index(Embedding, index)
+    with transaction.atomic():
+        vectors_store(model="plan-model", dimensions=DIMENSIONS, vectors={c.pk: v for c, v in zip(chunks, values)})
+    with connection.schema_editor() as editor:
+        for index in vector_indexes():
+            editor.add_index(Embedding, index)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return rng
+
+
+@pytest.mark.parametrize("collection", [None, "plan"], ids=["all", "one collection"])
+def test_the_search_query_is_served_by_the_hnsw_index(vectors: np.random.Generator, collection: str | None):
+    query = vectors.standard_normal(DIMENSIONS).astype(np.float32)
+    plan = nearest_embeddings(vector=query, model="plan-model", k=5, collection=collection).explain()
+    assert "Index Scan using embedding_vector_hnsw" in plan, plan[:400]
