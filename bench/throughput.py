@@ -124,6 +124,7 @@ class Bench:
     def run(self) -> int:
         from django.core.management import call_command
 
+        from project.errors import LaunchError
         from project.launch import start_simulator
 
         started = time.monotonic()
@@ -152,7 +153,7 @@ class Bench:
                     concurrency = 1 if workers >= 16 else None
                     try:
                         sweep.append(self.tollgate(f"sweep-w{workers}", subset, workers, concurrency))
-                    except RuntimeError as exc:  # workers that never came up: say so, keep the other points
+                    except LaunchError as exc:  # workers that never came up: say so, keep the other points
                         say(f"sweep-w{workers}: {exc}")
                         sweep.append({"name": f"sweep-w{workers}", "workers": workers, "error": str(exc)})
         report = self.report(corpus, cost, groups, comparison, sweep, time.monotonic() - started)
