@@ -62,6 +62,20 @@ def test_start_twice_reuses_status_reports_both_stop_stops_both(tmp_path: Path):
         tollgate(home, "services", "stop")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to a system user")
+def test_stop_works_after_a_parent_folder_was_closed_to_the_system_user(tmp_path: Path):
+    home = tmp_path / "home"
+    started = tollgate(home, "services", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        tmp_path.chmod(0o700)  # as pytest does to its base folder when another session starts
+        stopped = tollgate(home, "services", "stop")
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        tollgate(home, "services", "stop")
+    assert tollgate(home, "services", "status").stdout.count(": down") == 2
+
+
 def test_a_port_in_use_is_one_clear_line(tmp_path: Path):
     home = tmp_path / "home"
     (home / "redis").mkdir(parents=True)

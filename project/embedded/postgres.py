@@ -159,6 +159,8 @@ class EmbeddedPostgres:
 
     def _run(self, program: str, *args: str) -> None:
         user = self._run_as()
+        if user is not None:  # again each time: a parent may have been closed since (pytest closes its own)
+            open_parents_to_others(self.data_dir)
         result = subprocess.run(
             [str(BIN / program), *args], capture_output=True, text=True, check=False, user=user, timeout=START_TIMEOUT + 5
         )
