@@ -138,8 +138,8 @@ def test_the_bundle_is_postgresql_18_with_pgvector_0_8_halfvec_hnsw_and_iterativ
         # 600 random 64-d vectors in 20 categories; a category is 5% of the rows.
         conn.execute("CREATE TEMP TABLE items (id int PRIMARY KEY, category int, v halfvec(64))")
         conn.execute("SELECT setseed(0.42)")
-        conn.execute("""INSERT INTO items SELECT i, i % 20, (SELECT array_agg(random() - 0.5) FROM generate_series(1, 64)
-                        WHERE i > 0)::halfvec(64) FROM generate_series(1, 600) AS i""")
+        random_vector = "(SELECT array_agg(random() - 0.5) FROM generate_series(1, 64) WHERE i > 0)::halfvec(64)"
+        conn.execute(f"INSERT INTO items SELECT i, i % 20, {random_vector} FROM generate_series(1, 600) AS i")
         conn.execute("CREATE INDEX items_hnsw ON items USING hnsw (v halfvec_cosine_ops)")
         conn.execute("SET enable_seqscan = off")
         conn.execute("SET hnsw.ef_search = 40")

@@ -33,7 +33,8 @@ CTL_TIMEOUT = 60  # starting or stopping; the dump and the restore take as long 
 def old_bin() -> Path:
     spec = importlib.util.find_spec("pgserver")
     if spec is None:
-        raise ServiceError(f"the old bundle is not installed: run `uv run --with {OLD_BUNDLE} python -m {__spec__.name}`")
+        command = f"uv run --with {OLD_BUNDLE} python -m {__spec__.name}"
+        raise ServiceError(f"the old bundle is not installed: run `{command}`")
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
@@ -84,7 +85,8 @@ def carry_over(home: Path) -> str:
             (tables,) = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()
         if tables:
             again = f"remove {server.root} (not {old_root}) and run this again"
-            raise ServiceError(f"the PostgreSQL {bundled_major_version()} database at {server.url} already has tables: {again}")
+            new = f"PostgreSQL {bundled_major_version()} database at {server.url}"
+            raise ServiceError(f"the {new} already has tables: {again}")
         source = ["-h", HOST, "-p", str(old_port), "-U", "postgres", "-d", DATABASE]
         run([str(BIN / "pg_dump"), *source, "--format=custom", "--file", str(dump)], "pg_dump")
         target = ["-h", HOST, "-p", str(server.port), "-U", "postgres", "-d", DATABASE]
