@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from simulator.app import create_app
-from simulator.config import ALGORITHMS, ESTIMATORS, MODELS, TIERS, Knobs, SimulatorConfig
+from simulator.config import ALGORITHMS, ESTIMATORS, MODELS, TIERS, VECTOR_KINDS, Knobs, SimulatorConfig
 from simulator.errors import ConfigError
 from simulator.inputs import encoding_for
 
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="An OpenAI-compatible /v1/embeddings server that enforces a usage tier's rate limits "
-        "(429 bodies, x-ratelimit-* and retry-after headers) with deterministic unit vectors. "
+        "(429 bodies, x-ratelimit-* and retry-after headers) with deterministic unit vectors (texts that share words land near each other). "
         "Rehearse a tier before spending money; prove from the server that a client never exceeds a limit.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     knobs.add_argument("--hang-seconds", metavar="S", type=float, default=30.0, help="length of a hang (default: 30)")
     knobs.add_argument("--drop-rate", metavar="P", type=float, default=0.0, help="probability of dropping the connection mid-response")
     knobs.add_argument("--insufficient-quota", action="store_true", help="answer every request 429 insufficient_quota")
+    knobs.add_argument("--vectors", choices=VECTOR_KINDS, default="semantic",
+                       help="semantic: texts sharing words land near each other (default); exact: any two "
+                       "different texts are nearly orthogonal")
     knobs.add_argument("--seed", type=int, help="seed for jitter and faults, for reproducible runs")
     return parser
 
@@ -97,7 +100,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         latency_ms=args.latency_ms, latency_per_token_ms=args.latency_per_token_ms,
         latency_jitter_ms=args.latency_jitter_ms, error_500_rate=args.error_500_rate,
         error_503_rate=args.error_503_rate, hang_rate=args.hang_rate, hang_seconds=args.hang_seconds,
-        drop_rate=args.drop_rate, insufficient_quota=args.insufficient_quota,
+        drop_rate=args.drop_rate, insufficient_quota=args.insufficient_quota, vectors=args.vectors,
     )
     overrides = {name: getattr(args, name) for name in ("rpm", "tpm", "rpd") if getattr(args, name) is not None}
     return SimulatorConfig.for_tier(

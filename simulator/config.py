@@ -24,12 +24,14 @@ __all__ = [
     "MAX_TOKENS_PER_REQUEST",
     "ALGORITHMS",
     "ESTIMATORS",
+    "VECTOR_KINDS",
 ]
 
 MAX_INPUTS = 2048  # inputs in one request
 MAX_TOKENS_PER_REQUEST = 300_000  # tokens summed over one request's inputs
 ALGORITHMS = ("sliding", "bucket")
 ESTIMATORS = ("tiktoken", "chars")
+VECTOR_KINDS = ("semantic", "exact")  # see vectors.py
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Knobs:
     Latency of a success is ``latency_ms + latency_per_token_ms * tokens`` plus a uniform
     jitter of up to ``latency_jitter_ms``. Fault rates are probabilities per request, drawn in
     order: drop, hang, 500, 503. A hang sleeps ``hang_seconds`` (past the client's timeout)
-    and then answers normally.
+    and then answers normally. ``vectors`` chooses semantic or exact-text vectors.
     """
 
     latency_ms: float = 0.0
@@ -96,6 +98,7 @@ class Knobs:
     hang_seconds: float = 30.0
     drop_rate: float = 0.0
     insufficient_quota: bool = False
+    vectors: str = "semantic"
 
     def validate(self) -> None:
         """Refuse values that cannot mean anything (negative times, probabilities over 1)."""
@@ -104,6 +107,8 @@ class Knobs:
                 raise ConfigError(f"{name} must not be negative")
         for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate"):
             _check_rate(name, getattr(self, name))
+        if self.vectors not in VECTOR_KINDS:
+            raise ConfigError(f"vectors must be one of {', '.join(VECTOR_KINDS)}")
 
 
 @dataclass

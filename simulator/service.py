@@ -29,7 +29,7 @@ from simulator.headers import go_duration, ratelimit_headers, retry_headers
 from simulator.inputs import EmbeddingRequest, model_of, parse_request
 from simulator.limits import Limiter, Limits, Refusal, make_limiter
 from simulator.stats import Stats
-from simulator.vectors import embed, encode_vector
+from simulator.vectors import embed_many, encode_vector
 
 __all__ = ["Simulator", "Admitted", "LIMIT_FIELDS"]
 
@@ -159,15 +159,15 @@ class Simulator:
             headers={**headers, **retry_headers(refusal.retry_after)},
         )
 
-    @staticmethod
-    def render(request: EmbeddingRequest) -> dict[str, Any]:
+    def render(self, request: EmbeddingRequest) -> dict[str, Any]:
         """The response body, results in input order with their ``index``."""
-        model, dims, fmt = request.model.name, request.dimensions, request.encoding_format
+        model, fmt = request.model.name, request.encoding_format
+        vectors = embed_many(request.contents, model=model, dimensions=request.dimensions, kind=self.config.knobs.vectors)
         return {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": encode_vector(embed(c, model=model, dimensions=dims), fmt)}
-                for i, c in enumerate(request.contents)
+                {"object": "embedding", "index": i, "embedding": encode_vector(vector, fmt)}
+                for i, vector in enumerate(vectors)
             ],
             "model": model,
             "usage": {"prompt_tokens": request.usage_tokens, "total_tokens": request.usage_tokens},
