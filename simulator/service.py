@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.config import Knobs, SimulatorConfig
+from simulator.batches import BatchService
 from simulator.errors import (
     AuthenticationError,
     ConfigError,
+    InjectedFaultError,
     InsufficientQuotaError,
     InvalidRequestError,
     SimulatorError,
     rate_limit_reached,
     request_too_large,
 )
+from simulator.files import FileStore
 from simulator.headers import go_duration, ratelimit_headers, retry_headers
 from simulator.inputs import EmbeddingRequest, model_of, parse_request
 from simulator.limits import Limiter, Limits, Refusal, make_limiter
@@ -33,7 +36,9 @@ from simulator.vectors import embed_many, encode_vector
 
 __all__ = ["Simulator", "Admitted", "LIMIT_FIELDS"]
 
-LIMIT_FIELDS = ("rpm", "tpm", "rpd", "time_scale", "algorithm", "token_estimator", "chars_per_token")
+LIMIT_FIELDS = (
+    "rpm", "tpm", "rpd", "batch_queue_tokens", "time_scale", "algorithm", "token_estimator", "chars_per_token",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Simulator:
         self.config = config
         self.rng = random.Random(config.seed)
         self._build()
+        self.files = FileStore()
+        self.batches = BatchService(self)
 
     def _build(self) -> None:
         config = self.config
@@ -113,6 +120,16 @@ class Simulator:
             if key not in self.config.api_keys:
                 raise AuthenticationError.incorrect(key)
         return key
+
+    def owner(self, authorization: str | None) -> str:
+        """Whose files and batches a request may see: its key's fingerprint (401 for a bad key)."""
+        return key_fingerprint(self.authenticate(authorization))
+
+    def check_file_fault(self) -> None:
+        """A 500 on a ``/v1/files`` call with probability ``file_error_rate``."""
+        rate = self.config.knobs.file_error_rate
+        if rate and self.rng.random() < rate:
+            raise InjectedFaultError(500)
 
     def admit(self, *, authorization: str | None, body: Any) -> Admitted:
         """Run every check for one request; raises the ``SimulatorError`` the API would answer."""
@@ -182,6 +199,7 @@ class Simulator:
             tier=config.tier,
             algorithm=config.algorithm,
             token_estimator=config.token_estimator,
+            batch_queue_tokens=config.batch_queue_tokens,
             time_scale=config.time_scale,
             window_seconds=config.window_seconds,
             day_seconds=config.day_seconds,
