@@ -131,7 +131,8 @@ def read_batch_input(content: bytes, *, endpoint: str, estimator: str, chars_per
         except InvalidRequestError as refusal:
             lines.append(BatchLine(number, request["custom_id"], None, refusal))
             raw_input = request["body"].get("input")
-            inputs += len(raw_input) if isinstance(raw_input, list) and not all(type(x) is int for x in raw_input) else 1
+            several = isinstance(raw_input, list) and not all(type(x) is int for x in raw_input)
+            inputs += len(raw_input) if several else 1
             continue
         lines.append(BatchLine(number, request["custom_id"], parsed, None))
         charged += parsed.charged_tokens

@@ -115,7 +115,8 @@ class Knobs:
 
     def validate(self) -> None:
         """Refuse values that cannot mean anything (negative times, probabilities over 1)."""
-        for name in ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds", "batch_tokens_per_second"):
+        durations = ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds", "batch_tokens_per_second")
+        for name in durations:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         if self.batch_seconds <= 0:

@@ -179,7 +179,8 @@ class Simulator:
     def render(self, request: EmbeddingRequest) -> dict[str, Any]:
         """The response body, results in input order with their ``index``."""
         model, fmt = request.model.name, request.encoding_format
-        vectors = embed_many(request.contents, model=model, dimensions=request.dimensions, kind=self.config.knobs.vectors)
+        kind = self.config.knobs.vectors
+        vectors = embed_many(request.contents, model=model, dimensions=request.dimensions, kind=kind)
         return {
             "object": "list",
             "data": [

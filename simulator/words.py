@@ -33,6 +33,7 @@ STOPWORDS: frozenset[bytes] = frozenset(
     """.split()
 )
 
+
 class _WordIds(dict[bytes, bytes]):
     """word -> 8-byte id of its stem; a miss stems and hashes, a hit stays in C."""
 

@@ -92,7 +92,8 @@ def test_a_batch_completes_and_every_line_matches_by_custom_id(client):
         assert by_id[f"doc-{i}"]["error"] is None
     assert len(by_id["pair"]["response"]["body"]["data"]) == 2
     encoding = tiktoken.encoding_for_model(SMALL)
-    assert batch.usage.input_tokens == sum(len(encoding.encode_ordinary(t)) for t in [*inputs, "first of two", "second of two"])
+    every_input = [*inputs, "first of two", "second of two"]
+    assert batch.usage.input_tokens == sum(len(encoding.encode_ordinary(t)) for t in every_input)
 
 
 def test_stats_count_batch_work_apart_from_sync_requests(sim, client):

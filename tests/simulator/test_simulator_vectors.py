@@ -76,8 +76,9 @@ def test_numpy_and_pure_python_give_identical_vectors():
     contents = [QUESTION.encode(), ANSWER.encode(), b"", b"x", (ANSWER * 40).encode(), "caf\u00e9 na\u00efve".encode()]
     for model, full in ((SMALL, 1536), ("text-embedding-3-large", 3072)):
         for dimensions in (full, 256, 1):
-            fast = semantic_vectors(contents, model=model, full_dimensions=full, dimensions=dimensions, backend="numpy")
-            slow = semantic_vectors(contents, model=model, full_dimensions=full, dimensions=dimensions, backend="python")
+            shape = dict(model=model, full_dimensions=full, dimensions=dimensions)
+            fast = semantic_vectors(contents, **shape, backend="numpy")
+            slow = semantic_vectors(contents, **shape, backend="python")
             assert [v.tobytes() for v in fast] == [v.tobytes() for v in slow]
 
 
