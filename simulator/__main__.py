@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from simulator.app import create_app
-from simulator.config import ALGORITHMS, ESTIMATORS, MODELS, TIERS, Knobs, SimulatorConfig
+from simulator.config import ALGORITHMS, ESTIMATORS, MODELS, TIERS, VECTOR_KINDS, Knobs, SimulatorConfig
 from simulator.errors import ConfigError
 from simulator.inputs import encoding_for
 
@@ -37,6 +37,7 @@ endpoints:
   GET|POST /admin/config   read or change knobs and limits at run time, e.g.
                            curl -d '{"error_503_rate": 0.5}' http://127.0.0.1:8765/admin/config
   POST /admin/reset-limits forget every key's usage
+  /v1/files, /v1/batches   the Batch API for /v1/embeddings (upload JSONL, create, poll, cancel)
 
 examples:
   python -m simulator --tier 1
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m simulator",
         description="An OpenAI-compatible /v1/embeddings server that enforces a usage tier's rate limits "
-        "(429 bodies, x-ratelimit-* and retry-after headers) with deterministic unit vectors. "
+        "(429 bodies, x-ratelimit-* and retry-after headers) with deterministic unit vectors (texts that share words land near each other). "
         "Rehearse a tier before spending money; prove from the server that a client never exceeds a limit.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--rpm", type=int, metavar="N", help="requests per window, overrides the tier (0: no limit)")
     limits.add_argument("--tpm", type=int, metavar="N", help="tokens per window, overrides the tier (0: no limit)")
     limits.add_argument("--rpd", type=int, metavar="N", help="requests per day, overrides the tier (0: no limit)")
+    limits.add_argument("--batch-queue-tokens", type=int, metavar="N",
+                        help="enqueued batch tokens per key and model, overrides the tier (0: no limit)")
     limits.add_argument("--time-scale", type=float, default=1.0, metavar="K",
                         help="shrink every window K times: a minute lasts 60/K s, a day 86400/K s (default: 1)")
     limits.add_argument("--algorithm", choices=ALGORITHMS, default="sliding",
@@ -87,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     knobs.add_argument("--hang-seconds", metavar="S", type=float, default=30.0, help="length of a hang (default: 30)")
     knobs.add_argument("--drop-rate", metavar="P", type=float, default=0.0, help="probability of dropping the connection mid-response")
     knobs.add_argument("--insufficient-quota", action="store_true", help="answer every request 429 insufficient_quota")
+    knobs.add_argument("--vectors", choices=VECTOR_KINDS, default="semantic",
+                       help="semantic: texts sharing words land near each other (default); exact: any two "
+                       "different texts are nearly orthogonal")
+    knobs.add_argument("--batch-seconds", metavar="S", type=float, default=1800.0,
+                       help="how long a batch takes, before --time-scale (default: 1800)")
+    knobs.add_argument("--batch-tokens-per-second", metavar="N", type=float, default=0.0,
+                       help="batch processing rate: adds tokens/N seconds to a batch (default: 0, off)")
+    knobs.add_argument("--batch-line-error-rate", metavar="P", type=float, default=0.0,
+                       help="probability that a batch line fails with a 400 body")
+    knobs.add_argument("--batch-expire-rate", metavar="P", type=float, default=0.0,
+                       help="probability that a batch stalls part-done and expires at the end of its window")
+    knobs.add_argument("--batch-validation-failure-rate", metavar="P", type=float, default=0.0,
+                       help="probability that a valid batch fails validation")
+    knobs.add_argument("--file-error-rate", metavar="P", type=float, default=0.0,
+                       help="probability of a 500 per /v1/files request")
     knobs.add_argument("--seed", type=int, help="seed for jitter and faults, for reproducible runs")
     return parser
 
@@ -97,9 +115,13 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         latency_ms=args.latency_ms, latency_per_token_ms=args.latency_per_token_ms,
         latency_jitter_ms=args.latency_jitter_ms, error_500_rate=args.error_500_rate,
         error_503_rate=args.error_503_rate, hang_rate=args.hang_rate, hang_seconds=args.hang_seconds,
-        drop_rate=args.drop_rate, insufficient_quota=args.insufficient_quota,
+        drop_rate=args.drop_rate, insufficient_quota=args.insufficient_quota, vectors=args.vectors,
+        batch_seconds=args.batch_seconds, batch_tokens_per_second=args.batch_tokens_per_second,
+        batch_line_error_rate=args.batch_line_error_rate, batch_expire_rate=args.batch_expire_rate,
+        batch_validation_failure_rate=args.batch_validation_failure_rate, file_error_rate=args.file_error_rate,
     )
-    overrides = {name: getattr(args, name) for name in ("rpm", "tpm", "rpd") if getattr(args, name) is not None}
+    limit_names = ("rpm", "tpm", "rpd", "batch_queue_tokens")
+    overrides = {name: getattr(args, name) for name in limit_names if getattr(args, name) is not None}
     return SimulatorConfig.for_tier(
         args.tier, **overrides, time_scale=args.time_scale, algorithm=args.algorithm,
         token_estimator=args.token_estimator, chars_per_token=args.chars_per_token,

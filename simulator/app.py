@@ -1,4 +1,5 @@
-"""The HTTP face: a Starlette app serving ``/v1/embeddings``, ``/v1/models``, ``/stats``, ``/admin``.
+"""The HTTP face: a Starlette app serving ``/v1/embeddings``, ``/v1/models``, ``/stats``, ``/admin``
+(and ``/v1/files``, ``/v1/batches`` from batch_routes.py).
 
 Routes stay thin: the decisions live in ``Simulator`` (service.py). This module owns only
 what needs the wire: JSON in and out, simulated latency, hangs and dropped connections.
@@ -20,25 +21,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from simulator.batch_routes import batch_routes
 from simulator.config import MODELS, SimulatorConfig
 from simulator.errors import InjectedFaultError, InvalidRequestError, SimulatorError
+from simulator.http import JSON, body_json, error_response, json_response
 from simulator.realism import choose_fault, latency_seconds
 from simulator.service import Simulator
 
 __all__ = ["create_app"]
 
 THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
-_JSON = "application/json"
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(data, separators=(",", ":")), status_code=status, headers=headers, media_type=_JSON)
-
-
-def _error(error: SimulatorError, started: float) -> Response:
-    headers = {**error.headers, "x-request-id": f"req_{secrets.token_hex(16)}"}
-    headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
-    return _json(error.body(), error.status, headers)
 
 
 class _DroppedResponse(Response):
@@ -48,21 +40,9 @@ class _DroppedResponse(Response):
         super().__init__()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", _JSON.encode()), (b"content-length", b"4096")]
+        headers = [(b"content-type", JSON.encode()), (b"content-length", b"4096")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"object":"list","data":[', "more_body": True})
-
-
-async def _body_json(request: Request) -> tuple[Any, int]:
-    raw = await request.body()
-    try:
-        return json.loads(raw), len(raw)
-    except ValueError:
-        raise InvalidRequestError(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
-            "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not "
-            "valid JSON.)"
-        ) from None
 
 
 def create_app(config: SimulatorConfig) -> Starlette:
@@ -81,7 +61,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
         try:
             authorization = request.headers.get("authorization")
             sim.authenticate(authorization)  # a bad key is a 401 even when the body is garbage
-            body, size = await _body_json(request)
+            body, size = await body_json(request)
             if size > THREADPOOL_BODY_BYTES:
                 admitted = await run_in_threadpool(sim.admit, authorization=authorization, body=body)
             else:
@@ -99,7 +79,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
                 payload = json.dumps(sim.render(admitted.request), separators=(",", ":")).encode()
         except SimulatorError as error:
             sim.stats.record_error(error.status, error.type if error.status == 429 else None)
-            return _error(error, started)
+            return error_response(error, started)
         overhead_ms = (time.perf_counter() - started) * 1000
         delay = latency_seconds(sim.config.knobs, admitted.request.usage_tokens, sim.rng)
         if fault == "hang":
@@ -118,37 +98,37 @@ def create_app(config: SimulatorConfig) -> Starlette:
             "openai-version": "2020-10-01",
             "x-request-id": f"req_{secrets.token_hex(16)}",
         }
-        return Response(payload, headers=headers, media_type=_JSON)
+        return Response(payload, headers=headers, media_type=JSON)
 
     async def models(request: Request) -> Response:
         data = [{"id": name, "object": "model", "created": 0, "owned_by": "system"} for name in MODELS]
-        return _json({"object": "list", "data": data})
+        return json_response({"object": "list", "data": data})
 
     async def stats(request: Request) -> Response:
-        return _json(sim.describe())
+        return json_response(sim.describe())
 
     async def stats_reset(request: Request) -> Response:
         sim.stats.reset()
-        return _json(sim.describe())
+        return json_response(sim.describe())
 
     async def admin_config(request: Request) -> Response:
         started = time.perf_counter()
         if request.method == "GET":
-            return _json(sim.config.public())
+            return json_response(sim.config.public())
         try:
-            changes, _ = await _body_json(request)
+            changes, _ = await body_json(request)
             if not isinstance(changes, dict):
                 raise InvalidRequestError("the admin config update must be a JSON object")
-            return _json(sim.update(changes))
+            return json_response(sim.update(changes))
         except SimulatorError as error:
-            return _error(error, started)
+            return error_response(error, started)
 
     async def admin_reset(request: Request) -> Response:
         sim.reset_limits()
-        return _json({"reset": True})
+        return json_response({"reset": True})
 
     async def health(request: Request) -> Response:
-        return _json({"status": "ok"})
+        return json_response({"status": "ok"})
 
     app = Starlette(
         routes=[
@@ -159,6 +139,7 @@ def create_app(config: SimulatorConfig) -> Starlette:
             Route("/admin/config", admin_config, methods=["GET", "POST"]),
             Route("/admin/reset-limits", admin_reset, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            *batch_routes(sim),
         ]
     )
     app.state.simulator = sim

@@ -24,12 +24,14 @@ __all__ = [
     "MAX_TOKENS_PER_REQUEST",
     "ALGORITHMS",
     "ESTIMATORS",
+    "VECTOR_KINDS",
 ]
 
 MAX_INPUTS = 2048  # inputs in one request
 MAX_TOKENS_PER_REQUEST = 300_000  # tokens summed over one request's inputs
 ALGORITHMS = ("sliding", "bucket")
 ESTIMATORS = ("tiktoken", "chars")
+VECTOR_KINDS = ("semantic", "exact")  # see vectors.py
 
 
 @dataclass(frozen=True)
@@ -59,16 +61,18 @@ class TierLimits:
     rpm: int
     tpm: int
     rpd: int | None
+    batch_queue_tokens: int | None = None
 
 
-# OpenAI's published limits for text-embedding-3-* (February 2025).
+# OpenAI's published limits for text-embedding-3-* (February 2025); the batch queue is the
+# enqueued-token limit (none published for the free tier, so none is enforced there).
 TIERS: dict[str, TierLimits] = {
     "free": TierLimits(rpm=100, tpm=40_000, rpd=2_000),
-    "1": TierLimits(rpm=3_000, tpm=1_000_000, rpd=None),
-    "2": TierLimits(rpm=5_000, tpm=1_000_000, rpd=None),
-    "3": TierLimits(rpm=5_000, tpm=5_000_000, rpd=None),
-    "4": TierLimits(rpm=10_000, tpm=5_000_000, rpd=None),
-    "5": TierLimits(rpm=10_000, tpm=10_000_000, rpd=None),
+    "1": TierLimits(rpm=3_000, tpm=1_000_000, rpd=None, batch_queue_tokens=3_000_000),
+    "2": TierLimits(rpm=5_000, tpm=1_000_000, rpd=None, batch_queue_tokens=20_000_000),
+    "3": TierLimits(rpm=5_000, tpm=5_000_000, rpd=None, batch_queue_tokens=100_000_000),
+    "4": TierLimits(rpm=10_000, tpm=5_000_000, rpd=None, batch_queue_tokens=500_000_000),
+    "5": TierLimits(rpm=10_000, tpm=10_000_000, rpd=None, batch_queue_tokens=4_000_000_000),
 }
 
 
@@ -84,7 +88,12 @@ class Knobs:
     Latency of a success is ``latency_ms + latency_per_token_ms * tokens`` plus a uniform
     jitter of up to ``latency_jitter_ms``. Fault rates are probabilities per request, drawn in
     order: drop, hang, 500, 503. A hang sleeps ``hang_seconds`` (past the client's timeout)
-    and then answers normally.
+    and then answers normally. ``vectors`` chooses semantic or exact-text vectors.
+
+    A batch takes ``batch_seconds`` plus its tokens / ``batch_tokens_per_second`` (when not 0),
+    both divided by the time scale. Batch faults, drawn once per batch or line: a line fails
+    with a 400 body, a batch stalls part-done and expires at the end of its 24h window, a batch
+    fails validation; ``file_error_rate`` is the probability of a 500 per ``/v1/files`` call.
     """
 
     latency_ms: float = 0.0
@@ -96,14 +105,27 @@ class Knobs:
     hang_seconds: float = 30.0
     drop_rate: float = 0.0
     insufficient_quota: bool = False
+    vectors: str = "semantic"
+    batch_seconds: float = 1800.0
+    batch_tokens_per_second: float = 0.0
+    batch_line_error_rate: float = 0.0
+    batch_expire_rate: float = 0.0
+    batch_validation_failure_rate: float = 0.0
+    file_error_rate: float = 0.0
 
     def validate(self) -> None:
         """Refuse values that cannot mean anything (negative times, probabilities over 1)."""
-        for name in ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds"):
+        durations = ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds", "batch_tokens_per_second")
+        for name in durations:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
-        for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate"):
+        if self.batch_seconds <= 0:
+            raise ConfigError("batch_seconds must be positive")
+        for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate", "batch_line_error_rate",
+                     "batch_expire_rate", "batch_validation_failure_rate", "file_error_rate"):
             _check_rate(name, getattr(self, name))
+        if self.vectors not in VECTOR_KINDS:
+            raise ConfigError(f"vectors must be one of {', '.join(VECTOR_KINDS)}")
 
 
 @dataclass
@@ -118,6 +140,7 @@ class SimulatorConfig:
     rpm: int | None = 3_000
     tpm: int | None = 1_000_000
     rpd: int | None = None
+    batch_queue_tokens: int | None = 3_000_000
     tier: str | None = "1"
     time_scale: float = 1.0
     algorithm: str = "sliding"
@@ -135,7 +158,10 @@ class SimulatorConfig:
         if key not in TIERS:
             raise ConfigError(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
         limits = TIERS[key]
-        values: dict[str, Any] = {"rpm": limits.rpm, "tpm": limits.tpm, "rpd": limits.rpd, "tier": key}
+        values: dict[str, Any] = {
+            "rpm": limits.rpm, "tpm": limits.tpm, "rpd": limits.rpd, "batch_queue_tokens": limits.batch_queue_tokens,
+            "tier": key,
+        }
         values.update(overrides)
         config = cls(**values)
         config.validate()
@@ -153,7 +179,7 @@ class SimulatorConfig:
 
     def validate(self) -> None:
         """Refuse a config that cannot be served; normalizes 0 limits to ``None``."""
-        for name in ("rpm", "tpm", "rpd"):
+        for name in ("rpm", "tpm", "rpd", "batch_queue_tokens"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ConfigError(f"{name} must not be negative")

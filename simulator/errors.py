@@ -20,6 +20,7 @@ __all__ = [
     "RateLimitedError",
     "InsufficientQuotaError",
     "InjectedFaultError",
+    "NotFoundError",
     "API_REFERENCE_HINT",
     "rate_limit_reached",
     "request_too_large",
@@ -158,6 +159,21 @@ class InjectedFaultError(SimulatorError):
             message = "The server had an error while processing your request. Sorry about that!"
         super().__init__(message)
         self.status = status
+
+
+class NotFoundError(SimulatorError):
+    """A file or batch that does not exist, or belongs to another key (404)."""
+
+    status = 404
+    type = "invalid_request_error"
+
+    @classmethod
+    def file(cls, file_id: str) -> NotFoundError:
+        return cls(f"No such File object: {file_id}", param="id")
+
+    @classmethod
+    def batch(cls, batch_id: str) -> NotFoundError:
+        return cls(f"No batch found with id '{batch_id}'.", param="batch_id")
 
 
 _LIMITS_URL = "https://platform.openai.com/account/rate-limits"

@@ -16,24 +16,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.config import Knobs, SimulatorConfig
+from simulator.batches import BatchService
 from simulator.errors import (
     AuthenticationError,
     ConfigError,
+    InjectedFaultError,
     InsufficientQuotaError,
     InvalidRequestError,
     SimulatorError,
     rate_limit_reached,
     request_too_large,
 )
+from simulator.files import FileStore
 from simulator.headers import go_duration, ratelimit_headers, retry_headers
 from simulator.inputs import EmbeddingRequest, model_of, parse_request
 from simulator.limits import Limiter, Limits, Refusal, make_limiter
 from simulator.stats import Stats
-from simulator.vectors import embed, encode_vector
+from simulator.vectors import embed_many, encode_vector
 
 __all__ = ["Simulator", "Admitted", "LIMIT_FIELDS"]
 
-LIMIT_FIELDS = ("rpm", "tpm", "rpd", "time_scale", "algorithm", "token_estimator", "chars_per_token")
+LIMIT_FIELDS = (
+    "rpm", "tpm", "rpd", "batch_queue_tokens", "time_scale", "algorithm", "token_estimator", "chars_per_token",
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Simulator:
         self.config = config
         self.rng = random.Random(config.seed)
         self._build()
+        self.files = FileStore()
+        self.batches = BatchService(self)
 
     def _build(self) -> None:
         config = self.config
@@ -114,6 +121,16 @@ class Simulator:
                 raise AuthenticationError.incorrect(key)
         return key
 
+    def owner(self, authorization: str | None) -> str:
+        """Whose files and batches a request may see: its key's fingerprint (401 for a bad key)."""
+        return key_fingerprint(self.authenticate(authorization))
+
+    def check_file_fault(self) -> None:
+        """A 500 on a ``/v1/files`` call with probability ``file_error_rate``."""
+        rate = self.config.knobs.file_error_rate
+        if rate and self.rng.random() < rate:
+            raise InjectedFaultError(500)
+
     def admit(self, *, authorization: str | None, body: Any) -> Admitted:
         """Run every check for one request; raises the ``SimulatorError`` the API would answer."""
         key = self.authenticate(authorization)
@@ -159,15 +176,16 @@ class Simulator:
             headers={**headers, **retry_headers(refusal.retry_after)},
         )
 
-    @staticmethod
-    def render(request: EmbeddingRequest) -> dict[str, Any]:
+    def render(self, request: EmbeddingRequest) -> dict[str, Any]:
         """The response body, results in input order with their ``index``."""
-        model, dims, fmt = request.model.name, request.dimensions, request.encoding_format
+        model, fmt = request.model.name, request.encoding_format
+        kind = self.config.knobs.vectors
+        vectors = embed_many(request.contents, model=model, dimensions=request.dimensions, kind=kind)
         return {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": encode_vector(embed(c, model=model, dimensions=dims), fmt)}
-                for i, c in enumerate(request.contents)
+                {"object": "embedding", "index": i, "embedding": encode_vector(vector, fmt)}
+                for i, vector in enumerate(vectors)
             ],
             "model": model,
             "usage": {"prompt_tokens": request.usage_tokens, "total_tokens": request.usage_tokens},
@@ -182,6 +200,7 @@ class Simulator:
             tier=config.tier,
             algorithm=config.algorithm,
             token_estimator=config.token_estimator,
+            batch_queue_tokens=config.batch_queue_tokens,
             time_scale=config.time_scale,
             window_seconds=config.window_seconds,
             day_seconds=config.day_seconds,

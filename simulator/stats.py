@@ -64,6 +64,8 @@ class Stats:
             self._groups: dict[str, _Group] = {}
             self._timeline: dict[int, list[int]] = {}
             self._overhead: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
+            self.batches: Counter[str] = Counter()
+            self.batch_counts: Counter[str] = Counter()
 
     def record_request(self) -> None:
         with self._lock:
@@ -83,6 +85,18 @@ class Stats:
                 self.rate_limited[kind] += 1
             else:
                 self.errors[str(status)] += 1
+
+    def record_batch(self, status: str) -> None:
+        """A batch reached a final status (completed, failed, expired, cancelled)."""
+        with self._lock:
+            self.batches[status] += 1
+
+    def record_batch_output(self, *, completed: int, failed: int, inputs: int, usage_tokens: int) -> None:
+        """A finished batch's lines: kept apart from ``/v1/embeddings`` so each can be judged alone."""
+        with self._lock:
+            self.batch_counts.update(
+                requests_completed=completed, requests_failed=failed, inputs=inputs, usage_tokens=usage_tokens
+            )
 
     def record_fault(self, fault: str) -> None:
         with self._lock:
@@ -156,4 +170,11 @@ class Stats:
                     "max": round(overhead[-1], 3) if overhead else 0.0,
                 },
                 "timeline": timeline,
+                "batch": {
+                    "batches": {"completed": 0, "failed": 0, "expired": 0, "cancelled": 0, **self.batches},
+                    "requests_completed": self.batch_counts["requests_completed"],
+                    "requests_failed": self.batch_counts["requests_failed"],
+                    "inputs": self.batch_counts["inputs"],
+                    "usage_tokens": self.batch_counts["usage_tokens"],
+                },
             }

@@ -99,22 +99,25 @@ def test_retry_headers_round_up():
     assert retry_headers(math.inf) == {}
 
 
-def test_vectors_are_deterministic_unit_and_nearly_orthogonal():
-    a = embed(b"the cat sat", model="text-embedding-3-small", dimensions=1536)
-    b = embed(b"the cat sat", model="text-embedding-3-small", dimensions=1536)
-    c = embed(b"the cat sat.", model="text-embedding-3-small", dimensions=1536)
-    other_model = embed(b"the cat sat", model="text-embedding-3-large", dimensions=1536)
+def test_exact_vectors_are_deterministic_unit_and_nearly_orthogonal():
+    a = embed(b"the cat sat", model="text-embedding-3-small", dimensions=1536, kind="exact")
+    b = embed(b"the cat sat", model="text-embedding-3-small", dimensions=1536, kind="exact")
+    c = embed(b"the cat sat.", model="text-embedding-3-small", dimensions=1536, kind="exact")
+    other_model = embed(b"the cat sat", model="text-embedding-3-large", dimensions=1536, kind="exact")
     assert list(a) == list(b)
     assert math.fsum(x * x for x in a) == pytest.approx(1.0, abs=1e-5)
     assert abs(math.fsum(x * y for x, y in zip(a, c))) < 0.15
     assert abs(math.fsum(x * y for x, y in zip(a, other_model))) < 0.15
 
 
-def test_shortened_vectors_are_the_renormalized_prefix():
-    full = embed(b"text", model="text-embedding-3-small", dimensions=1536)
-    short = embed(b"text", model="text-embedding-3-small", dimensions=256)
-    norm = math.sqrt(math.fsum(x * x for x in full[:256]))
-    assert [round(x / norm, 5) for x in full[:256]] == [round(x, 5) for x in short]
+@pytest.mark.parametrize("kind", ["semantic", "exact"])
+def test_shortened_vectors_are_the_renormalized_prefix(kind):
+    text = b"a text with several words in it, and word pairs too"
+    full = embed(text, model="text-embedding-3-small", dimensions=1536, kind=kind)
+    for k in (1, 7, 256, 1000):
+        short = embed(text, model="text-embedding-3-small", dimensions=k, kind=kind)
+        norm = math.sqrt(math.fsum(x * x for x in full[:k]))
+        assert [round(x / norm, 5) for x in full[:k]] == [round(x, 5) for x in short]
 
 
 def test_stats_keep_the_exact_sliding_maximum():
