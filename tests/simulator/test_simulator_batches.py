@@ -13,8 +13,8 @@ import openai
 import pytest
 import tiktoken
 
+from project.launch import start_simulator
 from simulator.batch_input import BatchInputError, read_batch_input
-from tests.simulator_process import start_simulator
 
 SMALL = "text-embedding-3-small"
 DEFAULTS = dict(batch_seconds=21600, batch_line_error_rate=0, batch_expire_rate=0, batch_validation_failure_rate=0,

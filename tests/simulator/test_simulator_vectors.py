@@ -11,10 +11,10 @@ import math
 import openai
 import pytest
 
+from project.launch import start_simulator
 from simulator.semantic import BACKENDS, semantic_vectors
 from simulator.vectors import embed, embed_many
 from simulator.words import stem
-from tests.simulator_process import start_simulator
 
 SMALL = "text-embedding-3-small"
 QUESTION = "how do workers share one rate limit"
