@@ -119,13 +119,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sample_search(job, say) -> None:
-    from project.search import sample_query, search
+    from project.demo_corpus import SAMPLE_QUERY
+    from project.search import search
 
-    query = sample_query(job)
-    if query is None:
-        return
-    say(f"\nsample search: {query[:100]!r}")
-    for hit in search(query, k=3, model=job.model):
+    say(f"\nsample search: {SAMPLE_QUERY!r}")
+    for hit in search(SAMPLE_QUERY, k=3, model=job.model):
         say(f"  {hit.similarity:.3f}  {hit.chunk.document.source}  {hit.chunk.text[:70]!r}")
 
 

@@ -14,6 +14,10 @@ from pathlib import Path
 from project.embeddings.ingest import TextInput
 
 DEFAULT_MODULES = 300
+# The demo's sample search, in plain words: none of its chunks says it this way, and
+# argparse's docstring ("Command-line parsing library ... options and arguments") answers it.
+SAMPLE_QUERY = "how do I parse the options and arguments given on a command line"
+SAMPLE_ANSWER = "stdlib:argparse.py"
 
 
 def stdlib_docstrings(limit: int = DEFAULT_MODULES) -> Iterator[TextInput]:

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from project.embeddings.models import Chunk, EmbeddingJob
 from project.embeddings.selectors import SearchHit, chunk_search
 from project.provider import provider_config, shared_limiter
 from providers import client_for, count_tokens, embed_within
 from providers.gate import INTERACTIVE_TIMEOUT
-
-MIN_QUERY_TOKENS = 12
 
 
 def embed_query(text: str, *, model: str | None = None, timeout: float = INTERACTIVE_TIMEOUT) -> list[float]:
@@ -35,17 +32,3 @@ def search(
     model = model or settings.TOLLGATE_MODEL
     vector = embed_query(query, model=model)
     return chunk_search(vector=vector, model=model, k=k, threshold=threshold, collection=collection)
-
-
-def sample_query(job: EmbeddingJob) -> str | None:
-    """The words of one of the job's short embedded chunks, for the demo to search with.
-
-    The simulator's vectors know exact words, not meaning, so the demo searches with a whole
-    chunk's text; against the real API any sentence of it would find it too.
-    """
-    chunk = (
-        Chunk.objects.filter(document__jobs=job, embeddings__model=job.model, token_count__gte=MIN_QUERY_TOKENS)
-        .order_by("token_count", "pk")
-        .first()
-    )
-    return chunk.text if chunk else None

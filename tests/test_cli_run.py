@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from project.demo_corpus import SAMPLE_ANSWER, SAMPLE_QUERY
+
 # A rehearsal that finishes in seconds: a 1-second "minute" on the built-in simulator.
 FAST = {"TOLLGATE_RPM": "100", "TOLLGATE_TPM": "40000", "TOLLGATE_WINDOW_SECONDS": "1"}
 SUMMARY_KEYS = {"documents", "chunks", "embedded", "failed", "tokens", "requests", "http_429", "limiter_waits",
@@ -21,7 +23,7 @@ def tollgate(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     )  # fmt: skip
 
 
-def test_demo_embeds_the_stdlib_corpus_and_finds_a_chunk_first():
+def test_demo_embeds_the_stdlib_corpus_and_its_plain_words_search_finds_the_right_module():
     result = tollgate("demo", "--modules", "15", "--workers", "2", "--json", env=FAST)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -29,9 +31,11 @@ def test_demo_embeds_the_stdlib_corpus_and_finds_a_chunk_first():
     assert summary["status"] == "completed" and summary["documents"] == 15
     assert summary["embedded"] == summary["chunks"] > 0 and summary["failed"] == 0
     assert summary["http_429"] == 0
-    assert "sample search:" in result.stderr
-    first_hit = result.stderr.split("sample search:")[1].splitlines()[1]
-    assert first_hit.strip().startswith("1.000")  # the query's own chunk, similarity 1
+    assert f"sample search: {SAMPLE_QUERY!r}" in result.stderr
+    first_hit, second_hit = result.stderr.split("sample search:")[1].splitlines()[1:3]
+    similarity, source = first_hit.split()[:2]
+    assert source == SAMPLE_ANSWER, result.stderr.split("sample search:")[1]  # a paraphrase found its module
+    assert 0.1 < float(similarity) < 0.999 and float(second_hit.split()[0]) <= float(similarity)
 
 
 def test_run_reports_bad_files_and_embeds_the_rest(tmp_path: Path):
