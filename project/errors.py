@@ -70,12 +70,15 @@ class LaunchError(TollgateError):
 
 
 def expected() -> tuple[type[Exception], ...]:
-    """What a face reports as a message instead of a traceback: the roots of the three rooms.
+    """What a face reports as a message instead of a traceback: the roots of the three rooms,
+    and a setting Django or ours refuses.
 
     Imported here, not at the top: settings import the embedded launcher, whose errors are
     this tree's, and must not pay for importing the openai SDK.
     """
+    from django.core.exceptions import ImproperlyConfigured
+
     from providers.errors import ProviderError
     from ratelimit.errors import RateLimitError
 
-    return (TollgateError, ProviderError, RateLimitError)
+    return (TollgateError, ProviderError, RateLimitError, ImproperlyConfigured)

@@ -90,6 +90,12 @@ LOGGING = {
 # --- tollgate -------------------------------------------------------------------------------
 TOLLGATE_MODEL = env.str("TOLLGATE_MODEL", default="text-embedding-3-small")
 TOLLGATE_DIMENSIONS = env.int("TOLLGATE_DIMENSIONS", default=1536)
+# How vectors are stored and indexed: "vector" (float32) or "halfvec" (float16, half the size;
+# HNSW indexes it up to 4,000 dimensions). Unset: vector up to 2,000 dimensions, halfvec above.
+# Fixed, like the dimensions, when the table is first migrated.
+TOLLGATE_VECTOR_TYPE = env.str("TOLLGATE_VECTOR_TYPE", default="")
+if TOLLGATE_VECTOR_TYPE not in ("", "vector", "halfvec"):
+    raise environ.ImproperlyConfigured(f"TOLLGATE_VECTOR_TYPE must be vector or halfvec, not {TOLLGATE_VECTOR_TYPE!r}")
 TOLLGATE_RPM = env.int("TOLLGATE_RPM", default=3_000)  # Tier 1, text-embedding-3-*
 TOLLGATE_TPM = env.int("TOLLGATE_TPM", default=1_000_000)  # Tier 1, text-embedding-3-*
 TOLLGATE_RPD = env.int("TOLLGATE_RPD", default=0)  # requests per day; 0: none (the Free tier has 2,000)

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 from project.embeddings.models import Chunk, Document, Embedding, vector_indexes
-from project.embeddings.selectors import nearest_embeddings
+from project.embeddings.selectors import chunk_search, nearest_embeddings
 from project.embeddings.store import vectors_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,9 +22,13 @@ ROWS, DIMENSIONS = 8000, 1536
 def vectors() -> np.random.Generator:
     document = Document.objects.create(collection="plan", content_hash="plan", text="x")
     other = Document.objects.create(collection="elsewhere", content_hash="elsewhere", text="y")
+    rare = Document.objects.create(collection="rare", content_hash="rare", text="z")  # 0.5% of the rows
+
+    def pick(i: int) -> Document:
+        return rare if i % 200 == 0 else other if i % 10 == 0 else document
+
     chunks = Chunk.objects.bulk_create(
-        Chunk(document=document if i % 10 else other, seq=i, text=str(i), start=0, token_count=1, content_hash=str(i))
-        for i in range(ROWS)
+        Chunk(document=pick(i), seq=i, text=str(i), start=0, token_count=1, content_hash=str(i)) for i in range(ROWS)
     )
     rng = np.random.default_rng(7)
     values = rng.standard_normal((ROWS, DIMENSIONS)).astype(np.float32)
@@ -47,3 +51,14 @@ def test_the_search_query_is_served_by_the_hnsw_index(vectors: np.random.Generat
     query = vectors.standard_normal(DIMENSIONS).astype(np.float32)
     plan = nearest_embeddings(vector=query, model="plan-model", k=5, collection=collection).explain()
     assert "Index Scan using embedding_vector_hnsw" in plan, plan[:400]
+
+
+def test_a_filtered_search_returns_k_hits_when_k_exist(vectors: np.random.Generator):
+    query = vectors.standard_normal(DIMENSIONS).astype(np.float32)
+    hits = chunk_search(vector=query, model="plan-model", k=10, collection="rare")  # 40 rows qualify
+    assert len(hits) == 10 and all(hit.chunk.document.collection == "rare" for hit in hits)
+    similarities = [hit.similarity for hit in hits]
+    assert similarities == sorted(similarities, reverse=True)
+    rare = Chunk.objects.filter(document__collection="rare").values_list("embeddings__vector", flat=True)
+    exact = sorted((float(np.dot(np.asarray(v), query) / np.linalg.norm(query)) for v in rare), reverse=True)
+    assert similarities[0] >= exact[2] - 1e-4, "the index missed the nearest rows of the collection"

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
 from providers.inputs import POLICIES
 
-# pgvector 0.6 indexes at most 2,000 dimensions; above that, search is exact (a full scan).
-HNSW_MAX_DIMENSIONS = 2000
+# The most dimensions pgvector's HNSW indexes per storage type (pgvector 0.8): half-precision
+# vectors (text-embedding-3-large's 3,072) are indexed up to 4,000; beyond, search is exact.
+HNSW_MAX_DIMENSIONS = {"vector": 2000, "halfvec": 4000}
+
+
+def vector_type() -> str:
+    """``TOLLGATE_VECTOR_TYPE``, else ``vector`` up to 2,000 dimensions and ``halfvec`` above."""
+    chosen = settings.TOLLGATE_VECTOR_TYPE
+    return chosen or ("vector" if settings.TOLLGATE_DIMENSIONS <= HNSW_MAX_DIMENSIONS["vector"] else "halfvec")
+
+
+def vector_field() -> VectorField | HalfVectorField:
+    """The embedding column: its type and size are fixed when the table is first migrated."""
+    field = HalfVectorField if vector_type() == "halfvec" else VectorField
+    return field(dimensions=settings.TOLLGATE_DIMENSIONS)
 
 
 def vector_indexes() -> list[HnswIndex]:
-    """The HNSW cosine index, when the configured dimensions allow one."""
-    if settings.TOLLGATE_DIMENSIONS > HNSW_MAX_DIMENSIONS:
+    """The HNSW cosine index, when the storage type can index the configured dimensions."""
+    kind = vector_type()
+    if settings.TOLLGATE_DIMENSIONS > HNSW_MAX_DIMENSIONS[kind]:
         return []
     return [
-        HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"])
+        HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=[f"{kind}_cosine_ops"])
     ]
 
 
@@ -62,7 +76,7 @@ class Embedding(models.Model):
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()
-    vector = VectorField(dimensions=settings.TOLLGATE_DIMENSIONS)
+    vector = vector_field()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
@@ -15,6 +16,9 @@ from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+
+
+EF_SEARCH = 40  # pgvector's default candidate list; raised for a larger k
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,20 @@ def job_done_chunks(job: EmbeddingJob) -> int:
 def chunk_search(
     *, vector: Sequence[float], model: str, k: int = 5, threshold: float | None = None, collection: str | None = None
 ) -> list[SearchHit]:
-    """The ``k`` chunks nearest to ``vector`` by cosine (pgvector ``<=>``), best first."""
-    rows = nearest_embeddings(vector=vector, model=model, k=k, threshold=threshold, collection=collection)
+    """The ``k`` chunks nearest to ``vector`` by cosine (pgvector ``<=>``), best first.
+
+    The HNSW index is scanned iteratively (pgvector 0.8): when a filter (the model, a
+    collection) drops candidates, the scan goes on until ``k`` rows pass, instead of returning
+    fewer. ``relaxed_order`` may hand rows back slightly out of order, so the ``k`` are sorted.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true)",
+            [str(max(EF_SEARCH, 2 * k))],
+        )
+        rows = list(nearest_embeddings(vector=vector, model=model, k=k, threshold=threshold, collection=collection))
+    rows.sort(key=lambda row: row.distance)
     return [SearchHit(row.chunk, 1 - row.distance) for row in rows]
 
 

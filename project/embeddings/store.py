@@ -21,7 +21,7 @@ import numpy as np
 from django.db import connection
 from pgvector.psycopg import register_vector
 
-from .models import Embedding
+from .models import Embedding, vector_type
 
 __all__ = ["vectors_store"]
 
@@ -46,7 +46,7 @@ def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarr
                 copy.write_row((chunk_id, vector))
         cursor.execute(
             f"INSERT INTO {table} (chunk_id, model, dimensions, vector, created_at) "
-            f"SELECT chunk_id, %s, %s, vector, now() FROM {INCOMING} "
+            f"SELECT chunk_id, %s, %s, vector::{vector_type()}, now() FROM {INCOMING} "
             "ON CONFLICT (chunk_id, model) DO NOTHING",
             [model, dimensions],
         )
