@@ -10,15 +10,18 @@ so a "minute" lasts 60/K seconds. Side by side, in the same run, on the same chu
    (``bench/throughput_naive.py``), the same W workers;
 3. one process that sleeps a window on each 429 (``bench/throughput_baselines.py``).
 
-Then tollgate again with W = 1, 2, 4, 8, 16, 32 workers on a smaller slice of the corpus.
+Then a short job (two windows' tokens: goal wall <= 1.15x the sliding window's ideal) and the
+ceiling (no limits: chunks/s beside COPY + one HNSW build of as many rows, measured in the same
+run; goal >= 0.6 of it), both in ``bench/throughput_limits.py``; then tollgate again with
+W = 1, 2, 4, 8, 16, 32 workers on a smaller slice of the corpus.
 The simulator's ``/stats`` is the truth about the limit (the most tokens and requests in any
 window, tokens admitted per second); the database is the truth about the rows (lost: a chunk
 without an embedding; duplicates: a chunk with more than one).
 
 The bench runs in its own temporary TOLLGATE_HOME (fresh embedded PostgreSQL+pgvector and
-Redis) with 256-dimension vectors: inserting a 1536-d row into the HNSW index costs ~6 ms of
-CPU here, which would pace a 2-core machine more than the limit does (the cost it sees is in
-the JSON as ``insert_cost``).
+Redis) at the model's own 1,536 dimensions (``--dimensions 256`` for the old, lighter shape).
+Each row is inserted into the HNSW index as it arrives; what that costs here is in the JSON as
+``insert_cost``.
 
     uv run python bench/throughput.py [--workers 4] [--time-scale 10] [--latency-ms 0] [--quick]
 
@@ -53,11 +56,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=10.0, help="K: a minute lasts 60/K s (default 10)")
     parser.add_argument("--chunks", type=int, default=20_000, help="corpus size in chunks (default 20,000)")
     parser.add_argument("--chunk-size", type=int, default=512, help="tokens per chunk (default 512)")
-    parser.add_argument("--dimensions", type=int, default=256, help="vector size (default 256)")
+    parser.add_argument("--dimensions", type=int, default=1536, help="vector size (default 1536, the model's own)")
     parser.add_argument("--sweep", default="1,2,4,8,16,32", help="worker counts for the sweep")
     parser.add_argument("--sweep-chunks", type=int, default=6_000, help="chunks per sweep point (default 6,000)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the simulator's latency per request (default 0)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: unpaced,naive,loop,sweep")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: unpaced,naive,loop,sweep,short,ceiling"
+    )
+    parser.add_argument("--ceiling-chunks", type=int, default=4_000, help="chunks for the ceiling (default 4,000)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5,000 chunks, sweep 1,4 on 4,000")
     args = parser.parse_args()
@@ -146,6 +152,8 @@ class Bench:
                 comparison.append(self.naive(corpus["document_ids"], groups, args.workers))
             if "loop" not in args.skip:
                 comparison.append(self.loop(corpus["document_ids"], groups))
+            short = self.short_job() if "short" not in args.skip else None
+            ceiling = self.ceiling() if "ceiling" not in args.skip else None
             sweep = []
             if "sweep" not in args.skip:
                 subset = self.subset(args.sweep_chunks)
@@ -157,6 +165,8 @@ class Bench:
                         say(f"sweep-w{workers}: {exc}")
                         sweep.append({"name": f"sweep-w{workers}", "workers": workers, "error": str(exc)})
         report = self.report(corpus, cost, groups, comparison, sweep, time.monotonic() - started)
+        report |= {"short_job": short, "ceiling": ceiling}
+        report["goals"] |= _limit_goals(short, ceiling)
         self.write(report, comparison, sweep)
         return 0
 
@@ -275,6 +285,7 @@ class Bench:
     def tollgate(
         self, name: str, document_ids: list[int], workers: int, concurrency: int | None, env: dict | None = None
     ) -> dict:
+        from bench.throughput_limits import job_span
         from bench.throughput_measure import Sampler
         from project.celery import app as celery_app
         from project.embeddings.models import Document, EmbeddingJob
@@ -311,6 +322,7 @@ class Bench:
             workers=workers, concurrency=concurrency or self.settings.CELERY_WORKER_CONCURRENCY,
             boot_seconds=round(boot, 1), enqueue_seconds=round(enqueued, 2), groups=len(plan.groups) if plan else None,
             limiter_vs_server=sampler.summary(window_seconds=self.window, tpm=TPM),
+            job_span_seconds=round(job_span(job), 2), job_tokens=job.total_tokens,
             job={"status": job.status, "embedded": job.embedded_chunks, "failed": job.failed_chunks,
                  "requests": job.requests, "http_429": job.http_429, "limiter_waits": job.limiter_waits,
                  "last_error": job.last_error},
@@ -385,6 +397,55 @@ class Bench:
             name, "single-process loop, sleep a window on 429", document_ids, wall, cpu,
             workers=1, concurrency=1, groups=len(groups), seconds_asleep=round(result.seconds_asleep, 1),
         )  # fmt: skip
+
+    # --- a short job, and the ceiling (bench/throughput_limits.py) -------------------------------
+    def subset_tokens(self, tokens: int) -> list[int]:
+        """Documents whose chunks hold about ``tokens`` tokens, in order."""
+        from django.db.models import Sum
+
+        from project.embeddings.models import Document
+
+        chosen, total = [], 0
+        for pk, count in Document.objects.annotate(n=Sum("chunks__token_count")).order_by("pk").values_list("pk", "n"):
+            if total + (count or 0) > tokens:
+                break
+            chosen.append(pk)
+            total += count or 0
+        return chosen
+
+    def short_job(self) -> dict:
+        """Two windows' tokens on a fresh key: the first window at once, the rest as it frees."""
+        from bench.throughput_limits import SHORT_GOAL, short_job_ideal
+
+        run = self.tollgate(f"short-job-w{self.args.workers}", self.subset_tokens(2 * TPM), self.args.workers, None)
+        ideal = short_job_ideal(run["job_tokens"], tpm=TPM, window_seconds=self.window)
+        ratio = run["job_span_seconds"] / ideal if ideal else None
+        say(f"short job: {run['job_tokens']:,} tokens in {run['job_span_seconds']} s, ideal {ideal:.2f} s, "
+            f"ratio {ratio and round(ratio, 3)} (goal <= {SHORT_GOAL})")  # fmt: skip
+        return {**_brief(run), "ideal_seconds": round(ideal, 2), "wall_over_ideal": ratio and round(ratio, 3),
+                "goal": SHORT_GOAL}  # fmt: skip
+
+    def ceiling(self) -> dict:
+        """The pipeline with no limit to wait for, beside COPY + one HNSW build of as many rows."""
+        from bench.throughput_limits import CEILING_GOAL, database_url, physical_limit
+        from project.launch import start_simulator
+
+        subset = self.subset(self.args.ceiling_chunks)
+        unlimited = {"TOLLGATE_RPM": str(10**9), "TOLLGATE_TPM": str(10**12)}
+        limited_sim = self.sim
+        with start_simulator("--rpm", "0", "--tpm", "0", "--log-level", "warning") as sim:
+            self.sim = sim
+            try:
+                run = self.tollgate(f"ceiling-w{self.args.workers}", subset, self.args.workers, None, env=unlimited)
+            finally:
+                self.sim = limited_sim
+        chunks_per_s = run["chunks"] / run["job_span_seconds"]
+        physical = physical_limit(database_url(), rows=run["chunks"], dimensions=self.dimensions)
+        ratio = chunks_per_s / physical.rows_per_second
+        say(f"ceiling: {chunks_per_s:.1f} chunks/s against {physical.rows_per_second:.1f} rows/s for COPY + one "
+            f"HNSW build ({physical.as_dict()}): {ratio:.3f} (goal >= {CEILING_GOAL})")  # fmt: skip
+        return {**_brief(run), "chunks_per_second": round(chunks_per_s, 1), "physical": physical.as_dict(),
+                "of_physical": round(ratio, 3), "goal": CEILING_GOAL}  # fmt: skip
 
     # --- output ---------------------------------------------------------------------------------
     def report(self, corpus, cost, groups, comparison, sweep, seconds) -> dict:
@@ -464,6 +525,16 @@ class Bench:
         compact = {**report, "comparison": [_brief(r) for r in comparison],
                    "sweep": {**report["sweep"], "points": [_brief(r) for r in sweep]}}  # fmt: skip
         print(json.dumps(compact, indent=2))
+
+
+def _limit_goals(short: dict | None, ceiling: dict | None) -> dict:
+    goals = {}
+    if short is not None:
+        ratio = short["wall_over_ideal"]
+        goals["short_job_wall_at_most_1_15_ideal"] = ratio is not None and ratio <= short["goal"]
+    if ceiling is not None:
+        goals["ceiling_at_least_0_6_of_physical"] = ceiling["of_physical"] >= ceiling["goal"]
+    return goals
 
 
 def _brief(run: dict) -> dict:
