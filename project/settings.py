@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "project.embeddings",
     "project.api",
     "project.dashboard",
+    "project.monitoring",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
