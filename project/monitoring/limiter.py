@@ -26,14 +26,18 @@ class LimiterView:
 
 
 def limiter_view(*, model: str | None = None, windows: int | None = CHART_WINDOWS) -> LimiterView:
-    """Two reads of the shared limiter (usage, history); ``windows=None``: all the history kept.
+    """Two reads of the shared limiter (history, then usage); ``windows=None``: all the history kept.
+
+    The history is read first, so its totals never count an admission the window does not
+    hold yet: a reader comparing two views can bound what changed in between.
 
     Raises :class:`providers.ConfigurationError` when no provider is configured and
     :class:`ratelimit.LimiterUnavailable` when Redis does not answer.
     """
     model = model or settings.TOLLGATE_MODEL
     limiter = shared_limiter(model)
-    return LimiterView(selectors.limits_usage(model=model), limiter.history(windows=windows), limiter.account)
+    history = limiter.history(windows=windows)
+    return LimiterView(selectors.limits_usage(model=model), history, limiter.account)
 
 
 def limiter_models() -> list[str]:
