@@ -18,7 +18,7 @@ from ratelimit import Bucket
 __all__ = ["Chart", "limiter_charts", "progress_chart"]
 
 WIDTH, HEIGHT = 640, 170
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 22  # margins for the axis labels
+LEFT, RIGHT, TOP, BOTTOM = 56, 30, 12, 22  # margins for the axis labels
 
 
 @dataclass(frozen=True)
@@ -179,8 +179,8 @@ def progress_chart(timelines: Sequence[JobTimeline], *, now: datetime, id: str =
             continue
         lines.append(frame.line(f"job job-{job.pk}", series, f"job {job.pk}"))
         if timeline.eta_at is not None:
-            start = (now.timestamp(), series[-1][1])
-            lines.append(frame.line(f"eta job-{job.pk}", [start, (timeline.eta_at.timestamp(), 100.0)], "ETA"))
+            ahead = [series[-1], (now.timestamp(), series[-1][1]), (timeline.eta_at.timestamp(), 100.0)]
+            lines.append(frame.line(f"eta job-{job.pk}", ahead, "ETA"))
             title = f"job {job.pk}: ETA {timeline.eta_at:%H:%M:%S}"
             marks.append(Mark(frame.x(timeline.eta_at.timestamp()), frame.y(100), "eta", title))
     span = end - begin
