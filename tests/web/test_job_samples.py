@@ -14,8 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_counter_updates_are_sampled_once_a_second_and_every_status_change():
-    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, total_chunks=10,
-                                      total_tokens=1000)  # fmt: skip
+    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, total_chunks=10, total_tokens=1000)
     assert not JobSample.objects.filter(job=job).exists()  # created, not moved
     EmbeddingJob.objects.filter(pk=job.pk).update(status="running")
     jobs.count(job.pk, embedded_chunks=2, embedded_tokens=200)
