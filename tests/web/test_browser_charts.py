@@ -1,7 +1,7 @@
 """The live charts in a real browser (headless chromium, Playwright), while real workers run a job.
 
 The shared limit's chart and the progress chart exist, have points, and change in place (no
-page reload) as the job runs; the job's own page draws its chart too. Screenshots are saved
+page reload) as the job runs; the job's own page draws its chart, which ends at 100%. Screenshots are saved
 under tests/web/artifacts/.
 """
 
@@ -63,10 +63,11 @@ def test_charts_have_points_and_update_without_a_reload(rig, live_server, user):
             page.evaluate("window.__notReloaded = true")
             chart = "#chart-job polyline.job"
             expect(page.locator(chart)).to_have_count(1)
-            before = page.evaluate(COUNT, chart)
-            page.wait_for_function(GROWN, arg=[chart, before])
             expect(page.locator(f"#job-{job.pk}")).to_have_attribute("data-status", "completed", timeout=120_000)
             expect(page.locator(f"#job-{job.pk} .percent")).to_have_text("100.0%")
+            assert page.evaluate(COUNT, chart) >= 2  # from its start to its end
+            last_y = page.locator(chart).get_attribute("points").split()[-1].split(",")[1]
+            assert last_y == page.locator("#chart-job line.rule.done").get_attribute("y1")  # the line ends at 100%
             assert page.evaluate("window.__notReloaded") is True
             page.screenshot(path=str(ARTIFACTS / "job-page.png"), full_page=True)
         finally:
