@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -139,6 +140,24 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    with _django(start_services=False):
+        from project.monitoring.status import status_snapshot
+        from project.monitoring.terminal import WATCH_SECONDS, show, watch
+
+        if args.json:
+            while True:  # --watch --json: one JSON object per line, for scripts that follow along
+                print(json.dumps(status_snapshot()), flush=True)
+                if not args.watch:
+                    return 0
+                time.sleep(WATCH_SECONDS)
+        if args.watch:
+            watch()
+        else:
+            show()
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     with _django(start_services=True):
         from project.up import UpOptions, up
@@ -196,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("job", type=int)
     resume.add_argument("--retry-failed", action="store_true", help="try the job's failed chunks again too")
     resume.set_defaults(handler=_resume)
+
+    status = commands.add_parser("status", help="jobs, the shared limit and workers, now (needs the services running)")
+    status.add_argument("--watch", action="store_true", help="redraw every second until Ctrl-C")
+    status.add_argument("--json", action="store_true", help="print one JSON object (a line per second with --watch)")
+    status.set_defaults(handler=_status)
 
     web = commands.add_parser("up", help="the web app, workers, Celery beat and Flower in the foreground")
     web.add_argument("--address", default="127.0.0.1", help="where the web app listens (default 127.0.0.1)")

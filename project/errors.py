@@ -9,6 +9,7 @@ code, ``detail``, ``field``), the dashboard in ``project/dashboard/errors.py`` (
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnavailable",
     "GroupNeverFits",
     "JobNotFound",
     "JobStateError",
@@ -67,6 +68,14 @@ class JobStateError(TollgateError):
 
 class LaunchError(TollgateError):
     """A child process (the simulator, a worker, the web server) did not start or died."""
+
+
+class BrokerUnavailable(TollgateError):
+    """The Celery broker did not answer a question about workers or queues in time."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the Celery broker did not answer: {reason}")
 
 
 def expected() -> tuple[type[Exception], ...]:

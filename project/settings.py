@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "project.embeddings",
     "project.api",
     "project.dashboard",
+    "project.monitoring",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -174,3 +175,5 @@ TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=20 * 10
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_UPLOAD_BYTES
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # "user:password"; unset: Flower on 127.0.0.1 only
 TOLLGATE_FLOWER_URL = env.str("TOLLGATE_FLOWER_URL", default="http://127.0.0.1:5555/")
+# GET /metrics also accepts "Authorization: Bearer <this>" (for Prometheus); unset: users and API tokens only.
+TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")

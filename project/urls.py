@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from project.monitoring.views import metrics
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("project.api.urls")),
+    path("metrics", metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("project.dashboard.urls")),

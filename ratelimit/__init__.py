@@ -2,26 +2,32 @@
 
 Requests and tokens per window (and optionally requests per day) for one (account, model),
 checked together in one atomic Lua call with Redis's clock; cooldown after a 429; calibration
-from the server's ``x-ratelimit-*`` headers. Imports redis-py and the standard library only.
+from the server's ``x-ratelimit-*`` headers; a per-bucket history of all of it for charts.
+Imports redis-py and the standard library only.
 """
 
 from .errors import LimiterUnavailable, NeverFits, RateLimitError
 from .fingerprint import fingerprint
 from .headers import ServerLimits, parse_duration, parse_rate_limit_headers
+from .history import Bucket, History, Totals, WindowPoint
 from .keys import KEY_PREFIX
 from .limiter import Limiter
 from .limits import Decision, Limits, Usage
 
 __all__ = [
     "KEY_PREFIX",
+    "Bucket",
     "Decision",
+    "History",
     "Limiter",
     "LimiterUnavailable",
     "Limits",
     "NeverFits",
     "RateLimitError",
     "ServerLimits",
+    "Totals",
     "Usage",
+    "WindowPoint",
     "fingerprint",
     "parse_duration",
     "parse_rate_limit_headers",

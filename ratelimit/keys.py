@@ -3,7 +3,8 @@
 All keys of an (account, model) share the ``{account:model}`` hash tag, so one script can touch
 them on Redis Cluster. The limit's numbers are part of the counters' names: a changed limit
 starts fresh counters instead of reusing stale ones. The cooldown after a 429 belongs to the
-account itself, whatever limits a client was configured with.
+account itself, whatever limits a client was configured with, and so does the history (the
+charts' buckets, ``lua/_history.lua``), which only the window's length divides.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class KeySpace:
     state: str
     cooldown: str
     day: str
+    history: str
 
     @classmethod
     def build(cls, *, account: str, model: str, limits: Limits, prefix: str = KEY_PREFIX) -> KeySpace:
@@ -43,8 +45,10 @@ class KeySpace:
             state=f"{tag}:{config}:state",
             cooldown=f"{tag}:cooldown",
             day=f"{tag}:d{limits.requests_per_day or 0}:day",
+            history=f"{tag}:w{limits.window_us}:history",
         )
 
     @property
     def all(self) -> list[str]:
+        """The keys of the window itself; the history (kept for many windows) is apart."""
         return [self.log, self.state, self.cooldown, self.day]

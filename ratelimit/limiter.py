@@ -9,7 +9,10 @@ window after the last write. Measured with ``MEMORY USAGE`` after filling a 60 s
 Tier-5 rates (10,000 RPM, 10,000,000 TPM, 1,000-token requests; Redis 6.2): 1.14-1.17 MB
 per (account, model) over two runs (1,136,252 and 1,171,756 bytes; the state hash is 180 of
 them, and the skiplist's random levels cause the spread), about 114-117 bytes per admission.
-``bench/limiter.py`` measures and prints it.
+``bench/limiter.py`` measures and prints it. The history (:meth:`Limiter.history`) adds one
+small hash per (account, model, window): at most ``HISTORY_SLICES * history_windows`` buckets
+of up to eight counters each (120 buckets by default: 57,608 bytes with all of them filled,
+Redis 6.2), expiring after as many idle windows.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from .errors import NeverFits
 from .headers import ServerLimits, parse_rate_limit_headers
+from .history import History, parse_history
 from .keys import KEY_PREFIX, KeySpace
 from .limits import Decision, Limits, Usage
 from .storage import RedisStorage
@@ -32,6 +36,8 @@ logger = logging.getLogger(__name__)
 WALK_LIMIT = 1000  # most window entries one script reads (a refusal's wait, a give-back); beyond, a bound
 IDLE_SLACK_MS = 100  # keys outlive the last write by a window plus this, so no live admission expires early
 US = 1_000_000
+HISTORY_SLICES = 4  # history buckets per window: a chart point every quarter of a window
+HISTORY_WINDOWS = 30  # windows of history kept in Redis
 
 
 def _text(value: Any) -> str:
@@ -62,6 +68,8 @@ class Limiter:
         (0.03 with a 60 s window: 1.8 s worth at once). ``None`` admits a whole window at once.
         Pacing keeps providers that check a minute's limit over shorter periods (Azure checks
         RPM over 1 s or 10 s) from refusing a burst, and spreads a backfill over the window.
+    history_windows:
+        How many windows of per-bucket history (:meth:`history`) Redis keeps.
 
     Example
     -------
@@ -88,6 +96,7 @@ class Limiter:
         key_prefix: str = KEY_PREFIX,
         storage: RedisStorage | None = None,
         burst: float | None = None,
+        history_windows: int = HISTORY_WINDOWS,
     ) -> None:
         if burst is not None and not 0.0 < burst <= 1.0:
             raise ValueError(f"burst must be in (0, 1] or None, got {burst!r}")
@@ -98,6 +107,11 @@ class Limiter:
         self.storage = storage or RedisStorage(client)
         self._ttl_ms = math.ceil(limits.window_seconds * 1000) + IDLE_SLACK_MS
         self._seen_us = 0  # Redis time of this client's latest acquire: its memory of a live window
+        if not isinstance(history_windows, int) or history_windows < 1:
+            raise ValueError(f"history_windows must be a positive int, got {history_windows!r}")
+        self._bucket_us = max(1, limits.window_us // HISTORY_SLICES)
+        self._history_buckets = HISTORY_SLICES * history_windows
+        self._history_config = f"{self._bucket_us} {self._history_buckets}"
         self._acquire_config = " ".join(
             str(n) for n in (limits.requests, limits.tokens, limits.window_us, limits.requests_per_day or 0,
                              self._ttl_ms, WALK_LIMIT, round((burst or 0) * US))
@@ -143,8 +157,8 @@ class Limiter:
         if tokens > self.limits.tokens:
             raise NeverFits(self.limits.tokens, tokens)
         lim = self.limits
-        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us, int(pace)]
-        reply = _text(self.storage.run("acquire", self.keys.all, args))
+        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us, int(pace), self._history_config]
+        reply = _text(self.storage.run("acquire", [*self.keys.all, self.keys.history], args))
         *numbers, reason, admission = reply.split(" ")
         status, wait_us, now_us, used_r, used_t, cap_r, cap_t = map(int, numbers)
         self._seen_us = max(self._seen_us, now_us)
@@ -193,7 +207,8 @@ class Limiter:
             raise ValueError(f"served seconds must be finite and non-negative, got {served!r}")
         member = admission.admission if isinstance(admission, Decision) else (admission or "")
         args = [self.limits.window_us, estimated, actual, member, self._ttl_ms, int(served * US), WALK_LIMIT]
-        used_t, _moved = self.storage.run("reconcile", [self.keys.log, self.keys.state], args)
+        keys = [self.keys.log, self.keys.state, self.keys.history]
+        used_t, _moved = self.storage.run("reconcile", keys, [*args, self._history_config])
         return int(used_t)
 
     def cooldown(self, seconds: float) -> float:
@@ -205,7 +220,8 @@ class Limiter:
             raise ValueError(f"cooldown seconds must be finite and non-negative, got {seconds!r}")
         if seconds == 0:
             return self.usage().cooldown_seconds
-        left = self.storage.run("cooldown", [self.keys.cooldown, self.keys.state], [_us(seconds)])
+        keys = [self.keys.cooldown, self.keys.state, self.keys.history]
+        left = self.storage.run("cooldown", keys, [_us(seconds), self._history_config])
         return int(left) / US
 
     def observe(self, headers: Mapping[str, str]) -> ServerLimits:
@@ -259,3 +275,16 @@ class Limiter:
             requests_per_day_limit=lim.requests_per_day,
             at=now_us / US,
         )
+
+    def history(self, *, windows: int | None = None) -> History:
+        """The last ``windows`` windows (all that is kept, by default) bucket by bucket, read-only.
+
+        Admissions, tokens (corrected by the responses' usage), refusals, 429s and cooldowns of
+        every client, counted by the scripts that decided them, on Redis's clock; plus totals
+        that only grow, for metrics. Data, not a picture: the dashboard draws it.
+        """
+        count = self._history_buckets if windows is None else min(self._history_buckets, HISTORY_SLICES * windows)
+        if count < 1:
+            raise ValueError(f"windows must be a positive int, got {windows!r}")
+        reply = self.storage.run("history", [self.keys.history, self.keys.state], [])
+        return parse_history(reply, window_us=self.limits.window_us, bucket_us=self._bucket_us, count=count)

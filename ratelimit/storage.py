@@ -1,7 +1,7 @@
 """Runs the limiter's Lua scripts on Redis; turns Redis failures into :class:`LimiterUnavailable`.
 
 The algorithm lives in the scripts (``lua/<operation>.lua``, each prefixed with
-``lua/_common.lua``) and in :mod:`ratelimit.limiter`, which builds their arguments and reads
+``lua/_common.lua`` and ``lua/_history.lua``) and in :mod:`ratelimit.limiter`, which builds their arguments and reads
 their answers; this module only loads and runs them.
 """
 
@@ -21,7 +21,8 @@ from .errors import LimiterUnavailable
 __all__ = ["CONNECT_TIMEOUT", "OPERATIONS", "READ_TIMEOUT", "RedisStorage", "script_source"]
 
 SCRIPTS = Path(__file__).with_name("lua")
-OPERATIONS = ("acquire", "reconcile", "cooldown", "observe", "usage")
+OPERATIONS = ("acquire", "reconcile", "cooldown", "observe", "usage", "history")
+PRELUDES = ("_common.lua", "_history.lua")  # prepended to every operation's script
 CONNECT_TIMEOUT = 0.5  # seconds: a worker must learn quickly that Redis is gone, not hang
 READ_TIMEOUT = 0.5  # seconds: every script is O(expired) and answers in well under a millisecond
 _SERVER_NOT_READY = ("OOM", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOAUTH", "WRONGPASS")
@@ -30,7 +31,7 @@ RETRIES = 1  # one immediate retry, so a pooled connection broken by a Redis res
 
 @functools.cache
 def script_source(operation: str) -> str:
-    return (SCRIPTS / "_common.lua").read_text() + (SCRIPTS / f"{operation}.lua").read_text()
+    return "".join((SCRIPTS / name).read_text() for name in (*PRELUDES, f"{operation}.lua"))
 
 
 def address_of(client: Any) -> str:

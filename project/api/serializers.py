@@ -109,6 +109,18 @@ class UsedLimitSerializer(serializers.Serializer):
     percent = serializers.FloatField()
 
 
+class LimiterTotalsSerializer(serializers.Serializer):
+    """What the limiter counted since its history began (every worker's), as /metrics reports it."""
+
+    requests = serializers.IntegerField(help_text="Requests admitted.")
+    tokens = serializers.IntegerField(help_text="Tokens admitted, as estimated when admitted.")
+    tokens_added = serializers.IntegerField(help_text="Tokens responses used beyond their estimate.")
+    tokens_returned = serializers.IntegerField(help_text="Tokens responses used less than estimated.")
+    waits = serializers.IntegerField(source="refusals", help_text="Times the limiter answered 'not now'.")
+    http_429 = serializers.IntegerField(source="throttled")
+    cooldowns = serializers.IntegerField()
+
+
 class LimitsSerializer(serializers.Serializer):
     model = serializers.CharField()
     window_seconds = serializers.FloatField()
@@ -119,6 +131,12 @@ class LimitsSerializer(serializers.Serializer):
     bulk_reserve = serializers.FloatField(help_text="Share of each limit a backfill leaves free for searches.")
     requests_per_day_used = serializers.IntegerField(allow_null=True)
     requests_per_day_limit = serializers.IntegerField(allow_null=True)
+    totals = serializers.SerializerMethodField(help_text="Counted since the limiter's history began.")
+
+    @extend_schema_field(LimiterTotalsSerializer(allow_null=True))
+    def get_totals(self, usage) -> dict | None:
+        totals = self.context.get("totals")
+        return None if totals is None else LimiterTotalsSerializer(totals).data
 
     @extend_schema_field(UsedLimitSerializer)
     def get_requests(self, usage) -> dict:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from project.embeddings import ingest, selectors, services
 from project.embeddings.ingest import TextInput
 from project.embeddings.models import EmbeddingJob
+from project.monitoring.limiter import limiter_view
 from project.search import search
 
 from . import serializers as s
@@ -123,5 +124,5 @@ class LimitsView(APIView):
         parameters=[OpenApiParameter("model", str, description="default: TOLLGATE_MODEL")],
     )
     def get(self, request: Request) -> Response:
-        usage = selectors.limits_usage(model=request.query_params.get("model") or None)
-        return Response(s.LimitsSerializer(usage).data)
+        view = limiter_view(model=request.query_params.get("model") or None, windows=1)
+        return Response(s.LimitsSerializer(view.usage, context={"totals": view.history.totals}).data)

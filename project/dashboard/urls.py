@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import job_page, panels, views
 
 app_name = "dashboard"
 
@@ -11,5 +11,11 @@ urlpatterns = [
     path("dashboard/failures", views.failures, name="failures"),
     path("dashboard/search", views.search, name="search"),
     path("dashboard/upload", views.upload, name="upload"),
+    path("dashboard/jobs/<int:pk>/live", job_page.job_live, name="job-live"),
+    path("dashboard/jobs/<int:pk>/failures", job_page.job_failures, name="job-failures"),
     path("dashboard/jobs/<int:pk>/<str:action>", views.job_action, name="job-action"),
+    path("jobs/<int:pk>/", job_page.job_page, name="job"),
+    path("dashboard/charts/limits", panels.limits_chart, name="limits-chart"),
+    path("dashboard/charts/progress", panels.progress, name="progress-chart"),
+    path("dashboard/workers", panels.workers, name="workers"),
 ]

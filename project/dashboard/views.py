@@ -14,6 +14,7 @@ from project.embeddings import ingest, selectors, services
 from project.embeddings.models import EmbeddingJob
 from project.search import search as search_chunks
 
+from . import job_page
 from .errors import expected, user_message
 
 JOBS_SHOWN = 15
@@ -104,4 +105,7 @@ def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         service(job_id=pk)
     except expected() as exc:
         messages.error(request, user_message(exc))
-    return _jobs_fragment(request) if request.headers.get("HX-Request") else redirect("dashboard:home")
+    on_job_page = request.POST.get("view") == "job"
+    if request.headers.get("HX-Request"):
+        return job_page.live_fragment(request, pk) if on_job_page else _jobs_fragment(request)
+    return redirect("dashboard:job", pk=pk) if on_job_page else redirect("dashboard:home")

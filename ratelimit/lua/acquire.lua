@@ -7,6 +7,8 @@
 -- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
 -- tokens-used requests-cap tokens-cap reason member", status 1 admitted, 0 refused, -1 never
 -- fits; times in microseconds; reason and member may be empty.
+-- History (optional, _history.lua): KEYS[5] the history hash, ARGV[6] its config; admissions
+-- and refusals are counted there.
 --
 -- A lost window (Redis restarted without its data): the provider still counts what we admitted
 -- before, but the log is empty. A state only expires a window after its last write, so a
@@ -118,6 +120,7 @@ end
 if wait > 0 then
   if lost then reason = 'restart' end
   save(log, state, st, ttl)
+  history_add(KEYS[5], ARGV[6], now, {w = 1})
   return reply(0, wait, now, used_r, used_t, cap_r, cap_t, reason, '')
 end
 
@@ -131,4 +134,5 @@ if day_limit > 0 then
   redis.call('ZADD', day, now, string.format('%d:', now) .. member)
   redis.call('PEXPIRE', day, DAY_US / 1000 + ttl)
 end
+history_add(KEYS[5], ARGV[6], now, {r = 1, t = tokens})
 return reply(1, 0, now, st.r, st.t, cap_r, cap_t, '', member)

@@ -1,6 +1,8 @@
 -- Correct an admission's recorded tokens with the response's actual usage.
--- KEYS: log, state.  ARGV: window (us), estimated, actual, member ('' = unknown), ttl (ms),
--- served (us the server says it worked on the request, 0 = unknown), walk (most entries read).
+-- KEYS: log, state, history (optional).  ARGV: window (us), estimated, actual, member ('' =
+-- unknown), ttl (ms), served (us the server says it worked on the request, 0 = unknown), walk
+-- (most entries read), history config. The history books the difference in the admission's
+-- bucket (in now's when the admission is unknown), and the served time.
 -- With the member, that admission is rewritten and moved to now less served (never before its
 -- admission): the server saw the request at some moment before its response, and a server that
 -- checks limits on arrival saw it at least served before, so counting it from then keeps our
@@ -17,6 +19,7 @@ local st = load(state)
 local now = st.now
 local used_r, used_t = purge(log, st, now - window)
 local moved = 0
+local admitted_at = now
 
 local function rewrite(m, score, new_t)
   local mr, mt, seq = weights(m)
@@ -30,6 +33,7 @@ end
 if member ~= '' then
   local score = redis.call('ZSCORE', log, member)
   if score then
+    admitted_at = tonumber(score)
     local _, mt = weights(member)
     moved = rewrite(member, math.max(tonumber(score), now - served), math.max(0, mt + delta))
   end
@@ -56,4 +60,7 @@ end
 
 st.t = used_t + moved
 save(log, state, st, ttl)
+local n = 0
+if served > 0 then n = 1 end
+history_add(KEYS[3], ARGV[8], admitted_at, {x = math.max(0, delta), g = math.max(0, -delta), s = served, n = n})
 return {st.t, moved}

@@ -1,0 +1,54 @@
+"""A page per job (``/jobs/<id>/``): its counters, its chart, its failures and its buttons.
+
+The page is a frame; its live part and its failures are fragments htmx polls. The buttons post
+to the dashboard's one action view (``views.job_action``) with ``view=job``, which answers with
+this page's live fragment, so pause/resume/cancel and their error messages are defined once.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from project.embeddings import selectors
+from project.embeddings.models import EmbeddingJob
+from project.monitoring.timeline import job_timeline
+
+from .charts import progress_chart
+
+FAILURES_SHOWN = 50
+
+
+@login_required
+@require_GET
+def job_page(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(EmbeddingJob, pk=pk)
+    return render(request, "dashboard/job.html", {"job": job, "flower_url": settings.TOLLGATE_FLOWER_URL})
+
+
+@login_required
+@require_GET
+def job_live(request: HttpRequest, pk: int) -> HttpResponse:
+    return live_fragment(request, pk)
+
+
+def live_fragment(request: HttpRequest, pk: int, *, status: int = 200) -> HttpResponse:
+    """The job's counters, chart and buttons (also the answer to a button on this page)."""
+    job = get_object_or_404(EmbeddingJob, pk=pk)
+    now = timezone.now()
+    timeline = job_timeline(job, now=now)
+    chart = progress_chart([timeline], now=now, id="chart-job")
+    context = {"p": timeline.progress, "timeline": timeline, "chart": chart}
+    return render(request, "dashboard/_job_live.html", context, status=status)
+
+
+@login_required
+@require_GET
+def job_failures(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(EmbeddingJob, pk=pk)
+    failures = list(selectors.job_failures(job_id=job.pk)[:FAILURES_SHOWN])
+    return render(request, "dashboard/_failures.html", {"failures": failures, "total": job.failed_chunks})

@@ -1,0 +1,102 @@
+"""``tollgate status`` in a terminal: the snapshot (:func:`status_snapshot`) drawn with rich."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .status import status_snapshot
+
+__all__ = ["show", "watch"]
+
+WATCH_SECONDS = 1.0  # how often --watch redraws
+
+
+def _gauge(name: str, part: dict[str, Any], window: float) -> Table:
+    row = Table.grid(padding=(0, 1))
+    row.add_row(
+        Text(f"{name:>8}"),
+        ProgressBar(total=max(1, part["limit"]), completed=part["used"], width=30),
+        Text(f"{part['used']:,} / {part['limit']:,} per {window:g} s ({part['percent']:.1f}%)"),
+    )
+    return row
+
+
+def _limiter(part: dict[str, Any]) -> RenderableType:
+    if "error" in part:
+        return Text(f"shared limit: {part['error']}", style="yellow")
+    cooldown = part["cooldown_seconds"]
+    state = Text(f"cooling down after a 429: {cooldown:.1f} s", style="bold red") if cooldown else Text("open", style="green")
+    totals = part["totals"]
+    summary = Text(
+        f"  since the history began: {totals['requests']:,} requests, {totals['tokens']:,} tokens, "
+        f"{totals['waits']:,} waits, {totals['http_429']} 429s, {totals['cooldowns']} cooldowns",
+        style="dim",
+    )
+    title = Text(f"shared limit ({part['model']}): ", style="bold") + state
+    window = part["window_seconds"]
+    return Group(title, _gauge("requests", part["requests"], window), _gauge("tokens", part["tokens"], window), summary)
+
+
+def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
+    if not jobs:
+        return Text("no jobs yet", style="dim")
+    table = Table(title="jobs", title_justify="left", expand=False)
+    for column in ("job", "status", "done", "chunks", "tokens", "requests", "429s", "waits", "ETA"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for job in jobs:
+        eta = "–" if job["eta_seconds"] is None else f"{job['eta_seconds']:.0f} s"
+        chunks, tokens = job["chunks"], job["tokens"]
+        failed = f" ({chunks['failed']} failed)" if chunks["failed"] else ""
+        table.add_row(
+            str(job["id"]),
+            job["status"],
+            f"{job['percent']:.1f}%",
+            f"{chunks['done']:,}/{chunks['total']:,}{failed}",
+            f"{tokens['done']:,}/{tokens['total']:,}",
+            str(job["requests"]),
+            str(job["http_429"]),
+            str(job["limiter_waits"]),
+            eta,
+        )
+    return table
+
+
+def _workers(part: dict[str, Any], queues: Any) -> RenderableType:
+    if "error" in part:
+        return Text(f"workers: {part['error']}", style="yellow")
+    line = Text(f"workers: {part['online']} online, {part['running']} tasks running, {part['tasks_per_second']} tasks/s", style="bold")
+    if isinstance(queues, dict) and "error" not in queues:
+        line += Text("   waiting: " + ", ".join(f"{lane} {depth}" for lane, depth in queues.items()))
+    elif isinstance(queues, dict):
+        line += Text(f"   queues: {queues['error']}", style="yellow")
+    return line
+
+
+def render(snapshot: dict[str, Any]) -> RenderableType:
+    return Group(
+        _jobs(snapshot["jobs"]),
+        Text(""),
+        _limiter(snapshot["limiter"]),
+        Text(""),
+        _workers(snapshot["workers"], snapshot["queues"]),
+        Text(f"as of {snapshot['at']}", style="dim"),
+    )
+
+
+def show(console: Console | None = None) -> None:
+    (console or Console()).print(render(status_snapshot()))
+
+
+def watch(console: Console | None = None, *, seconds: float = WATCH_SECONDS) -> None:
+    """Redraw in place until Ctrl-C (which the CLI turns into exit code 130)."""
+    with Live(render(status_snapshot()), console=console or Console(), auto_refresh=False) as live:
+        while True:
+            time.sleep(seconds)
+            live.update(render(status_snapshot()), refresh=True)
