@@ -194,6 +194,8 @@ LOGOUT_REDIRECT_URL = "login"
 TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_UPLOAD_BYTES
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # "user:password"; unset: Flower on 127.0.0.1 only
+# Where Flower listens; beyond loopback only with FLOWER_BASIC_AUTH (manage.py flower refuses otherwise).
+TOLLGATE_FLOWER_ADDRESS = env.str("TOLLGATE_FLOWER_ADDRESS", default="")
 TOLLGATE_FLOWER_URL = env.str("TOLLGATE_FLOWER_URL", default="http://127.0.0.1:5555/")
 
 # --- deploying safely (docs/OPERATIONS.md, "Deploying safely") ----------------------------------
