@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 import redis
 
@@ -39,3 +40,12 @@ def test_the_embedded_redis_refuses_a_client_without_the_password(tmp_path: Path
     finally:
         server.stop()
     assert not server.is_running()
+
+
+def test_the_embedded_postgresql_refuses_a_client_without_the_password(database_url: str):
+    password = psycopg.conninfo.conninfo_to_dict(database_url)["password"]
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    for url in (database_url.replace(f":{password}@", "@"), database_url.replace(password, "wrong")):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(url, connect_timeout=5).close()
