@@ -28,6 +28,8 @@ from simulator.service import Simulator
 __all__ = ["create_app"]
 
 THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
+ADMIN_NEEDS_TOKEN = "send Authorization: Bearer <SIMULATOR_ADMIN_TOKEN>"
+ADMIN_CLOSED = "the admin endpoints are closed beyond loopback: start the simulator with SIMULATOR_ADMIN_TOKEN set"
 _JSON = "application/json"
 
 
@@ -65,8 +67,11 @@ async def _body_json(request: Request) -> tuple[Any, int]:
         ) from None
 
 
-def create_app(config: SimulatorConfig) -> Starlette:
+def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> Starlette:
     """Build the ASGI app for ``config``; ``app.state.simulator`` holds the live state.
+
+    ``admin_token``: None leaves ``/admin/*`` open (on loopback); a string makes them answer only
+    ``Authorization: Bearer <admin_token>``, and an empty string closes them to everyone.
 
     Example::
 
@@ -131,8 +136,20 @@ def create_app(config: SimulatorConfig) -> Starlette:
         sim.stats.reset()
         return _json(sim.describe())
 
+    def admin_refusal(request: Request) -> Response | None:
+        if admin_token is None:
+            return None
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        if admin_token and secrets.compare_digest(given, admin_token.encode()):
+            return None
+        message = ADMIN_NEEDS_TOKEN if admin_token else ADMIN_CLOSED
+        body = {"error": {"message": message, "type": "invalid_request_error"}}
+        return _json(body, status=401, headers={"www-authenticate": "Bearer"})
+
     async def admin_config(request: Request) -> Response:
         started = time.perf_counter()
+        if refusal := admin_refusal(request):
+            return refusal
         if request.method == "GET":
             return _json(sim.config.public())
         try:
@@ -144,6 +161,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
             return _error(error, started)
 
     async def admin_reset(request: Request) -> Response:
+        if refusal := admin_refusal(request):
+            return refusal
         sim.reset_limits()
         return _json({"reset": True})
 
