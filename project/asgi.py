@@ -6,8 +6,13 @@ buffers it.
 """
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
+
+# WhiteNoise hands Django a file iterator that Django must read through a thread under ASGI; for
+# the dashboard's few small files that is fine, and Django would warn on every one of them.
+warnings.filterwarnings("ignore", "StreamingHttpResponse must consume synchronous iterators", Warning)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("TOLLGATE_ASGI", "1")

@@ -18,6 +18,7 @@ __all__ = [
     "is_loopback",
     "is_placeholder",
     "missing_urls",
+    "placeholder_passwords",
     "secret_key_problem",
     "url_without_password",
 ]
@@ -89,6 +90,11 @@ def flower_auth_problem(basic_auth: str, *, address: str) -> str | None:
 def missing_urls(environ: Mapping[str, str], names: Iterable[str] = ("DATABASE_URL", "REDIS_URL")) -> list[str]:
     """The service URLs that are unset or empty: in a container, those would be embedded servers."""
     return [name for name in names if not environ.get(name, "").strip()]
+
+
+def placeholder_passwords(environ: Mapping[str, str], names: Iterable[str] = ("DATABASE_URL", "REDIS_URL")) -> list[str]:
+    """The URLs whose password is still .env.example's placeholder."""
+    return [name for name in names if is_placeholder(urlsplit(environ.get(name, "")).password or "")]
 
 
 def url_without_password(url: str) -> str:

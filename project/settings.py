@@ -28,6 +28,11 @@ if TOLLGATE_REQUIRE_URLS and deploy.missing_urls(os.environ):
         f"TOLLGATE_REQUIRE_URLS is set but {' and '.join(deploy.missing_urls(os.environ))} "
         f"{'is' if len(deploy.missing_urls(os.environ)) == 1 else 'are'} not: set the URL of the real service"
     )
+if TOLLGATE_REQUIRE_URLS and deploy.placeholder_passwords(os.environ):
+    raise ImproperlyConfigured(
+        f"the password in {' and '.join(deploy.placeholder_passwords(os.environ))} is .env.example's placeholder: "
+        "set a real one (and POSTGRES_PASSWORD to match)"
+    )
 # Which embedded servers this process relies on: those whose URL is not set.
 TOLLGATE_EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ
 TOLLGATE_EMBEDDED_REDIS = "REDIS_URL" not in os.environ

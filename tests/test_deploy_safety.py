@@ -125,6 +125,13 @@ def test_a_missing_url_in_a_container_is_a_startup_error_naming_it(tmp_path, dat
     assert not (tmp_path / "home" / "postgres").exists() and not (tmp_path / "home" / "redis").exists()
 
 
+def test_a_database_password_copied_from_env_example_is_refused(tmp_path, redis_url):
+    env = compose_env(tmp_path, EXAMPLE["DATABASE_URL"], redis_url)
+    result = run(service_argv("migrate"), env)
+    assert result.returncode != 0
+    assert "the password in DATABASE_URL is .env.example's placeholder" in result.stderr
+
+
 def test_the_web_service_keeps_no_database_connections_under_asgi(env):
     code = "import project.asgi; from django.conf import settings; print(settings.DATABASES['default']['CONN_MAX_AGE'])"
     result = run([sys.executable, "-c", code], env | {"DATABASE_CONN_MAX_AGE": "60"})
@@ -149,7 +156,10 @@ def raw_request(port: int, head: str, body_chunks: list[bytes] = ()) -> bytes:
         sock.sendall(head.encode())
         for chunk in body_chunks:
             sock.sendall(chunk)
-        return sock.recv(65536)
+        answer = b""
+        while part := sock.recv(65536):  # until the server closes: it refused the rest of the body
+            answer += part
+        return answer
 
 
 def test_the_web_service_serves_static_files_and_refuses_big_bodies_unread(env, tmp_path):
