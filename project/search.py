@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from project.embeddings.owners import Viewer
 from project.embeddings.selectors import SearchHit, chunk_search
 from project.provider import provider_config, shared_limiter
 from providers import client_for, count_tokens, embed_within
@@ -26,9 +27,18 @@ def embed_query(text: str, *, model: str | None = None, timeout: float = INTERAC
 
 
 def search(
-    query: str, *, k: int = 5, threshold: float | None = None, collection: str | None = None, model: str | None = None
+    query: str,
+    *,
+    viewer: Viewer,
+    k: int = 5,
+    threshold: float | None = None,
+    collection: str | None = None,
+    model: str | None = None,
 ) -> list[SearchHit]:
-    """The ``k`` chunks most similar to ``query``, best first, with similarity = 1 − cosine distance."""
+    """The ``k`` chunks ``viewer`` may see most similar to ``query``, best first (similarity = 1 − cosine distance).
+
+    ``viewer`` None is the operator's command line, which searches every owner's documents.
+    """
     model = model or settings.TOLLGATE_MODEL
     vector = embed_query(query, model=model)
-    return chunk_search(vector=vector, model=model, k=k, threshold=threshold, collection=collection)
+    return chunk_search(vector=vector, model=model, viewer=viewer, k=k, threshold=threshold, collection=collection)

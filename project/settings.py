@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
-from project import embedded
+from project import deploy, embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,20 +21,38 @@ env = environ.Env()
 
 # --- the embedded default -------------------------------------------------------------------
 TOLLGATE_HOME = embedded.home_dir()
+# In a container (compose sets it) a missing URL is an error, never a silent embedded server.
+TOLLGATE_REQUIRE_URLS = env.bool("TOLLGATE_REQUIRE_URLS", default=False)
+if TOLLGATE_REQUIRE_URLS and deploy.missing_urls(os.environ):
+    raise ImproperlyConfigured(
+        f"TOLLGATE_REQUIRE_URLS is set but {' and '.join(deploy.missing_urls(os.environ))} "
+        f"{'is' if len(deploy.missing_urls(os.environ)) == 1 else 'are'} not: set the URL of the real service"
+    )
+if TOLLGATE_REQUIRE_URLS and deploy.placeholder_passwords(os.environ):
+    raise ImproperlyConfigured(
+        f"the password in {' and '.join(deploy.placeholder_passwords(os.environ))} is .env.example's placeholder: "
+        "set a real one (and POSTGRES_PASSWORD to match)"
+    )
 # Which embedded servers this process relies on: those whose URL is not set.
 TOLLGATE_EMBEDDED_POSTGRES = "DATABASE_URL" not in os.environ
 TOLLGATE_EMBEDDED_REDIS = "REDIS_URL" not in os.environ
 _embedded = embedded.urls(TOLLGATE_HOME) if TOLLGATE_EMBEDDED_POSTGRES or TOLLGATE_EMBEDDED_REDIS else None
 
 DATABASES = {"default": env.db("DATABASE_URL", default=_embedded.database_url if _embedded else "")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# Under ASGI (project/asgi.py sets TOLLGATE_ASGI) every request may run in another thread, so
+# Django's advice is no persistent connections there; workers and commands keep theirs.
+TOLLGATE_ASGI = env.bool("TOLLGATE_ASGI", default=False)
+DATABASES["default"]["CONN_MAX_AGE"] = 0 if TOLLGATE_ASGI else env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env.str("REDIS_URL", default=_embedded.redis_url if _embedded else "")
 
 # --- Django ---------------------------------------------------------------------------------
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="tollgate-local-development-only")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=deploy.DEVELOPMENT_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+_secret_problem = deploy.secret_key_problem(SECRET_KEY, debug=DEBUG, hosts=ALLOWED_HOSTS, deployed=TOLLGATE_REQUIRE_URLS)
+if _secret_problem:
+    raise ImproperlyConfigured(_secret_problem)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -52,6 +71,7 @@ INSTALLED_APPS = [
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from any server (uvicorn too)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -79,7 +99,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
-STATIC_ROOT = TOLLGATE_HOME / "static"
+# WhiteNoise serves the static files in any server: the files `collectstatic` gathered into
+# TOLLGATE_STATIC_ROOT (the Docker image does at build time; hashed names, compressed, cached for
+# good), or without it straight from the apps (`tollgate up`, the tests).
+STATIC_ROOT = Path(env.str("TOLLGATE_STATIC_ROOT")) if env.str("TOLLGATE_STATIC_ROOT", default="") else None
+WHITENOISE_USE_FINDERS = STATIC_ROOT is None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_ROOT
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -174,6 +206,32 @@ LOGOUT_REDIRECT_URL = "login"
 TOLLGATE_MAX_UPLOAD_BYTES = env.int("TOLLGATE_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_UPLOAD_BYTES
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # "user:password"; unset: Flower on 127.0.0.1 only
+# Where Flower listens; beyond loopback only with FLOWER_BASIC_AUTH (manage.py flower refuses otherwise).
+TOLLGATE_FLOWER_ADDRESS = env.str("TOLLGATE_FLOWER_ADDRESS", default="")
 TOLLGATE_FLOWER_URL = env.str("TOLLGATE_FLOWER_URL", default="http://127.0.0.1:5555/")
 # GET /metrics also accepts "Authorization: Bearer <this>" (for Prometheus); unset: users and API tokens only.
 TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
+
+# --- deploying safely (docs/OPERATIONS.md, "Deploying safely") ----------------------------------
+# Who owns what the command line ingests (project/embeddings/owners.py).
+TOLLGATE_SYSTEM_USER = env.str("TOLLGATE_SYSTEM_USER", default="tollgate")
+# Per-user API rates (DRF throttles, project/api/throttles.py): every call, and the calls that make
+# provider work (uploads, searches). "N/second|minute|hour|day"; empty: no throttle.
+TOLLGATE_API_RATE = env.str("TOLLGATE_API_RATE", default="600/minute")
+TOLLGATE_WORK_RATE = env.str("TOLLGATE_WORK_RATE", default="60/minute")
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["project.api.throttles.ApiRateThrottle"]
+# Tokens each owner may submit for embedding per UTC day; more is a 429 with Retry-After. 0: no budget.
+TOLLGATE_DAILY_TOKEN_BUDGET = env.int("TOLLGATE_DAILY_TOKEN_BUDGET", default=0)
+# The throttles' counts, shared by every web process (Redis; the limiter's keys are elsewhere).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tollgate"}
+}
+# Behind a TLS-terminating proxy (compose sets these): HTTPS only, secure cookies, HSTS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])

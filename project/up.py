@@ -7,7 +7,6 @@ stopped on Ctrl-C or SIGTERM, or when one of them dies.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 from project.celery import app as celery_app
+from project.deploy import flower_auth_problem, secret_key_problem
+from project.errors import LaunchError
 from project.launch import Service, start_beat, start_flower, start_web, start_workers, wait_for_workers
 from project.pipeline import simulated_provider
 from project.provider import is_configured
@@ -37,7 +38,12 @@ class UpOptions:
 
 
 def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
-    """Run everything until interrupted; returns the exit code (0 after Ctrl-C, 1 if a child died)."""
+    """Run everything until interrupted; returns the exit code (0 after Ctrl-C, 1 if a child died).
+
+    Refuses first (:class:`LaunchError`) what would be unsafe beyond loopback: the public
+    development secret key for the web app, Flower without real credentials.
+    """
+    refuse_unsafe(options)
     call_command("migrate", verbosity=0)
     logs = settings.TOLLGATE_HOME / "logs"
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM leaves as Ctrl-C does
@@ -47,7 +53,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
             if not is_configured():
                 base_url = stack.enter_context(simulated_provider())
                 say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {base_url}")
-            flower_address = os.environ.get("TOLLGATE_FLOWER_ADDRESS") or ("0.0.0.0" if settings.FLOWER_BASIC_AUTH else "127.0.0.1")
+            flower_address = _flower_address()
             flower_url = f"http://{'127.0.0.1' if flower_address == '0.0.0.0' else flower_address}:{options.flower_port}/"
             child_env = {"TOLLGATE_FLOWER_URL": flower_url} if options.flower else {"TOLLGATE_FLOWER_URL": ""}
             services: list[Service] = []
@@ -81,6 +87,20 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
         signal.signal(signal.SIGINT, previous_int)
 
 
+def refuse_unsafe(options: UpOptions) -> None:
+    """:class:`LaunchError` naming what to set when ``options`` would expose a public secret or an open Flower."""
+    problem = secret_key_problem(settings.SECRET_KEY, debug=settings.DEBUG, hosts=[options.address])
+    if problem is None and options.flower:
+        problem = flower_auth_problem(settings.FLOWER_BASIC_AUTH, address=_flower_address())
+    if problem:
+        raise LaunchError(problem)
+
+
+def _flower_address() -> str:
+    """TOLLGATE_FLOWER_ADDRESS, else every interface with credentials and loopback without."""
+    return settings.TOLLGATE_FLOWER_ADDRESS or ("0.0.0.0" if settings.FLOWER_BASIC_AUTH else "127.0.0.1")
+
+
 def _watch(services: list[Service], workers, say: Callable[[str], None]) -> int:
     while True:
         for service in services:
@@ -93,4 +113,4 @@ def _watch(services: list[Service], workers, say: Callable[[str], None]) -> int:
         time.sleep(POLL_SECONDS)
 
 
-__all__ = ["UpOptions", "up"]
+__all__ = ["UpOptions", "refuse_unsafe", "up"]

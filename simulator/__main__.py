@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -38,6 +40,7 @@ endpoints:
                            curl -d '{"error_503_rate": 0.5}' http://127.0.0.1:8765/admin/config
   POST /admin/reset-limits forget every key's usage
   /v1/files, /v1/batches   the Batch API for /v1/embeddings (upload JSONL, create, poll, cancel)
+  (/admin/* beyond loopback: only with SIMULATOR_ADMIN_TOKEN set, sent as Authorization: Bearer <token>)
 
 examples:
   python -m simulator --tier 1
@@ -158,6 +161,23 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
     await task
 
 
+def admin_token(host: str) -> str | None:
+    """``SIMULATOR_ADMIN_TOKEN`` (from the environment: a command line is visible in ``ps``).
+
+    Without one, ``/admin/*`` stays open on loopback and is closed (``""``) on any other interface,
+    where anyone who reaches the port could otherwise rewrite the limits and the faults.
+    """
+    token = os.environ.get("SIMULATOR_ADMIN_TOKEN", "")
+    if token:
+        return token
+    name = host.strip("[]")
+    try:
+        loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        loopback = False
+    return None if loopback else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, check tiktoken, serve until interrupted; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -177,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(config)
+    app = create_app(config, admin_token=admin_token(args.host))
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
     # and without it every small response waits ~40 ms for a delayed ACK.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET

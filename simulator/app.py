@@ -12,7 +12,6 @@ import asyncio
 import json
 import secrets
 import time
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +30,8 @@ from simulator.service import Simulator
 __all__ = ["create_app"]
 
 THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
+ADMIN_NEEDS_TOKEN = "send Authorization: Bearer <SIMULATOR_ADMIN_TOKEN>"
+ADMIN_CLOSED = "the admin endpoints are closed beyond loopback: start the simulator with SIMULATOR_ADMIN_TOKEN set"
 
 
 class _DroppedResponse(Response):
@@ -45,8 +46,11 @@ class _DroppedResponse(Response):
         await send({"type": "http.response.body", "body": b'{"object":"list","data":[', "more_body": True})
 
 
-def create_app(config: SimulatorConfig) -> Starlette:
+def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> Starlette:
     """Build the ASGI app for ``config``; ``app.state.simulator`` holds the live state.
+
+    ``admin_token``: None leaves ``/admin/*`` open (on loopback); a string makes them answer only
+    ``Authorization: Bearer <admin_token>``, and an empty string closes them to everyone.
 
     Example::
 
@@ -111,8 +115,20 @@ def create_app(config: SimulatorConfig) -> Starlette:
         sim.stats.reset()
         return json_response(sim.describe())
 
+    def admin_refusal(request: Request) -> Response | None:
+        if admin_token is None:
+            return None
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        if admin_token and secrets.compare_digest(given, admin_token.encode()):
+            return None
+        message = ADMIN_NEEDS_TOKEN if admin_token else ADMIN_CLOSED
+        body = {"error": {"message": message, "type": "invalid_request_error"}}
+        return json_response(body, status=401, headers={"www-authenticate": "Bearer"})
+
     async def admin_config(request: Request) -> Response:
         started = time.perf_counter()
+        if refusal := admin_refusal(request):
+            return refusal
         if request.method == "GET":
             return json_response(sim.config.public())
         try:
@@ -124,6 +140,8 @@ def create_app(config: SimulatorConfig) -> Starlette:
             return error_response(error, started)
 
     async def admin_reset(request: Request) -> Response:
+        if refusal := admin_refusal(request):
+            return refusal
         sim.reset_limits()
         return json_response({"reset": True})
 

@@ -1,7 +1,8 @@
 """Error responses, the API's one mapping of the rooms' errors (a DRF exception handler).
 
 Every 400 names the field at fault; too large a body is a 413 before it is read; a provider or
-limiter that cannot serve is a 503; an unknown job a 404, a job in the wrong state a 409.
+limiter that cannot serve is a 503; an unknown job (or another owner's) a 404, a job in the
+wrong state a 409; a spent daily token budget a 429 with ``Retry-After``, like a throttle.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from project.embeddings.budget import BudgetExceeded
 from project.errors import JobNotFound, JobStateError, TollgateError
 from providers import ProviderError, RateLimited
 from ratelimit import NeverFits, RateLimitError
@@ -82,6 +84,8 @@ def as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound(str(exc))
     if isinstance(exc, JobStateError):
         return Conflict(str(exc))
+    if isinstance(exc, BudgetExceeded):
+        return exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     if isinstance(exc, RateLimited):
         error = ProviderUnavailable(str(exc))
         error.wait = exc.retry_after

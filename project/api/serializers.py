@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 MAX_QUERY_CHARS = 8000
+# JSON can carry what PostgreSQL cannot store: NUL (in jsonb) and lone UTF-16 surrogates (in any text).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: Any) -> Any:
+    """Refuse (400) strings PostgreSQL would reject, anywhere in ``value`` (keys of objects too)."""
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        raise serializers.ValidationError("Must not contain NUL characters or lone surrogates.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            storable(key)
+            storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item)
+    return value
 
 
 class DocumentInSerializer(serializers.Serializer):
-    text = serializers.CharField(trim_whitespace=False)
-    source = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
+    text = serializers.CharField(trim_whitespace=False, validators=[storable])
+    source = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True, validators=[storable])
     metadata = serializers.JSONField(required=False, default=dict)
-    collection = serializers.CharField(max_length=200, required=False, default="default")
+    collection = serializers.CharField(max_length=200, required=False, default="default", validators=[storable])
 
     def validate_metadata(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
-        return value
+        return storable(value)
 
 
 class FilesInSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
-    collection = serializers.CharField(max_length=200, required=False, default="default")
+    collection = serializers.CharField(max_length=200, required=False, default="default", validators=[storable])
 
 
 class SubmissionSerializer(serializers.Serializer):
@@ -87,9 +106,9 @@ class FailedChunkSerializer(serializers.Serializer):
 
 
 class SearchQuerySerializer(serializers.Serializer):
-    q = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=False)
+    q = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=False, validators=[storable])
     k = serializers.IntegerField(min_value=1, max_value=100, default=5)
-    collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=[storable])
     threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None)
 
 

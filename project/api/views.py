@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -20,10 +19,12 @@ from project.search import search
 
 from . import serializers as s
 from .errors import PayloadTooLarge, upload_too_large
+from .throttles import ApiRateThrottle, WorkRateThrottle
 
 
 class DocumentsView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
+    throttle_classes = [ApiRateThrottle, WorkRateThrottle]
 
     @extend_schema(
         request={"application/json": s.DocumentInSerializer(many=True), "multipart/form-data": s.FilesInSerializer},
@@ -35,7 +36,7 @@ class DocumentsView(APIView):
         if message:
             raise PayloadTooLarge(message)
         texts = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
-        submission = services.documents_submit(texts=texts)
+        submission = services.documents_submit(texts=texts, owner=request.user)
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
                                        "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
@@ -63,7 +64,7 @@ class JobListView(ListAPIView):
     queryset = EmbeddingJob.objects.none()  # for the schema; list() reads the selector
 
     def get_queryset(self):
-        return selectors.job_list()
+        return selectors.job_list(viewer=self.request.user)
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
@@ -73,7 +74,7 @@ class JobListView(ListAPIView):
 class JobDetailView(APIView):
     @extend_schema(responses=s.JobSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        job = get_object_or_404(EmbeddingJob, pk=pk)
+        job = selectors.job_get(job_id=pk, viewer=request.user)
         body = s.JobSerializer(selectors.job_progress(job)).data
         body["failures_url"] = reverse("api:job-failures", args=[pk])
         return Response(body)
@@ -83,8 +84,7 @@ class JobFailuresView(ListAPIView):
     serializer_class = s.FailedChunkSerializer
 
     def get_queryset(self):
-        job = get_object_or_404(EmbeddingJob, pk=self.kwargs["pk"])
-        return selectors.job_failures(job_id=job.pk)
+        return selectors.job_failures(job_id=self.kwargs["pk"], viewer=self.request.user)
 
 
 class _JobActionView(APIView):
@@ -92,7 +92,7 @@ class _JobActionView(APIView):
 
     @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
     def post(self, request: Request, pk: int) -> Response:
-        job = self.service(job_id=pk)
+        job = self.service(job_id=pk, viewer=request.user)
         return Response(s.JobSerializer(selectors.job_progress(job)).data)
 
 
@@ -109,12 +109,20 @@ class JobCancelView(_JobActionView):
 
 
 class SearchView(APIView):
+    throttle_classes = [ApiRateThrottle, WorkRateThrottle]
+
     @extend_schema(parameters=[s.SearchQuerySerializer], responses=s.SearchHitSerializer(many=True))
     def get(self, request: Request) -> Response:
         query = s.SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        hits = search(params["q"], k=params["k"], threshold=params["threshold"], collection=params["collection"] or None)
+        hits = search(
+            params["q"],
+            viewer=request.user,
+            k=params["k"],
+            threshold=params["threshold"],
+            collection=params["collection"] or None,
+        )
         return Response(s.SearchHitSerializer(hits, many=True).data)
 
 

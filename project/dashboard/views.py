@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from project.api.errors import upload_too_large
 from project.embeddings import ingest, selectors, services
-from project.embeddings.models import EmbeddingJob
+from project.errors import JobNotFound
 from project.search import search as search_chunks
 
 from . import job_page
@@ -38,7 +38,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 def _jobs_fragment(request: HttpRequest) -> HttpResponse:
-    progress = [selectors.job_progress(job) for job in selectors.job_list()[:JOBS_SHOWN]]
+    progress = [selectors.job_progress(job) for job in selectors.job_list(viewer=request.user)[:JOBS_SHOWN]]
     return render(request, "dashboard/_jobs.html", {"jobs": progress})
 
 
@@ -55,7 +55,7 @@ def limits(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def failures(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/_failures.html", {"failures": selectors.failures_recent()})
+    return render(request, "dashboard/_failures.html", {"failures": selectors.failures_recent(viewer=request.user)})
 
 
 @login_required
@@ -65,7 +65,7 @@ def search(request: HttpRequest) -> HttpResponse:
     hits, error = [], ""
     if query.strip():
         try:
-            hits = search_chunks(query, k=5, collection=request.GET.get("collection") or None)
+            hits = search_chunks(query, viewer=request.user, k=5, collection=request.GET.get("collection") or None)
         except expected() as exc:
             error = user_message(exc)
     return render(request, "dashboard/_search.html", {"query": query, "hits": hits, "error": error})
@@ -84,7 +84,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     collection = request.POST.get("collection") or "default"
     try:
         texts = ingest.upload_texts(files=[(f.name, f.read()) for f in files])
-        submission = services.documents_submit(texts=[(collection, text) for text in texts])
+        submission = services.documents_submit(texts=[(collection, text) for text in texts], owner=request.user)
     except expected() as exc:
         messages.error(request, user_message(exc))
     else:
@@ -97,12 +97,15 @@ def upload(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    get_object_or_404(EmbeddingJob, pk=pk)
     service = ACTIONS.get(action)
+    try:
+        selectors.job_get(job_id=pk, viewer=request.user)  # another owner's job is not found, like a missing one
+    except JobNotFound:
+        raise Http404(f"there is no job {pk}") from None
     if service is None:
         return HttpResponse(status=404)
     try:
-        service(job_id=pk)
+        service(job_id=pk, viewer=request.user)
     except expected() as exc:
         messages.error(request, user_message(exc))
     on_job_page = request.POST.get("view") == "job"

@@ -9,7 +9,7 @@ lock keeps two processes from starting twin copies.
 Example::
 
     with started(Path(".tollgate")) as urls:
-        urls.database_url  # 'postgres://postgres@127.0.0.1:41234/tollgate'
+        urls.database_url  # 'postgres://postgres:<generated password>@127.0.0.1:41234/tollgate'
 """
 
 from __future__ import annotations

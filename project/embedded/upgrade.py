@@ -38,8 +38,12 @@ def old_bin() -> Path:
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
-def run(command: list[str], what: str, *, user: str | None = None, timeout: float | None = None) -> None:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, user=user, timeout=timeout)
+def run(
+    command: list[str], what: str, *, user: str | None = None, timeout: float | None = None, password: str = ""
+) -> None:
+    """``password`` reaches the client in its environment (PGPASSWORD), never on its command line."""
+    env = {**os.environ, "PGPASSWORD": password} if password else None
+    result = subprocess.run(command, capture_output=True, text=True, check=False, user=user, timeout=timeout, env=env)
     if result.returncode != 0:
         raise ServiceError(f"{what} failed: {last_line(result)}")
 
@@ -90,7 +94,8 @@ def carry_over(home: Path) -> str:
         source = ["-h", HOST, "-p", str(old_port), "-U", "postgres", "-d", DATABASE]
         run([str(BIN / "pg_dump"), *source, "--format=custom", "--file", str(dump)], "pg_dump")
         target = ["-h", HOST, "-p", str(server.port), "-U", "postgres", "-d", DATABASE]
-        run([str(BIN / "pg_restore"), *target, "--no-owner", "--exit-on-error", str(dump)], "pg_restore")
+        restore = [str(BIN / "pg_restore"), *target, "--no-owner", "--exit-on-error", str(dump)]
+        run(restore, "pg_restore", password=server.password)
     finally:
         run([*old_ctl, "-m", "fast", "stop"], f"stopping PostgreSQL {OLD_VERSION}", user=owner, timeout=CTL_TIMEOUT + 5)
     new = f"PostgreSQL {bundled_major_version()} at {server.url}"

@@ -1,3 +1,5 @@
+"""The admin, for staff only: every owner's objects, with the owner shown and filterable."""
+
 from django.contrib import admin
 
 from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
@@ -5,9 +7,10 @@ from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["id", "collection", "source", "created_at"]
-    list_filter = ["collection"]
-    search_fields = ["source", "content_hash"]
+    list_display = ["id", "owner", "collection", "source", "created_at"]
+    list_filter = ["collection", "owner"]
+    search_fields = ["source", "content_hash", "owner__username"]
+    raw_id_fields = ["owner"]
 
 
 @admin.register(Chunk)
@@ -27,9 +30,11 @@ class EmbeddingAdmin(admin.ModelAdmin):
 
 @admin.register(EmbeddingJob)
 class EmbeddingJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "model", "total_chunks", "embedded_chunks", "failed_chunks", "http_429", "created_at"]
-    list_filter = ["status", "model"]
-    raw_id_fields = ["documents"]
+    list_display = [
+        "id", "owner", "status", "model", "total_chunks", "embedded_chunks", "failed_chunks", "http_429", "created_at"
+    ]
+    list_filter = ["status", "model", "owner"]
+    raw_id_fields = ["documents", "owner"]
 
 
 @admin.register(FailedChunk)

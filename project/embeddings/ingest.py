@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypedDict, Unpack
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from project.errors import NotTextError
@@ -24,6 +25,7 @@ from providers.planning import Estimate, estimate_chunks
 from providers.splitter import Piece, split_text
 
 from .models import Chunk, Document
+from .owners import system_owner
 from .sources import clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
@@ -90,8 +92,12 @@ def document_ingest(
     whole_documents: bool = False,
     long_input_policy: str = SPLIT,
     dry_run: bool = False,
+    owner: AbstractBaseUser | None = None,
 ) -> IngestReport:
-    """Store texts as documents split into token-bounded chunks; known content is reused.
+    """Store texts as ``owner``'s documents split into token-bounded chunks; the owner's known content is reused.
+
+    ``owner`` defaults to the system user (the command line's). Duplicates are looked for among
+    the owner's own documents only, so an upload never learns what another owner holds.
 
     ``whole_documents`` embeds each document as one input: with the ``split`` policy it is cut
     only where the model's input limit forces it; with ``truncate``/``average`` it stays one
@@ -108,6 +114,7 @@ def document_ingest(
     overlap = settings.TOLLGATE_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
     if whole_documents:  # "split": as many chunks as the model's input limit needs, no overlap
         size, overlap = model_info(model).max_input_tokens, 0
+    owner = owner or system_owner()
     report = IngestReport()
     for item in texts:
         cleaned = clean_text(item.text, item.source or "text")
@@ -116,7 +123,7 @@ def document_ingest(
             report.skipped.append(f"{cleaned.source}: empty, skipped")
             continue
         digest = content_hash(cleaned.text)
-        existing = Document.objects.filter(collection=collection, content_hash=digest).first()
+        existing = Document.objects.filter(owner=owner, collection=collection, content_hash=digest).first()
         if existing is not None:
             report.documents.append(existing)
             report.duplicates += 1
@@ -135,7 +142,12 @@ def document_ingest(
             continue
         with transaction.atomic():
             document = Document.objects.create(
-                collection=collection, source=item.source, text=cleaned.text, metadata=item.metadata, content_hash=digest
+                owner=owner,
+                collection=collection,
+                source=item.source,
+                text=cleaned.text,
+                metadata=item.metadata,
+                content_hash=digest,
             )
             Chunk.objects.bulk_create(
                 (
@@ -167,6 +179,7 @@ class IngestOptions(TypedDict, total=False):
     whole_documents: bool
     long_input_policy: str
     dry_run: bool
+    owner: AbstractBaseUser | None
 
 
 def files_ingest(*, paths: Sequence[Path], **options: Unpack[IngestOptions]) -> IngestReport:

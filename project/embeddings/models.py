@@ -12,6 +12,8 @@ from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
 from providers.inputs import POLICIES
 
+from .owners import system_owner_id
+
 # The most dimensions pgvector's HNSW indexes per storage type (pgvector 0.8): half-precision
 # vectors (text-embedding-3-large's 3,072) are indexed up to 4,000; beyond, search is exact.
 HNSW_MAX_DIMENSIONS = {"vector": 2000, "halfvec": 4000}
@@ -40,6 +42,9 @@ def vector_indexes() -> list[HnswIndex]:
 
 
 class Document(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents", default=system_owner_id
+    )
     collection = models.CharField(max_length=200, default="default", db_index=True)
     source = models.CharField(max_length=1000, blank=True, help_text="Path or URL the text came from.")
     text = models.TextField()
@@ -49,7 +54,8 @@ class Document(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["collection", "content_hash"], name="document_unique_content"),
+            # per owner: an upload never learns whether someone else holds the same text
+            models.UniqueConstraint(fields=["owner", "collection", "content_hash"], name="document_unique_owner_content"),
         ]
 
     def __str__(self) -> str:
@@ -96,6 +102,9 @@ class EmbeddingJob(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="embedding_jobs", default=system_owner_id
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()

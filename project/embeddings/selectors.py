@@ -12,11 +12,12 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from project.errors import JobNotFound, TollgateError
 from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
-
+from .owners import Viewer, visible
 
 EF_SEARCH = 40  # pgvector's default candidate list; raised for a larger k
 
@@ -32,9 +33,15 @@ def job_done_chunks(job: EmbeddingJob) -> int:
 
 
 def chunk_search(
-    *, vector: Sequence[float], model: str, k: int = 5, threshold: float | None = None, collection: str | None = None
+    *,
+    vector: Sequence[float],
+    model: str,
+    viewer: Viewer,
+    k: int = 5,
+    threshold: float | None = None,
+    collection: str | None = None,
 ) -> list[SearchHit]:
-    """The ``k`` chunks nearest to ``vector`` by cosine (pgvector ``<=>``), best first.
+    """The ``k`` chunks ``viewer`` may see nearest to ``vector`` by cosine (pgvector ``<=>``), best first.
 
     The HNSW index is scanned iteratively (pgvector 0.8): when a filter (the model, a
     collection) drops candidates, the scan goes on until ``k`` rows pass, instead of returning
@@ -46,20 +53,30 @@ def chunk_search(
             "set_config('hnsw.ef_search', %s, true)",
             [str(max(EF_SEARCH, 2 * k))],
         )
-        rows = list(nearest_embeddings(vector=vector, model=model, k=k, threshold=threshold, collection=collection))
+        rows = list(
+            nearest_embeddings(
+                vector=vector, model=model, viewer=viewer, k=k, threshold=threshold, collection=collection
+            )
+        )
     rows.sort(key=lambda row: row.distance)
     return [SearchHit(row.chunk, 1 - row.distance) for row in rows]
 
 
 def nearest_embeddings(
-    *, vector: Sequence[float], model: str, k: int, threshold: float | None = None, collection: str | None = None
+    *,
+    vector: Sequence[float],
+    model: str,
+    viewer: Viewer,
+    k: int,
+    threshold: float | None = None,
+    collection: str | None = None,
 ) -> QuerySet[Embedding]:
     """The query behind :func:`chunk_search`, ordered by the bare ``<=>`` so the HNSW index serves it.
 
     (Wrapping the distance in a cast, as this query once did, hides it from the index: the
     planner then sorts every row of the model instead.)
     """
-    embeddings: QuerySet[Embedding] = Embedding.objects.filter(model=model)
+    embeddings = visible(Embedding.objects.filter(model=model), viewer=viewer, owner_path="chunk__document__owner")
     if collection:
         embeddings = embeddings.filter(chunk__document__collection=collection)
     rows = embeddings.select_related("chunk__document").annotate(distance=CosineDistance("vector", vector))
@@ -85,19 +102,29 @@ class JobProgress:
         return self.job.status in ACTIVE_STATUSES
 
 
-def job_list() -> QuerySet[EmbeddingJob]:
-    """Jobs, newest first."""
-    return EmbeddingJob.objects.order_by("-pk")
+def job_list(*, viewer: Viewer) -> QuerySet[EmbeddingJob]:
+    """The jobs ``viewer`` may see (its own; staff and the operator: all), newest first."""
+    return visible(EmbeddingJob.objects.all(), viewer=viewer).order_by("-pk")
 
 
-def job_failures(*, job_id: int) -> QuerySet[FailedChunk]:
-    """The job's chunks the API rejected, with their reasons, oldest first."""
-    return FailedChunk.objects.filter(job_id=job_id).select_related("chunk__document").order_by("pk")
+def job_get(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
+    """The job, if ``viewer`` may see it; another owner's job is :class:`JobNotFound`, like a missing one."""
+    try:
+        return job_list(viewer=viewer).get(pk=job_id)
+    except EmbeddingJob.DoesNotExist:
+        raise JobNotFound(job_id) from None
 
 
-def failures_recent(*, limit: int = 20) -> list[FailedChunk]:
-    """The latest failed chunks of any job, newest first."""
-    return list(FailedChunk.objects.select_related("chunk__document").order_by("-pk")[:limit])
+def job_failures(*, job_id: int, viewer: Viewer) -> QuerySet[FailedChunk]:
+    """The chunks the API rejected in a job ``viewer`` may see, with their reasons, oldest first."""
+    job = job_get(job_id=job_id, viewer=viewer)
+    return FailedChunk.objects.filter(job=job).select_related("chunk__document").order_by("pk")
+
+
+def failures_recent(*, viewer: Viewer, limit: int = 20) -> list[FailedChunk]:
+    """The latest failed chunks of the jobs ``viewer`` may see, newest first."""
+    failures = visible(FailedChunk.objects.all(), viewer=viewer, owner_path="job__owner")
+    return list(failures.select_related("chunk__document").order_by("-pk")[:limit])
 
 
 def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgress:
@@ -137,12 +164,30 @@ class LimitsUsage(Usage):
         return round(100.0 * self.tokens_used / self.tokens_limit, 1) if self.tokens_limit else 0.0
 
 
+class ModelNotConfigured(TollgateError):
+    """A limit asked for a model tollgate is not configured to embed with."""
+
+    field = "model"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(f"tollgate embeds with {', '.join(configured_models())} only (TOLLGATE_MODEL), not {model!r}")
+
+
+def configured_models() -> tuple[str, ...]:
+    """The models whose shared limit can be read: one limiter (and Redis pool) each, never one per name asked."""
+    return (settings.TOLLGATE_MODEL,)
+
+
 def limits_usage(*, model: str | None = None) -> LimitsUsage:
     """The shared limiter's window right now (every worker's admissions), read-only.
 
-    Raises :class:`providers.ConfigurationError` when no provider is configured (no limiter key).
+    Raises :class:`ModelNotConfigured` for another model than the configured one, and
+    :class:`providers.ConfigurationError` when no provider is configured (no limiter key).
     """
     model = model or settings.TOLLGATE_MODEL
+    if model not in configured_models():
+        raise ModelNotConfigured(model)
     usage = shared_limiter(model).usage()
     return LimitsUsage(
         **{**asdict(usage), "cooldown_seconds": round(usage.cooldown_seconds, 3)},

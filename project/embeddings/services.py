@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -18,9 +20,11 @@ from project.errors import JobNotFound, JobStateError
 from providers import encoding_for_model
 from providers.inputs import SPLIT
 
+from .budget import budget_check
 from .ingest import IngestReport, TextInput, document_ingest
 from .jobs import pause
 from .models import ACTIVE_STATUSES, RESUMABLE_STATUSES, Document, EmbeddingJob, FailedChunk, Status
+from .owners import Viewer, system_owner, visible
 from .planning import Plan, job_enqueue
 
 
@@ -30,12 +34,16 @@ def job_create(
     model: str | None = None,
     dimensions: int | None = None,
     long_input_policy: str = SPLIT,
+    owner: AbstractBaseUser | None = None,
 ) -> EmbeddingJob:
-    """A queued job over ``documents``; :func:`job_start` sends its work to the workers."""
+    """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work."""
     model = model or settings.TOLLGATE_MODEL
     encoding_for_model(model)  # an unknown model is a configuration error now, not in a worker
     job = EmbeddingJob.objects.create(
-        model=model, dimensions=dimensions or settings.TOLLGATE_DIMENSIONS, long_input_policy=long_input_policy
+        model=model,
+        dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
+        long_input_policy=long_input_policy,
+        owner=owner or system_owner(),
     )
     job.documents.set(documents)
     return job
@@ -85,16 +93,20 @@ class Submission:
     plan: Plan
 
 
-def documents_submit(*, texts: Sequence[tuple[str, TextInput]], model: str | None = None) -> Submission:
-    """Store (collection, text) pairs and start one job over them, all or nothing.
+def documents_submit(
+    *, texts: Sequence[tuple[str, TextInput]], owner: AbstractBaseUser, model: str | None = None
+) -> Submission:
+    """Store (collection, text) pairs of ``owner`` and start one job over them, all or nothing.
 
     Everything is written in one transaction; the job's tasks are sent after it commits (the
     producer uses ``delay_on_commit``), so a worker never looks for a row that is not there and
-    a failure (a chunk larger than the limit) leaves nothing behind.
+    a failure (a chunk larger than the limit, a spent daily budget) leaves nothing behind and
+    calls no provider. The owner's row is locked first: one owner's submissions take turns, so
+    two identical uploads at once store the text once, and two cannot share the last of a budget.
 
     Example::
 
-        submission = documents_submit(texts=[("default", TextInput("Hello.", source="hello.txt"))])
+        submission = documents_submit(texts=[("default", TextInput("Hello.", source="hello.txt"))], owner=user)
         submission.job.status  # "running"
     """
     by_collection: dict[str, list[TextInput]] = {}
@@ -102,17 +114,19 @@ def documents_submit(*, texts: Sequence[tuple[str, TextInput]], model: str | Non
         by_collection.setdefault(collection, []).append(item)
     report = IngestReport()
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         for collection, items in by_collection.items():
-            report.merge(document_ingest(texts=items, collection=collection, model=model))
-        job = job_create(documents=report.documents, model=model)
+            report.merge(document_ingest(texts=items, collection=collection, model=model, owner=owner))
+        job = job_create(documents=report.documents, model=model, owner=owner)
         plan = job_start(job=job)
+        budget_check(owner=owner, tokens=plan.tokens, exclude_job=job.pk)  # a refusal rolls back the enqueue too
     job.refresh_from_db()
     return Submission(job=job, report=report, plan=plan)
 
 
-def job_pause_active(*, job_id: int) -> EmbeddingJob:
+def job_pause_active(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
     """Pause a queued or running job; its tasks stop calling the API until it is resumed."""
-    job = _job(job_id)
+    job = _job(job_id, viewer=viewer)
     if job.status not in ACTIVE_STATUSES:
         raise JobStateError(f"job {job_id} is {job.status}; only a queued or running job can be paused")
     job_pause(job_id=job_id)
@@ -120,9 +134,9 @@ def job_pause_active(*, job_id: int) -> EmbeddingJob:
     return job
 
 
-def job_resume_paused(*, job_id: int) -> EmbeddingJob:
+def job_resume_paused(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
     """Resume a paused (or failed) job: its pending chunks are enqueued again."""
-    job = _job(job_id)
+    job = _job(job_id, viewer=viewer)
     if job.status not in RESUMABLE_STATUSES:
         raise JobStateError(f"job {job_id} is {job.status}; only a paused or failed job can be resumed")
     with transaction.atomic():
@@ -131,9 +145,9 @@ def job_resume_paused(*, job_id: int) -> EmbeddingJob:
     return job
 
 
-def job_cancel_unfinished(*, job_id: int) -> EmbeddingJob:
+def job_cancel_unfinished(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
     """Cancel a job that has not completed; tasks still queued for it do nothing."""
-    job = _job(job_id)
+    job = _job(job_id, viewer=viewer)
     if job.status in (Status.COMPLETED, Status.CANCELLED):
         raise JobStateError(f"job {job_id} is already {job.status}")
     job_cancel(job_id=job_id)
@@ -141,8 +155,9 @@ def job_cancel_unfinished(*, job_id: int) -> EmbeddingJob:
     return job
 
 
-def _job(job_id: int) -> EmbeddingJob:
+def _job(job_id: int, *, viewer: Viewer = None) -> EmbeddingJob:
+    """The job, if ``viewer`` may see it (None: the operator's commands); another owner's is not found."""
     try:
-        return EmbeddingJob.objects.get(pk=job_id)
+        return visible(EmbeddingJob.objects.all(), viewer=viewer).get(pk=job_id)
     except EmbeddingJob.DoesNotExist:
         raise JobNotFound(job_id) from None

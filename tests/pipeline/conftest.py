@@ -61,7 +61,7 @@ class Rig:
             TOLLGATE_TPM=tpm,
             TOLLGATE_WINDOW_SECONDS=window,
             TOLLGATE_STALL_SECONDS=values.pop("TOLLGATE_STALL_SECONDS", 4.0),
-            DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             **values,
         )
         self.pool = start_workers(workers, concurrency=concurrency, log_dir=self.log_dir)

@@ -12,12 +12,12 @@ pytestmark = pytest.mark.django_db
 Status = EmbeddingJob.Status
 
 
-def make_job(**fields) -> EmbeddingJob:
-    return EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, **fields)
+def make_job(owner, **fields) -> EmbeddingJob:
+    return EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, owner=owner, **fields)
 
 
-def test_anonymous_gets_401_everywhere():
-    job = make_job()
+def test_anonymous_gets_401_everywhere(user):
+    job = make_job(user)
     client = APIClient()
     for url in ("/api/jobs", f"/api/jobs/{job.pk}", f"/api/jobs/{job.pk}/failures", "/api/limits", "/api/search?q=x"):
         assert client.get(url).status_code == 401, url
@@ -25,8 +25,8 @@ def test_anonymous_gets_401_everywhere():
         assert client.post(f"/api/jobs/{job.pk}/{action}").status_code == 401
 
 
-def test_jobs_are_listed_newest_first_in_pages(api):
-    jobs = [make_job() for _ in range(23)]
+def test_jobs_are_listed_newest_first_in_pages(api, user):
+    jobs = [make_job(user) for _ in range(23)]
     first = api.get("/api/jobs").json()
     assert first["count"] == 23 and len(first["results"]) == 20
     assert first["results"][0]["id"] == jobs[-1].pk
@@ -35,8 +35,8 @@ def test_jobs_are_listed_newest_first_in_pages(api):
     assert second["next"] is None
 
 
-def test_a_job_shows_progress_counters_and_an_eta(api):
-    job = make_job(status=Status.RUNNING, total_chunks=10, total_tokens=1_000_000, total_groups=4, embedded_chunks=3,
+def test_a_job_shows_progress_counters_and_an_eta(api, user):
+    job = make_job(user, status=Status.RUNNING, total_chunks=10, total_tokens=1_000_000, total_groups=4, embedded_chunks=3,
                    failed_chunks=1, embedded_tokens=300_000, groups_done=2, requests=3, http_429=1, limiter_waits=5,
                    last_error="boom")  # fmt: skip
     body = api.get(f"/api/jobs/{job.pk}").json()
@@ -50,9 +50,10 @@ def test_a_job_shows_progress_counters_and_an_eta(api):
     assert api.get("/api/jobs/999999").status_code == 404
 
 
-def test_failed_chunks_are_listed_with_reasons_in_pages(api):
-    documents = document_ingest(texts=[TextInput(f"Text number {i}.", source=f"t{i}") for i in range(25)]).documents
-    job = make_job(status=Status.RUNNING)
+def test_failed_chunks_are_listed_with_reasons_in_pages(api, user):
+    texts = [TextInput(f"Text number {i}.", source=f"t{i}") for i in range(25)]
+    documents = document_ingest(texts=texts, owner=user).documents
+    job = make_job(user, status=Status.RUNNING)
     for document in documents:
         FailedChunk.objects.create(job=job, chunk=document.chunks.get(), reason=f"400: bad input {document.source}")
     first = api.get(f"/api/jobs/{job.pk}/failures").json()
@@ -62,9 +63,9 @@ def test_failed_chunks_are_listed_with_reasons_in_pages(api):
     assert api.get("/api/jobs/999999/failures").status_code == 404
 
 
-def test_pause_resume_cancel(api, django_capture_on_commit_callbacks):
-    documents = document_ingest(texts=[TextInput("Something to embed later.")]).documents
-    job = make_job(status=Status.RUNNING)
+def test_pause_resume_cancel(api, user, django_capture_on_commit_callbacks):
+    documents = document_ingest(texts=[TextInput("Something to embed later.")], owner=user).documents
+    job = make_job(user, status=Status.RUNNING)
     job.documents.set(documents)
 
     paused = api.post(f"/api/jobs/{job.pk}/pause")
@@ -84,7 +85,7 @@ def test_pause_resume_cancel(api, django_capture_on_commit_callbacks):
     assert api.get(f"/api/jobs/{job.pk}/pause").status_code == 405
 
 
-def test_a_completed_job_cannot_be_cancelled(api):
-    job = make_job(status=Status.COMPLETED)
+def test_a_completed_job_cannot_be_cancelled(api, user):
+    job = make_job(user, status=Status.COMPLETED)
     response = api.post(f"/api/jobs/{job.pk}/cancel")
     assert response.status_code == 409 and "completed" in response.json()["detail"]

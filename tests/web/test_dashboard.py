@@ -70,20 +70,20 @@ def test_a_binary_upload_is_reported(browser):
     assert "x.bin" in response.content.decode() and Document.objects.count() == 0
 
 
-def test_limits_and_failures_fragments(browser, provider):
+def test_limits_and_failures_fragments(browser, user, provider):
     provider.OPENAI_API_KEY = "dashboard-limits-key"
     limits = browser.get("/dashboard/limits").content.decode()
     assert 'id="gauge-requests"' in limits and 'id="gauge-tokens"' in limits and "open (no cooldown)" in limits
 
-    chunk = document_ingest(texts=[TextInput("Rejected text.", source="bad.txt")]).documents[0].chunks.get()
-    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536)
+    chunk = document_ingest(texts=[TextInput("Rejected text.", source="bad.txt")], owner=user).documents[0].chunks.get()
+    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, owner=user)
     FailedChunk.objects.create(job=job, chunk=chunk, reason="400: input is invalid")
     failures = browser.get("/dashboard/failures").content.decode()
     assert "bad.txt#0" in failures and "400: input is invalid" in failures
 
 
-def test_job_buttons_pause_and_resume(browser):
-    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, status="running")
+def test_job_buttons_pause_and_resume(browser, user):
+    job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, status="running", owner=user)
     fragment = browser.post(f"/dashboard/jobs/{job.pk}/pause", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-status="paused"' in fragment
     assert browser.post(f"/dashboard/jobs/{job.pk}/explode").status_code == 404

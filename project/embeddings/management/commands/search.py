@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from project.embeddings.owners import owner_named
 from project.errors import expected
 from project.search import search
 
@@ -14,10 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("-k", type=int, default=5, help="how many results (default 5)")
         parser.add_argument("--threshold", type=float, default=None, help="minimum similarity, 0..1")
         parser.add_argument("--collection", default=None)
+        parser.add_argument("--owner", default=None, help="search only this user's documents (default: everyone's)")
 
-    def handle(self, *args, query, k, threshold, collection, **options):
+    def handle(self, *args, query, k, threshold, collection, owner, **options):
         try:
-            hits = search(query, k=k, threshold=threshold, collection=collection)
+            viewer = owner_named(owner) if owner else None
+            hits = search(query, viewer=viewer, k=k, threshold=threshold, collection=collection)
         except expected() as exc:
             raise CommandError(str(exc)) from exc
         if not hits:

@@ -1,0 +1,48 @@
+"""Inputs that used to end in a 500: each is a 400 naming the field, or the status that fits."""
+
+from __future__ import annotations
+
+import pytest
+
+from project.provider import _limiter
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('[{"text": "x", "metadata": {"note": "a\\u0000b"}}]', "[0].metadata"),
+        ('[{"text": "x", "metadata": {"\\u0000": 1}}]', "[0].metadata"),
+        ('[{"text": "x", "metadata": {"list": ["fine", "\\ud800"]}}]', "[0].metadata"),
+        ('[{"text": "lone \\udc00 surrogate"}]', "[0].text"),
+        ('[{"text": "x", "source": "\\ud83d"}]', "[0].source"),
+        ('[{"text": "x", "collection": "c\\udfff"}]', "[0].collection"),
+    ],
+)
+def test_characters_postgresql_cannot_store_are_a_400(api, body, field):
+    response = api.post("/api/documents", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == field
+
+
+def test_limits_answer_only_for_the_configured_model(api, provider):
+    provider.OPENAI_API_KEY = "bad-inputs-limits-key"
+    assert api.get("/api/limits", {"model": provider.TOLLGATE_MODEL}).status_code == 200
+    cached = _limiter.cache_info().currsize
+    for name in ("text-embedding-3-large", "no-such-model", "x" * 500):
+        response = api.get("/api/limits", {"model": name})
+        assert response.status_code == 400 and response.json()["field"] == "model", name
+    assert _limiter.cache_info().currsize == cached  # no limiter, no Redis pool, per name asked
+
+
+def test_a_query_the_limit_can_never_admit_is_a_400(api, provider):
+    provider.OPENAI_API_KEY, provider.TOLLGATE_TPM = "bad-inputs-neverfits-key", 5
+    response = api.get("/api/search", {"q": "word " * 50})
+    assert response.status_code == 400 and response.json()["field"] == "q"
+
+
+def test_search_with_the_limiter_unreachable_is_a_503(api, provider):
+    provider.OPENAI_API_KEY, provider.REDIS_URL = "bad-inputs-unavailable-key", "redis://127.0.0.1:9/0"
+    response = api.get("/api/search", {"q": "hello"})
+    assert response.status_code == 503 and "unavailable" in response.json()["detail"]
