@@ -49,8 +49,8 @@ with connection.schema_editor() as editor:
         editor.add_index(Embedding, index)
 with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
-plan = nearest_embeddings(vector=values[5], model="large", k=5).explain()
-hits = chunk_search(vector=values[5], model="large", k=5)
+plan = nearest_embeddings(vector=values[5], model="large", viewer=None, k=5).explain()
+hits = chunk_search(vector=values[5], model="large", viewer=None, k=5)
 print(json.dumps({"type": vector_type(), "column": column, "stored": stored, "plan": plan,
                   "first": hits[0].chunk.seq, "similarity": hits[0].similarity}))
 """

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from project.embeddings import selectors
 from project.embeddings.models import EmbeddingJob
+from project.errors import JobNotFound
 from project.monitoring.timeline import job_timeline
 
 from .charts import progress_chart
@@ -26,7 +27,7 @@ FAILURES_SHOWN = 50
 @login_required
 @require_GET
 def job_page(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(EmbeddingJob, pk=pk)
+    job = _job(request, pk)
     return render(request, "dashboard/job.html", {"job": job, "flower_url": settings.TOLLGATE_FLOWER_URL})
 
 
@@ -38,7 +39,7 @@ def job_live(request: HttpRequest, pk: int) -> HttpResponse:
 
 def live_fragment(request: HttpRequest, pk: int, *, status: int = 200) -> HttpResponse:
     """The job's counters, chart and buttons (also the answer to a button on this page)."""
-    job = get_object_or_404(EmbeddingJob, pk=pk)
+    job = _job(request, pk)
     now = timezone.now()
     timeline = job_timeline(job, now=now)
     chart = progress_chart([timeline], now=now, id="chart-job")
@@ -49,6 +50,14 @@ def live_fragment(request: HttpRequest, pk: int, *, status: int = 200) -> HttpRe
 @login_required
 @require_GET
 def job_failures(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(EmbeddingJob, pk=pk)
-    failures = list(selectors.job_failures(job_id=job.pk)[:FAILURES_SHOWN])
+    job = _job(request, pk)
+    failures = list(selectors.job_failures(job_id=job.pk, viewer=request.user)[:FAILURES_SHOWN])
     return render(request, "dashboard/_failures.html", {"failures": failures, "total": job.failed_chunks})
+
+
+def _job(request: HttpRequest, pk: int) -> EmbeddingJob:
+    """The job if this user may see it; another owner's job is a 404, like a missing one."""
+    try:
+        return selectors.job_get(job_id=pk, viewer=request.user)
+    except JobNotFound:
+        raise Http404(f"no job {pk}") from None

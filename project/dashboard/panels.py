@@ -42,7 +42,7 @@ def limits_chart(request: HttpRequest) -> HttpResponse:
 @require_GET
 def progress(request: HttpRequest) -> HttpResponse:
     """The active jobs' progress over time (the latest job's when none is active)."""
-    recent = list(selectors.job_list()[:JOBS_CHARTED])
+    recent = list(selectors.job_list(viewer=request.user)[:JOBS_CHARTED])
     shown = [job for job in recent if job.status in ACTIVE_STATUSES] or recent[:1]
     now = timezone.now()
     chart = progress_chart([job_timeline(job, now=now) for job in shown], now=now)
