@@ -18,10 +18,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from project import embedded
 from project.errors import PathNotFound, expected
 from providers import prime_tiktoken_cache
+
+
+def _masked(url: str) -> str:
+    """A URL fit to print: the password (kept under TOLLGATE_HOME, owner-only) is not shown."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}***@{parts.hostname}:{parts.port}"))
 
 
 def _services(args: argparse.Namespace) -> int:
@@ -29,8 +39,8 @@ def _services(args: argparse.Namespace) -> int:
     if args.action == "start":
         embedded.ensure_running(home)
         urls = embedded.urls(home)
-        print(f"PostgreSQL  {urls.database_url}")
-        print(f"Redis       {urls.redis_url}")
+        print(f"PostgreSQL  {_masked(urls.database_url)}")
+        print(f"Redis       {_masked(urls.redis_url)}")
         print(f"data under  {home}")
         return 0
     if args.action == "stop":
@@ -38,10 +48,10 @@ def _services(args: argparse.Namespace) -> int:
         print(f"stopped the embedded services under {home}")
         return 0
     postgres, redis = embedded.status(home)
-    pg_state = f"up at {postgres.url} (pid {postgres.pid})" if postgres.running else "down"
+    pg_state = f"up at {_masked(postgres.url)} (pid {postgres.pid})" if postgres.running else "down"
     vector = f", pgvector {postgres.vector_version}" if postgres.vector_version else ""
     print(f"PostgreSQL {postgres.version}{vector}: {pg_state}   data {postgres.data_dir}")
-    rd_state = f"up at {redis.url} (pid {redis.pid})" if redis.running else "down"
+    rd_state = f"up at {_masked(redis.url)} (pid {redis.pid})" if redis.running else "down"
     print(f"Redis {redis.version}: {rd_state}   data {redis.data_dir}")
     return 0 if postgres.running and redis.running else 3
 

@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import redis
 
+from project import embedded
 from project.celery import app
 from project.embedded.postgres import bundled_major_version
 
@@ -44,7 +46,10 @@ def test_start_twice_reuses_status_reports_both_stop_stops_both(tmp_path: Path):
         assert tuple(int(part) for part in pgvector.split(".")[:2]) >= (0, 8), pgvector
         assert status.stdout.count(": up at ") == 2
 
-        redis_url = next(line.split()[-1] for line in first.stdout.splitlines() if line.startswith("Redis"))
+        urls = embedded.urls(home)
+        for secret in (urlsplit(urls.database_url).password, urlsplit(urls.redis_url).password):
+            assert secret and secret not in first.stdout + status.stdout, "a password was printed"
+        redis_url = urls.redis_url
         with redis.Redis.from_url(redis_url) as client:
             client.set("survives", "yes")
     finally:
