@@ -14,6 +14,7 @@ __all__ = [
     "JobNotFound",
     "JobStateError",
     "LaunchError",
+    "ModelNotConfigured",
     "NotTextError",
     "PathNotFound",
     "TollgateError",
@@ -64,6 +65,16 @@ class JobNotFound(TollgateError):
 
 class JobStateError(TollgateError):
     """The job is not in a state that allows the requested change (e.g. resuming a completed job)."""
+
+
+class ModelNotConfigured(TollgateError):
+    """A limit asked for a model tollgate is not configured to embed with."""
+
+    field = "model"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(f"no limit is kept for model {model!r}: only TOLLGATE_MODEL's and active jobs' models")
 
 
 class LaunchError(TollgateError):

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from project.errors import JobNotFound, TollgateError
+from project.errors import JobNotFound, ModelNotConfigured
 from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
@@ -164,19 +164,19 @@ class LimitsUsage(Usage):
         return round(100.0 * self.tokens_used / self.tokens_limit, 1) if self.tokens_limit else 0.0
 
 
-class ModelNotConfigured(TollgateError):
-    """A limit asked for a model tollgate is not configured to embed with."""
-
-    field = "model"
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        super().__init__(f"tollgate embeds with {', '.join(configured_models())} only (TOLLGATE_MODEL), not {model!r}")
-
-
 def configured_models() -> tuple[str, ...]:
-    """The models whose shared limit can be read: one limiter (and Redis pool) each, never one per name asked."""
-    return (settings.TOLLGATE_MODEL,)
+    """The models whose shared limit can be read: the configured one and those of active jobs.
+
+    One limiter (and Redis pool) each, never one per name a caller asks for.
+    """
+    active = EmbeddingJob.objects.filter(status__in=ACTIVE_STATUSES).values_list("model", flat=True).distinct()
+    return tuple(sorted({settings.TOLLGATE_MODEL, *active}))
+
+
+def require_configured_model(model: str) -> None:
+    """Raise :class:`ModelNotConfigured` unless ``model``'s limit may be read (:func:`configured_models`)."""
+    if model not in configured_models():
+        raise ModelNotConfigured(model)
 
 
 def limits_usage(*, model: str | None = None) -> LimitsUsage:
@@ -186,8 +186,7 @@ def limits_usage(*, model: str | None = None) -> LimitsUsage:
     :class:`providers.ConfigurationError` when no provider is configured (no limiter key).
     """
     model = model or settings.TOLLGATE_MODEL
-    if model not in configured_models():
-        raise ModelNotConfigured(model)
+    require_configured_model(model)
     usage = shared_limiter(model).usage()
     return LimitsUsage(
         **{**asdict(usage), "cooldown_seconds": round(usage.cooldown_seconds, 3)},

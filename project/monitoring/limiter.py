@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from project.embeddings import selectors
-from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob
 from project.provider import shared_limiter
 from ratelimit import History
 
@@ -35,6 +34,7 @@ def limiter_view(*, model: str | None = None, windows: int | None = CHART_WINDOW
     :class:`ratelimit.LimiterUnavailable` when Redis does not answer.
     """
     model = model or settings.TOLLGATE_MODEL
+    selectors.require_configured_model(model)  # before a limiter is built for the name
     limiter = shared_limiter(model)
     history = limiter.history(windows=windows)
     return LimiterView(selectors.limits_usage(model=model), history, limiter.account)
@@ -42,5 +42,4 @@ def limiter_view(*, model: str | None = None, windows: int | None = CHART_WINDOW
 
 def limiter_models() -> list[str]:
     """The configured model and those of active jobs: the limiter keys worth reporting."""
-    active = EmbeddingJob.objects.filter(status__in=ACTIVE_STATUSES).values_list("model", flat=True).distinct()
-    return sorted({settings.TOLLGATE_MODEL, *active})
+    return list(selectors.configured_models())

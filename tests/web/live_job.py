@@ -9,12 +9,12 @@ from project.embeddings.services import job_create, job_start
 WORDS = "gate toll road limit worker window token request queue lane vector index chart point".split()
 
 
-def start_long_job(documents: int = 40, words: int = 300) -> EmbeddingJob:
-    """Ingest ``documents`` distinct texts of about ``words`` tokens each and start embedding them."""
+def start_long_job(documents: int = 40, words: int = 300, *, owner=None) -> EmbeddingJob:
+    """Ingest ``documents`` distinct texts of about ``words`` tokens each as ``owner``'s and start embedding them."""
     texts = [
         TextInput(" ".join(f"{WORDS[(d * 7 + i) % len(WORDS)]}{d}" for i in range(words)), source=f"doc{d}.txt")
         for d in range(documents)
     ]
-    job = job_create(documents=document_ingest(texts=texts).documents)
+    job = job_create(documents=document_ingest(texts=texts, owner=owner).documents, owner=owner)
     job_start(job=job)
     return EmbeddingJob.objects.get(pk=job.pk)

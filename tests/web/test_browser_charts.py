@@ -27,7 +27,7 @@ def test_charts_have_points_and_update_without_a_reload(rig, live_server, user):
     from playwright.sync_api import expect, sync_playwright
 
     rig.start(rpm=600, tpm=3_000, window=1.0, workers=1, concurrency=2)
-    job = start_long_job()  # the ORM before Playwright's event loop starts
+    job = start_long_job(owner=user)  # the ORM before Playwright's event loop starts
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as playwright:

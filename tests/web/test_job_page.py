@@ -20,11 +20,12 @@ def browser(user) -> Client:
 
 
 @pytest.fixture
-def job(provider) -> EmbeddingJob:
-    """A started job of two documents (its tasks wait in the broker: no worker runs here)."""
+def job(provider, user) -> EmbeddingJob:
+    """The user's started job of two documents (its tasks wait in the broker: no worker runs here)."""
     provider.OPENAI_API_KEY = "job-page-key"
-    report = document_ingest(texts=[TextInput("First text.", source="a.txt"), TextInput("Second.", source="b.txt")])
-    job = job_create(documents=report.documents)
+    texts = [TextInput("First text.", source="a.txt"), TextInput("Second.", source="b.txt")]
+    report = document_ingest(texts=texts, owner=user)
+    job = job_create(documents=report.documents, owner=user)
     job_start(job=job)
     return EmbeddingJob.objects.get(pk=job.pk)
 
@@ -74,3 +75,10 @@ def test_anonymous_visitors_are_sent_to_log_in(client, job):
                 "/dashboard/charts/progress", "/dashboard/workers"):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/login/?next="), url
+
+
+def test_another_owners_job_page_is_a_404(job, django_user_model):
+    stranger = Client()
+    stranger.force_login(django_user_model.objects.create_user(username="grace", password="x"))
+    for url in (f"/jobs/{job.pk}/", f"/dashboard/jobs/{job.pk}/live", f"/dashboard/jobs/{job.pk}/failures"):
+        assert stranger.get(url).status_code == 404, url
