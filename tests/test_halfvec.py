@@ -73,10 +73,10 @@ def test_3072_dimensions_are_halfvec_with_an_hnsw_index_that_search_uses(fresh_d
     env = {**os.environ, "DATABASE_URL": fresh_database, "REDIS_URL": redis_url, "TOLLGATE_DIMENSIONS": "3072",
            "DJANGO_SETTINGS_MODULE": "project.settings"}
     env.pop("TOLLGATE_VECTOR_TYPE", None)
-    result = subprocess.run([sys.executable, "-c", "ROWS = 6000\n" + PROBE], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", "ROWS = 3000\n" + PROBE], env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
-    assert found["type"] == "halfvec" and found["column"] == "halfvec(3072)" and found["stored"] == 6000
+    assert found["type"] == "halfvec" and found["column"] == "halfvec(3072)" and found["stored"] == 3000
     assert "Index Scan using embedding_vector_hnsw" in found["plan"], found["plan"][:400]
     assert found["first"] == 5 and found["similarity"] > 0.999  # its own vector, at half precision
