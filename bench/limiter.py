@@ -22,7 +22,7 @@ from pathlib import Path
 
 import redis
 
-from bench.hammer import busiest_window, hammer
+from bench.hammer import busiest_window, hammer, start_time
 from project.embedded import EmbeddedRedis
 from ratelimit import Limiter, Limits
 
@@ -99,9 +99,10 @@ def throughput(url: str, ctx) -> dict:
 
 def exactness(url: str, ctx) -> dict:
     account = f"exact-{uuid.uuid4().hex[:8]}"
-    windows, start_at = 3, time.time() + 2.5
-    args = (url, account, EXACT, 4, start_at, windows * EXACT.window_seconds + 0.3, (100, 3000))
+    windows = 3
     with ctx.Pool(PROCESSES) as pool:
+        start_at = start_time(pool, PROCESSES)
+        args = (url, account, EXACT, 4, start_at, windows * EXACT.window_seconds + 0.3, (100, 3000))
         admissions = [a for part in pool.starmap(hammer, [(*args, seed) for seed in range(PROCESSES)]) for a in part]
     most_requests, most_tokens = busiest_window(admissions, EXACT.window_us)
     begin = min(at for at, _ in admissions)

@@ -1,10 +1,9 @@
 """8 processes x 4 threads share one key: the sliding window holds exactly, and is filled."""
 
 import multiprocessing
-import time
 import uuid
 
-from bench.hammer import busiest_window, hammer
+from bench.hammer import busiest_window, hammer, start_time
 from ratelimit import Limits
 
 PROCESSES, THREADS = 8, 4
@@ -16,9 +15,9 @@ SIZES = (100, 3000)
 
 def test_many_processes_never_exceed_and_nearly_fill_the_window(redis_url: str) -> None:
     account = f"hammer-{uuid.uuid4().hex[:8]}"
-    start_at = time.time() + 2.5  # time for spawned interpreters to import
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(PROCESSES) as pool:
+        start_at = start_time(pool, PROCESSES)
         jobs = [
             pool.apply_async(hammer, (redis_url, account, LIMITS, THREADS, start_at, WINDOWS * WINDOW + 0.3, SIZES, seed))
             for seed in range(PROCESSES)
