@@ -23,6 +23,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 EMBED_GROUP = "tollgate.embed_group"
 SWEEP = "tollgate.sweep"
+INDEX_MAINTAIN = "tollgate.index_maintain"
 
 
 @signals.celeryd_init.connect

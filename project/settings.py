@@ -150,6 +150,15 @@ TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of 
 TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.01)
 # Jobs of at most this many tokens (a few documents posted from the web) take the interactive lane.
 TOLLGATE_INTERACTIVE_MAX_TOKENS = env.int("TOLLGATE_INTERACTIVE_MAX_TOKENS", default=10_000)
+# Bulk mode (project/embeddings/indexing.py): a job of at least this many chunks loads its rows
+# into segments the HNSW index does not maintain row by row, and each full segment (and the last)
+# is indexed in one bulk build; smaller jobs go straight into the live, row-by-row index.
+TOLLGATE_BULK_MIN_CHUNKS = env.int("TOLLGATE_BULK_MIN_CHUNKS", default=2_000)
+TOLLGATE_SEGMENT_ROWS = env.int("TOLLGATE_SEGMENT_ROWS", default=5_000)
+# What one bulk index build may use: memory for the graph (more than it needs is never taken) and
+# parallel maintenance workers beside the leader (PostgreSQL's max_parallel_maintenance_workers).
+TOLLGATE_INDEX_MEMORY_MB = env.int("TOLLGATE_INDEX_MEMORY_MB", default=1024)
+TOLLGATE_INDEX_WORKERS = env.int("TOLLGATE_INDEX_WORKERS", default=1)
 TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, timeouts, dropped connections
 TOLLGATE_MAX_BACKOFF_SECONDS = env.float("TOLLGATE_MAX_BACKOFF_SECONDS", default=60.0)
 TOLLGATE_REQUEST_TIMEOUT = env.float("TOLLGATE_REQUEST_TIMEOUT", default=60.0)
@@ -176,7 +185,11 @@ TOLLGATE_MAX_COUNTDOWN_SECONDS = 600.0  # a longer wait (a daily quota) is re-ch
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")  # the work waits on the network
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_TASK_DEFAULT_QUEUE = "bulk"
-CELERY_TASK_ROUTES = {"tollgate.embed_group": {"queue": "bulk"}, "tollgate.sweep": {"queue": "interactive"}}
+CELERY_TASK_ROUTES = {
+    "tollgate.embed_group": {"queue": "bulk"},
+    "tollgate.sweep": {"queue": "interactive"},
+    "tollgate.index_maintain": {"queue": "interactive"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 TOLLGATE_SWEEP_SECONDS = env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)  # how often beat runs the sweep
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -5,11 +5,15 @@
 discovered once Django is set up, as the recipe does, since they use the models.
 """
 
-from project.celery import SWEEP, app
+from project.celery import INDEX_MAINTAIN, SWEEP, app
 from project.provider import sweep_seconds
 
 app.autodiscover_tasks(["workers"])
-# The beat schedule: the sweep re-enqueues what lost workers forgot, every TOLLGATE_SWEEP_SECONDS.
-app.conf.beat_schedule = {"sweep": {"task": SWEEP, "schedule": sweep_seconds()}}
+# The beat schedule, every TOLLGATE_SWEEP_SECONDS: the sweep re-enqueues what lost workers forgot,
+# and the index maintainer builds what ended or interrupted backfills left unindexed.
+app.conf.beat_schedule = {
+    "sweep": {"task": SWEEP, "schedule": sweep_seconds()},
+    "index": {"task": INDEX_MAINTAIN, "schedule": sweep_seconds()},
+}
 
 __all__ = ["app"]

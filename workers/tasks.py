@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from project.celery import EMBED_GROUP, SWEEP, app
+from project.celery import EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.embeddings import indexing
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.planning import group_send, sweep_stalled
 from project.provider import bulk_reserve, max_countdown, stall_seconds
@@ -49,3 +50,13 @@ def embed_group(
 def sweep() -> list[int]:
     """Run by Celery beat: the database is the truth, so what it says is pending gets enqueued again."""
     return sweep_stalled(stall_seconds())
+
+
+@app.task(name=INDEX_MAINTAIN, ignore_result=True, acks_late=True)
+def index_maintain() -> int:
+    """Build the HNSW indexes of backfills' closed segments, and merge them when nothing loads.
+
+    Asked for when a segment fills or a bulk job ends, and by beat every sweep; one runs at a
+    time (the others return at once). Returns how many indexes it built.
+    """
+    return len(indexing.maintain())

@@ -19,6 +19,7 @@ from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs
 
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from . import indexing
 from .store import vectors_store
 
 
@@ -90,11 +91,13 @@ def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
     Returns how many embeddings are new, as the INSERT counted them (``store.vectors_store``).
-    The slow part, inserting into the HNSW index, runs in parallel across groups: the job's row
-    is locked only by the final counter UPDATE.
+    The rows go to the job's load segment (``indexing.py``): the live index, or a backfill's
+    segment that is indexed in bulk later. Inserting into the live index, the slow part, runs in
+    parallel across groups: the job's row is locked only by the final counter UPDATE.
     """
     with transaction.atomic():
-        new = vectors_store(model=model, dimensions=dimensions, vectors=vectors)
+        segment = indexing.store_segment(job_id)
+        new = vectors_store(model=model, dimensions=dimensions, vectors=vectors, segment=segment)
         EmbeddingJob.objects.filter(pk=job_id).update(
             embedded_chunks=F("embedded_chunks") + new,
             embedded_tokens=F("embedded_tokens") + tokens,
@@ -102,6 +105,7 @@ def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int
             requests=F("requests") + 1,
             progressed_at=Now(),
         )
+    indexing.segment_filled(job_id, segment)
     finish_if_done(job_id)
     return new
 
@@ -125,6 +129,8 @@ def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
         job.status = Status.COMPLETED
         job.finished_at = timezone.now()
         job.save(update_fields=["status", "finished_at"])
+        if job.load_segment:
+            indexing.maintain_soon()  # its last segment is indexed now, not at the next sweep
         return True
 
 

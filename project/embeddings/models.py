@@ -31,14 +31,39 @@ def vector_field() -> VectorField | HalfVectorField:
     return field(dimensions=settings.TOLLGATE_DIMENSIONS)
 
 
+LIVE_SEGMENT = 0  # rows of small and interactive jobs: the live index takes them row by row
+HNSW_OPTIONS = {"m": 16, "ef_construction": 64}
+
+
+def index_supported() -> bool:
+    """Whether the storage type can index the configured dimensions (else every search is exact)."""
+    return settings.TOLLGATE_DIMENSIONS <= HNSW_MAX_DIMENSIONS[vector_type()]
+
+
+def vector_opclass() -> str:
+    return f"{vector_type()}_cosine_ops"
+
+
 def vector_indexes() -> list[HnswIndex]:
-    """The HNSW cosine index, when the storage type can index the configured dimensions."""
-    kind = vector_type()
-    if settings.TOLLGATE_DIMENSIONS > HNSW_MAX_DIMENSIONS[kind]:
+    """The live segment's HNSW cosine index (bulk segments get theirs from ``indexing.py``)."""
+    if not index_supported():
         return []
     return [
-        HnswIndex(name="embedding_vector_hnsw", fields=["vector"], m=16, ef_construction=64, opclasses=[f"{kind}_cosine_ops"])
+        HnswIndex(
+            name="embedding_vector_hnsw",
+            fields=["vector"],
+            opclasses=[vector_opclass()],
+            condition=models.Q(segment=LIVE_SEGMENT),
+            **HNSW_OPTIONS,
+        )
     ]
+
+
+def first_vector_indexes() -> list[HnswIndex]:
+    """The index migration 0001 made, over every row (0004 narrows it to the live segment)."""
+    if not index_supported():
+        return []
+    return [HnswIndex(name="embedding_vector_hnsw", fields=["vector"], opclasses=[vector_opclass()], **HNSW_OPTIONS)]
 
 
 class Document(models.Model):
@@ -83,11 +108,14 @@ class Embedding(models.Model):
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()
     vector = vector_field()
+    segment = models.PositiveIntegerField(
+        default=LIVE_SEGMENT, help_text="0: the live index; else the bulk segment the row was loaded into."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chunk", "model"], name="embedding_unique_chunk_model")]
-        indexes = vector_indexes()
+        indexes = [*vector_indexes(), models.Index(fields=["segment"], name="embedding_segment")]
 
     def __str__(self) -> str:
         return f"{self.chunk_id} / {self.model}"
@@ -130,6 +158,9 @@ class EmbeddingJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     progressed_at = models.DateTimeField(null=True, blank=True, help_text="Last time a group was stored or failed.")
     last_error = models.TextField(blank=True)
+    load_segment = models.PositiveIntegerField(
+        default=LIVE_SEGMENT, help_text="Where the job's rows go: 0 (the live index) or its open bulk segment."
+    )
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.status})"
@@ -155,3 +186,42 @@ class FailedChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chunk_id}: {self.reason[:60]}"
+
+
+class Segment(models.Model):
+    """Rows a bulk job loaded without index maintenance; open while the job writes into it.
+
+    A closed segment is searched exactly until an :class:`IndexRange` covering it is ready.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    job = models.ForeignKey(EmbeddingJob, null=True, on_delete=models.SET_NULL, related_name="segments")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"segment {self.pk} ({self.state})"
+
+
+class IndexRange(models.Model):
+    """One HNSW index over the rows of segments ``lo``..``hi``, built in bulk (CREATE INDEX CONCURRENTLY)."""
+
+    class State(models.TextChoices):
+        BUILDING = "building"
+        READY = "ready"
+        RETIRED = "retired"  # a wider range replaced it; its index is being dropped
+
+    lo = models.PositiveIntegerField()
+    hi = models.PositiveIntegerField()
+    name = models.CharField(max_length=63, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.BUILDING)
+    rows = models.PositiveBigIntegerField(default=0, help_text="Rows the build found.")
+    build_seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.lo}, {self.hi}] ({self.state})"

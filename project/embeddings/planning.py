@@ -20,7 +20,7 @@ from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 
-from . import jobs
+from . import indexing, jobs
 from .models import EmbeddingJob
 
 BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
@@ -68,7 +68,8 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     """Plan the job, record its totals, mark it running and enqueue its groups after commit.
 
     A small job goes to the interactive lane: its own queue, and the share of the limit that
-    bulk work leaves free, so a running backfill cannot starve it.
+    bulk work leaves free, so a running backfill cannot starve it. A large one loads in bulk
+    mode, outside the live index (``indexing.py``).
     """
     plan = job_plan(job)
     totals = {}
@@ -84,6 +85,10 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
         paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
+        if indexing.bulk_wanted(plan.chunks, interactive=interactive):
+            indexing.job_segment_open(job.pk)
+        else:
+            indexing.job_segment_live(job.pk)
         for group in plan.groups:
             transaction.on_commit(
                 lambda group=group: group_send(job.pk, group, interactive=interactive, paced=paced)

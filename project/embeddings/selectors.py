@@ -16,7 +16,8 @@ from project.errors import JobNotFound, ModelNotConfigured
 from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
-from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from .indexing import search_cover
+from .models import ACTIVE_STATUSES, LIVE_SEGMENT, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
 from .owners import Viewer, visible
 
 EF_SEARCH = 40  # pgvector's default candidate list; raised for a larger k
@@ -58,8 +59,9 @@ def chunk_search(
                 vector=vector, model=model, viewer=viewer, k=k, threshold=threshold, collection=collection
             )
         )
-    rows.sort(key=lambda row: row.distance)
-    return [SearchHit(row.chunk, 1 - row.distance) for row in rows]
+    rows.sort(key=lambda row: row["distance"])
+    chunks = Chunk.objects.select_related("document").in_bulk([row["chunk_id"] for row in rows])
+    return [SearchHit(chunks[row["chunk_id"]], 1 - row["distance"]) for row in rows if row["chunk_id"] in chunks]
 
 
 def nearest_embeddings(
@@ -70,19 +72,29 @@ def nearest_embeddings(
     k: int,
     threshold: float | None = None,
     collection: str | None = None,
-) -> QuerySet[Embedding]:
-    """The query behind :func:`chunk_search`, ordered by the bare ``<=>`` so the HNSW index serves it.
+) -> QuerySet:
+    """The query behind :func:`chunk_search` (``chunk_id`` and ``distance`` rows), nearest first.
 
-    (Wrapping the distance in a cast, as this query once did, hides it from the index: the
-    planner then sorts every row of the model instead.)
+    Each part is ordered by the bare ``<=>`` so an HNSW index serves it. (Wrapping the distance
+    in a cast, as this query once did, hides it from the index: the planner then sorts every
+    row of the model instead.) While backfills are loaded in bulk (``indexing.py``) there is one
+    part per index and one exact part for the rows no index covers yet, merged by distance.
     """
     embeddings = visible(Embedding.objects.filter(model=model), viewer=viewer, owner_path="chunk__document__owner")
     if collection:
         embeddings = embeddings.filter(chunk__document__collection=collection)
-    rows = embeddings.select_related("chunk__document").annotate(distance=CosineDistance("vector", vector))
+    rows = embeddings.annotate(distance=CosineDistance("vector", vector))
     if threshold is not None:
         rows = rows.filter(distance__lte=1 - threshold)
-    return rows.order_by("distance")[:k]
+    cover = search_cover()
+    if cover.live_only:
+        return rows.order_by("distance").values("chunk_id", "distance")[:k]
+    parts = [rows.filter(segment=LIVE_SEGMENT)]
+    parts += [rows.filter(segment__gte=lo, segment__lte=hi) for lo, hi in cover.ranges]
+    if cover.exact:
+        parts.append(rows.filter(segment__in=cover.exact))
+    first, *others = (part.order_by("distance").values("chunk_id", "distance")[:k] for part in parts)
+    return first.union(*others, all=True).order_by("distance")[:k]
 
 
 # --- the web app: job progress, failures, the limiter's usage ------------------------------------

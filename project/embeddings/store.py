@@ -21,16 +21,19 @@ import numpy as np
 from django.db import connection
 from pgvector.psycopg import register_vector
 
-from .models import Embedding, vector_type
+from .models import LIVE_SEGMENT, Embedding, vector_type
 
 __all__ = ["vectors_store"]
 
 INCOMING = "tollgate_incoming_vectors"  # per connection; emptied at each commit
 
 
-def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarray]) -> int:
+def vectors_store(
+    *, model: str, dimensions: int, vectors: Mapping[int, np.ndarray], segment: int = LIVE_SEGMENT
+) -> int:
     """Store each chunk's vector unless it already has one for ``model``; returns how many are new.
 
+    ``segment`` 0 is the live index; a backfill passes its bulk segment (``indexing.py``).
     Must run inside a transaction (the temporary table is emptied on commit).
     """
     if not vectors:
@@ -45,10 +48,10 @@ def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarr
             for chunk_id, vector in vectors.items():
                 copy.write_row((chunk_id, vector))
         cursor.execute(
-            f"INSERT INTO {table} (chunk_id, model, dimensions, vector, created_at) "
-            f"SELECT chunk_id, %s, %s, vector::{vector_type()}, now() FROM {INCOMING} "
+            f"INSERT INTO {table} (chunk_id, model, dimensions, vector, segment, created_at) "
+            f"SELECT chunk_id, %s, %s, vector::{vector_type()}, %s, now() FROM {INCOMING} "
             "ON CONFLICT (chunk_id, model) DO NOTHING",
-            [model, dimensions],
+            [model, dimensions, segment],
         )
         return cursor.rowcount
 

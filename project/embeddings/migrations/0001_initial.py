@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 from pgvector.django import VectorExtension
 
-from project.embeddings.models import vector_field, vector_indexes
+from project.embeddings.models import first_vector_indexes, vector_field
 
 
 class Migration(migrations.Migration):
@@ -104,4 +104,4 @@ class Migration(migrations.Migration):
             model_name='failedchunk',
             constraint=models.UniqueConstraint(fields=('job', 'chunk'), name='failed_chunk_unique'),
         ),
-    ] + [migrations.AddIndex(model_name="embedding", index=index) for index in vector_indexes()]
+    ] + [migrations.AddIndex(model_name="embedding", index=index) for index in first_vector_indexes()]

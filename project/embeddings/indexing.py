@@ -1,0 +1,341 @@
+"""Bulk mode: a backfill loads its rows outside the live HNSW index, and each segment is indexed in one build.
+
+Why (measured on 2 cores, 1,536 dimensions, docs/OPERATIONS.md "Bulk mode"): PostgreSQL inserts
+into an HNSW index row by row at about 280 rows/s, while binary COPY into an unindexed table
+runs at about 25,000 rows/s and one bulk build (``CREATE INDEX``, the graph in
+``maintenance_work_mem``, a parallel worker) at about 800 rows/s. A Tier-5 account at 512-token
+chunks needs about 330 rows/s: maintained row by row, PostgreSQL would be the ceiling.
+
+So a job of at least ``TOLLGATE_BULK_MIN_CHUNKS`` chunks writes into an open **segment** (a
+number in ``Embedding.segment``), which no index covers. When the segment holds
+``TOLLGATE_SEGMENT_ROWS`` rows (or its job ends) it is closed, and :func:`maintain` builds an
+HNSW index over it alone (``CREATE INDEX CONCURRENTLY … WHERE segment BETWEEN lo AND hi``),
+while the job goes on loading the next one: the build overlaps the load, so every vector is
+indexed soon after the last is stored. When no backfill is loading, the newest indexes are
+merged into one wider range (an LSM's tiered merge), so a search reads a handful of indexes.
+
+Searches stay correct throughout (:func:`search_cover`): each ready index serves the segments
+it covers, and the rows of segments no index covers yet are scanned exactly, then the parts
+are merged by distance. Small and interactive jobs write segment 0, the live index, and are
+searchable at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from project.celery import INDEX_MAINTAIN, app
+
+from .models import (
+    ACTIVE_STATUSES,
+    HNSW_OPTIONS,
+    LIVE_SEGMENT,
+    Embedding,
+    EmbeddingJob,
+    IndexRange,
+    Segment,
+    index_supported,
+    vector_opclass,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_KEY = 0x746F6C6C  # pg advisory lock: one maintainer at a time (index builds on one table queue anyway)
+MERGE_RATIO = 4  # an older index is merged with the newer ones once they hold at least 1/4 of its rows
+GRAPH_BYTES_PER_DIMENSION = 4  # float32 in the in-memory graph (halfvec: 2; the estimate errs high)
+GRAPH_BYTES_PER_ROW = 600  # neighbour lists (m=16: 32 on layer 0) and bookkeeping, per element
+
+
+@dataclass(frozen=True)
+class Cover:
+    """How a search reads every segment exactly once: index ranges, and segments scanned exactly."""
+
+    ranges: tuple[tuple[int, int], ...]
+    exact: tuple[int, ...]
+
+    @property
+    def live_only(self) -> bool:
+        return not self.ranges and not self.exact
+
+
+@dataclass(frozen=True)
+class BuildProgress:
+    """An index build as ``pg_stat_progress_create_index`` reports it."""
+
+    name: str
+    lo: int
+    hi: int
+    rows: int
+    phase: str
+    tuples_done: int
+    tuples_total: int
+
+    @property
+    def percent(self) -> float | None:
+        return round(100.0 * self.tuples_done / self.tuples_total, 1) if self.tuples_total else None
+
+
+# --- the load side: which segment a job writes ---------------------------------------------------
+
+
+def bulk_wanted(chunks: int, *, interactive: bool) -> bool:
+    """Whether a job writing ``chunks`` new rows should load outside the live index."""
+    return index_supported() and not interactive and chunks >= settings.TOLLGATE_BULK_MIN_CHUNKS
+
+
+def job_segment_open(job_id: int) -> int:
+    """Give the job an open segment to load into (its current one if still open); returns its number."""
+    with transaction.atomic():
+        job = EmbeddingJob.objects.select_for_update().get(pk=job_id)
+        if job.load_segment != LIVE_SEGMENT and Segment.objects.filter(pk=job.load_segment, state=Segment.State.OPEN).exists():
+            return job.load_segment
+        segment = Segment.objects.create(job=job)
+        EmbeddingJob.objects.filter(pk=job_id).update(load_segment=segment.pk)
+        return segment.pk
+
+
+def job_segment_live(job_id: int) -> None:
+    """The job's further rows go to the live index (a resume with little left, say)."""
+    EmbeddingJob.objects.filter(pk=job_id).update(load_segment=LIVE_SEGMENT)
+
+
+def store_segment(job_id: int) -> int:
+    """The segment the job's next rows go to: read in the storing transaction, so never a stale one."""
+    return EmbeddingJob.objects.filter(pk=job_id).values_list("load_segment", flat=True).first() or LIVE_SEGMENT
+
+
+def segment_filled(job_id: int, segment: int) -> bool:
+    """After a store: close ``segment`` once it holds a segment's rows, open the next, ask for a build.
+
+    Only one caller wins the conditional UPDATE that closes it; rows a late task still writes
+    into a closed segment are found exactly until its index is built, and kept by it after.
+    """
+    if segment == LIVE_SEGMENT or Embedding.objects.filter(segment=segment).count() < settings.TOLLGATE_SEGMENT_ROWS:
+        return False
+    if not Segment.objects.filter(pk=segment, state=Segment.State.OPEN).update(
+        state=Segment.State.CLOSED, closed_at=timezone.now()
+    ):
+        return False
+    if EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES, load_segment=segment).exists():
+        job_segment_open(job_id)
+    maintain_soon()
+    return True
+
+
+def maintain_soon() -> None:
+    """Ask a worker to build what is waiting (after the current transaction commits)."""
+    transaction.on_commit(lambda: app.send_task(INDEX_MAINTAIN))
+
+
+# --- the maintainer: builds and merges ------------------------------------------------------------
+
+
+def maintain() -> list[IndexRange]:
+    """Close the segments of ended jobs, index every closed segment, then merge when nothing loads.
+
+    Runs in a Celery worker (beat asks every sweep, a full segment or an ended job at once);
+    one maintainer at a time, the others return at once. Returns the indexes it built.
+    """
+    if not index_supported():
+        return []
+    built: list[IndexRange] = []
+    with _maintenance_lock() as held:
+        if not held:
+            return built
+        _forget_interrupted_builds()
+        _close_ended_segments()
+        for lo, hi in _unindexed_runs():
+            built.append(_build(lo, hi))
+        if not Segment.objects.filter(state=Segment.State.OPEN).exists():
+            run = _merge_candidates()
+            if run:
+                built.append(_build(run[0].lo, run[-1].hi))
+                _retire(run)
+    return built
+
+
+def _close_ended_segments() -> None:
+    """Open segments whose job is no longer active (completed, paused, cancelled, gone) are closed."""
+    ended = Segment.objects.filter(state=Segment.State.OPEN).exclude(job__status__in=ACTIVE_STATUSES)
+    ended.update(state=Segment.State.CLOSED, closed_at=timezone.now())
+
+
+def _covered() -> list[IndexRange]:
+    return list(IndexRange.objects.filter(state=IndexRange.State.READY).order_by("lo"))
+
+
+def _unindexed_runs() -> list[tuple[int, int]]:
+    """Runs of consecutive closed segments no ready index covers (an open segment breaks a run)."""
+    ranges = _covered()
+    runs: list[tuple[int, int]] = []
+    for number, state in Segment.objects.order_by("pk").values_list("pk", "state"):
+        if any(r.lo <= number <= r.hi for r in ranges):
+            continue
+        if state == Segment.State.OPEN:
+            runs.append((-1, -1))  # a break
+            continue
+        if runs and runs[-1][1] == number - 1:
+            runs[-1] = (runs[-1][0], number)
+        else:
+            runs.append((number, number))
+    return [run for run in runs if run[0] >= 0]
+
+
+def _merge_candidates() -> list[IndexRange]:
+    """The newest indexes that together hold at least 1/MERGE_RATIO of the next older one's rows."""
+    ranges = _covered()
+    if len(ranges) < 2:
+        return []
+    tail = [ranges[-1]]
+    for older in reversed(ranges[:-1]):
+        if older.rows > MERGE_RATIO * sum(r.rows for r in tail):
+            break
+        tail.insert(0, older)
+    return tail if len(tail) >= 2 else []
+
+
+def _graph_memory_mb(rows: int) -> int:
+    per_row = settings.TOLLGATE_DIMENSIONS * GRAPH_BYTES_PER_DIMENSION + GRAPH_BYTES_PER_ROW
+    needed = int(rows * per_row * 1.25 / 2**20) + 64
+    return max(64, min(settings.TOLLGATE_INDEX_MEMORY_MB, needed))
+
+
+def _build(lo: int, hi: int) -> IndexRange:
+    """One ``CREATE INDEX CONCURRENTLY`` over segments ``lo``..``hi``; searches use it once it is ready."""
+    table = Embedding._meta.db_table
+    name = f"embedding_hnsw_{lo}_{hi}"
+    rows = Embedding.objects.filter(segment__gte=lo, segment__lte=hi).count()
+    index = IndexRange.objects.create(lo=lo, hi=hi, name=name, rows=rows)
+    options = ", ".join(f"{key} = {value}" for key, value in HNSW_OPTIONS.items())
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        _parallel_workers(cursor, table)
+        cursor.execute(f"SET maintenance_work_mem = '{_graph_memory_mb(rows)}MB'")
+        cursor.execute(f"SET max_parallel_maintenance_workers = {int(settings.TOLLGATE_INDEX_WORKERS)}")
+        try:
+            cursor.execute(
+                f"CREATE INDEX CONCURRENTLY {name} ON {table} USING hnsw (vector {vector_opclass()}) "
+                f"WITH ({options}) WHERE segment >= {int(lo)} AND segment <= {int(hi)}"
+            )
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("RESET max_parallel_maintenance_workers")
+    index.state = IndexRange.State.READY
+    index.build_seconds = round(time.monotonic() - started, 3)
+    index.save(update_fields=["state", "build_seconds"])
+    logger.info("indexed segments %s..%s: %s rows in %.1f s", lo, hi, rows, index.build_seconds)
+    return index
+
+
+def _parallel_workers(cursor: object, table: str) -> None:
+    """Let the build use its parallel workers: the table's own size would say none.
+
+    PostgreSQL plans a build's workers from the heap's size, and vectors live in TOAST, so the
+    heap looks small; the table's ``parallel_workers`` setting overrides that estimate.
+    """
+    wanted = f"parallel_workers={int(settings.TOLLGATE_INDEX_WORKERS)}"
+    cursor.execute("SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s::regclass", [table])
+    if wanted not in cursor.fetchone()[0]:
+        cursor.execute(f"ALTER TABLE {table} SET ({wanted})")
+
+
+def _retire(replaced: list[IndexRange]) -> None:
+    """Drop the indexes a merge replaced (searches already prefer the wider one)."""
+    IndexRange.objects.filter(pk__in=[r.pk for r in replaced]).update(state=IndexRange.State.RETIRED)
+    for index in replaced:
+        _drop(index)
+
+
+def _drop(index: IndexRange) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {index.name}")
+    index.delete()
+
+
+def _forget_interrupted_builds() -> None:
+    """A build whose maintainer died left an invalid index (or none) and a row: drop both, build again."""
+    for index in IndexRange.objects.exclude(state=IndexRange.State.READY):
+        _drop(index)
+
+
+@contextmanager
+def _maintenance_lock() -> Iterator[bool]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+        held = cursor.fetchone()[0]
+    try:
+        yield held
+    finally:
+        if held:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+# --- the read side ---------------------------------------------------------------------------------
+
+
+def search_cover() -> Cover:
+    """The widest ready indexes that do not overlap, and the bulk segments none of them covers."""
+    chosen: list[tuple[int, int]] = []
+    ready = IndexRange.objects.filter(state=IndexRange.State.READY).values_list("lo", "hi")
+    for lo, hi in sorted(ready, key=lambda r: (r[0] - r[1], r[0])):
+        if all(hi < c_lo or lo > c_hi for c_lo, c_hi in chosen):
+            chosen.append((lo, hi))
+    segments = Segment.objects.values_list("pk", flat=True)
+    exact = tuple(s for s in segments if not any(lo <= s <= hi for lo, hi in chosen))
+    return Cover(ranges=tuple(sorted(chosen)), exact=exact)
+
+
+@dataclass(frozen=True)
+class JobIndex:
+    """Where a job's rows stand in the index, for the job's page, the API and ``tollgate run``."""
+
+    state: str  # "live": indexed as stored; "loading", "building", "indexed": a backfill's segments
+    unindexed_rows: int  # stored rows a search still finds by exact scan
+    builds: tuple[BuildProgress, ...]
+
+
+def job_index(job: EmbeddingJob) -> JobIndex:
+    """The job's segments: still loading, waiting for or in a bulk build, or all indexed."""
+    segments = list(Segment.objects.filter(job=job).values_list("pk", "state"))
+    if not segments:
+        return JobIndex("live", 0, ())
+    cover = search_cover()
+    exact = [number for number, _ in segments if number in cover.exact]
+    unindexed = Embedding.objects.filter(segment__in=exact).count() if exact else 0
+    numbers = {number for number, _ in segments}
+    builds = tuple(b for b in builds_running() if any(b.lo <= n <= b.hi for n in numbers))
+    if any(state == Segment.State.OPEN for _, state in segments):
+        state = "loading"
+    elif exact or builds:
+        state = "building"
+    else:
+        state = "indexed"
+    return JobIndex(state, unindexed, builds)
+
+
+def builds_running() -> list[BuildProgress]:
+    """Index builds in progress, from ``pg_stat_progress_create_index``."""
+    names = {r.name: r for r in IndexRange.objects.filter(state=IndexRange.State.BUILDING)}
+    if not names:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, p.phase, p.tuples_done, p.tuples_total FROM pg_stat_progress_create_index p "
+            "JOIN pg_class c ON c.oid = p.index_relid WHERE c.relname = ANY(%s)",
+            [list(names)],
+        )
+        found = {name: (phase, done, total) for name, phase, done, total in cursor.fetchall()}
+    progress = []
+    for name, index in names.items():
+        phase, done, total = found.get(name, ("waiting to start", 0, 0))
+        progress.append(BuildProgress(name, index.lo, index.hi, index.rows, phase, done, total))
+    return progress
