@@ -22,7 +22,8 @@ from tqdm import tqdm
 from project.celery import app as celery_app
 from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
-from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob
+from project.embeddings.indexing import job_index
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Status
 from project.embeddings.owners import owner_named
 from project.embeddings.planning import sweep_stalled
 from project.embeddings.services import job_create, job_resume
@@ -63,6 +64,7 @@ class Summary:
     wall_seconds: float
     tokens_per_minute: float  # per window of TOLLGATE_WINDOW_SECONDS, the limit's own unit
     tpm_utilization: float  # tokens sent / what the limit allowed over the busy span (see utilization)
+    index: str = "live"  # "indexed": a backfill's bulk index builds ended before the run did
     last_error: str = ""
 
     def as_dict(self) -> dict:
@@ -139,9 +141,10 @@ def run(
         wait_for_workers(celery_app, options.workers, pool=pool)
         job_resume(job_id=job.pk)
         job = watch_job(job.pk, progress=options.progress)
+        index = watch_index(job, progress=options.progress)
         if then is not None:
             then(job)
-    return _summary(job, len(report.documents), time.monotonic() - started)
+    return _summary(job, len(report.documents), time.monotonic() - started, index=index)
 
 
 def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
@@ -166,6 +169,28 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
             time.sleep(POLL_SECONDS)
 
 
+def watch_index(job: EmbeddingJob, *, progress: bool) -> str:
+    """Wait while the workers build a completed backfill's last indexes, so the run ends searchable.
+
+    Returns the job's index state. A paused or failed job is not waited for: its rows are found
+    by exact scan, and beat builds their indexes. (A small job's rows are indexed as stored.)
+    """
+    state = job_index(job)
+    if job.status != Status.COMPLETED or state.state in ("live", "indexed"):
+        return state.state
+    bar = tqdm(total=max(state.unindexed_rows, 1), unit="row", desc="indexing", disable=not progress, dynamic_ncols=True)
+    with bar:
+        while state.state not in ("live", "indexed"):
+            done = sum(b.tuples_done for b in state.builds)
+            bar.total = max(state.unindexed_rows, done, 1)
+            bar.update(done - bar.n)
+            bar.set_postfix_str(", ".join(b.phase for b in state.builds) or "waiting for a worker", refresh=False)
+            time.sleep(POLL_SECONDS)
+            state = job_index(job)
+        bar.update(bar.total - bar.n)
+    return state.state
+
+
 def utilization(tokens: int, busy_seconds: float) -> float:
     """Tokens sent against what the limit allowed over ``busy_seconds``, as the provider sees it.
 
@@ -178,7 +203,7 @@ def utilization(tokens: int, busy_seconds: float) -> float:
     return tokens / (settings.TOLLGATE_TPM * (1 + max(busy_seconds, 0.0) / window))
 
 
-def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
+def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "live") -> Summary:
     busy = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else wall
     per_window = job.embedded_tokens / max(busy, 1e-9) * settings.TOLLGATE_WINDOW_SECONDS
     return Summary(
@@ -195,5 +220,6 @@ def _summary(job: EmbeddingJob, documents: int, wall: float) -> Summary:
         wall_seconds=round(wall, 3),
         tokens_per_minute=round(per_window, 1),
         tpm_utilization=round(utilization(job.embedded_tokens, busy), 4),
+        index=index,
         last_error=job.last_error,
     )

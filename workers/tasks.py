@@ -14,6 +14,9 @@ from ratelimit import LimiterUnavailable
 from .embedding import embed_chunks
 
 
+MAINTAIN_RETRY_SECONDS = 2.0
+
+
 @app.task(
     bind=True,
     name=EMBED_GROUP,
@@ -52,11 +55,15 @@ def sweep() -> list[int]:
     return sweep_stalled(stall_seconds())
 
 
-@app.task(name=INDEX_MAINTAIN, ignore_result=True, acks_late=True)
-def index_maintain() -> int:
+@app.task(bind=True, name=INDEX_MAINTAIN, ignore_result=True, acks_late=True, max_retries=None)
+def index_maintain(self) -> int:
     """Build the HNSW indexes of backfills' closed segments, and merge them when nothing loads.
 
-    Asked for when a segment fills or a bulk job ends, and by beat every sweep; one runs at a
-    time (the others return at once). Returns how many indexes it built.
+    Asked for when a segment fills or a bulk job ends, and by beat every sweep. One runs at a
+    time: a request that finds another maintainer busy comes back shortly, so none is lost.
+    Returns how many indexes it built.
     """
-    return len(indexing.maintain())
+    built = indexing.maintain()
+    if built is None:
+        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+    return len(built)

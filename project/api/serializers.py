@@ -75,6 +75,28 @@ class RequestCountsSerializer(serializers.Serializer):
     done = serializers.IntegerField(source="job.requests", help_text="Requests sent, retries included.")
 
 
+class IndexBuildSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    segments = serializers.SerializerMethodField()
+    rows = serializers.IntegerField()
+    phase = serializers.CharField(help_text="pg_stat_progress_create_index's phase.")
+    tuples_done = serializers.IntegerField()
+    tuples_total = serializers.IntegerField()
+    percent = serializers.FloatField(allow_null=True)
+
+    def get_segments(self, build) -> list[int]:
+        return [build.lo, build.hi]
+
+
+class JobIndexSerializer(serializers.Serializer):
+    state = serializers.CharField(
+        help_text="live: searchable through the live index as stored; loading, building, indexed: a backfill "
+        "in bulk mode (its rows are found by exact scan until their bulk index build ends)."
+    )
+    unindexed_rows = serializers.IntegerField()
+    builds = IndexBuildSerializer(many=True)
+
+
 class JobSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
@@ -87,6 +109,7 @@ class JobSerializer(serializers.Serializer):
     http_429 = serializers.IntegerField(source="job.http_429")
     limiter_waits = serializers.IntegerField(source="job.limiter_waits")
     last_error = serializers.CharField(source="job.last_error")
+    index = JobIndexSerializer()
     created_at = serializers.DateTimeField(source="job.created_at")
     started_at = serializers.DateTimeField(source="job.started_at", allow_null=True)
     finished_at = serializers.DateTimeField(source="job.finished_at", allow_null=True)

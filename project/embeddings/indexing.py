@@ -48,6 +48,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
+RANGE_PREFIX = "embedding_hnsw_"  # + "lo_hi"; the live index is embedding_vector_hnsw
 LOCK_KEY = 0x746F6C6C  # pg advisory lock: one maintainer at a time (index builds on one table queue anyway)
 MERGE_RATIO = 4  # an older index is merged with the newer ones once they hold at least 1/4 of its rows
 GRAPH_BYTES_PER_DIMENSION = 4  # float32 in the in-memory graph (halfvec: 2; the estimate errs high)
@@ -138,18 +139,19 @@ def maintain_soon() -> None:
 # --- the maintainer: builds and merges ------------------------------------------------------------
 
 
-def maintain() -> list[IndexRange]:
+def maintain() -> list[IndexRange] | None:
     """Close the segments of ended jobs, index every closed segment, then merge when nothing loads.
 
-    Runs in a Celery worker (beat asks every sweep, a full segment or an ended job at once);
-    one maintainer at a time, the others return at once. Returns the indexes it built.
+    Runs in a Celery worker (beat asks every sweep, a full segment or an ended job at once).
+    Returns the indexes it built, or None when another maintainer holds the lock: the caller
+    asks again later, since what it was asked for may have come after that one looked.
     """
     if not index_supported():
         return []
     built: list[IndexRange] = []
     with _maintenance_lock() as held:
         if not held:
-            return built
+            return None
         _forget_interrupted_builds()
         _close_ended_segments()
         for lo, hi in _unindexed_runs():
@@ -211,7 +213,7 @@ def _graph_memory_mb(rows: int) -> int:
 def _build(lo: int, hi: int) -> IndexRange:
     """One ``CREATE INDEX CONCURRENTLY`` over segments ``lo``..``hi``; searches use it once it is ready."""
     table = Embedding._meta.db_table
-    name = f"embedding_hnsw_{lo}_{hi}"
+    name = f"{RANGE_PREFIX}{lo}_{hi}"
     rows = Embedding.objects.filter(segment__gte=lo, segment__lte=hi).count()
     index = IndexRange.objects.create(lo=lo, hi=hi, name=name, rows=rows)
     options = ", ".join(f"{key} = {value}" for key, value in HNSW_OPTIONS.items())
@@ -220,6 +222,7 @@ def _build(lo: int, hi: int) -> IndexRange:
         _parallel_workers(cursor, table)
         cursor.execute(f"SET maintenance_work_mem = '{_graph_memory_mb(rows)}MB'")
         cursor.execute(f"SET max_parallel_maintenance_workers = {int(settings.TOLLGATE_INDEX_WORKERS)}")
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")  # one an emptied table left behind
         try:
             cursor.execute(
                 f"CREATE INDEX CONCURRENTLY {name} ON {table} USING hnsw (vector {vector_opclass()}) "
@@ -261,9 +264,22 @@ def _drop(index: IndexRange) -> None:
 
 
 def _forget_interrupted_builds() -> None:
-    """A build whose maintainer died left an invalid index (or none) and a row: drop both, build again."""
+    """A build whose maintainer died left an invalid index (or none) and a row: drop both, build again.
+
+    Indexes of ours that no row names (their rows were deleted, as an emptied table's are)
+    are dropped too: each would otherwise be maintained for segment numbers no longer in use.
+    """
     for index in IndexRange.objects.exclude(state=IndexRange.State.READY):
         _drop(index)
+    known = set(IndexRange.objects.values_list("name", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+            [Embedding._meta.db_table, f"{RANGE_PREFIX}%"],
+        )
+        orphans = [name for (name,) in cursor.fetchall() if name not in known]
+        for name in orphans:
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 @contextmanager
@@ -315,10 +331,10 @@ def job_index(job: EmbeddingJob) -> JobIndex:
     builds = tuple(b for b in builds_running() if any(b.lo <= n <= b.hi for n in numbers))
     if any(state == Segment.State.OPEN for _, state in segments):
         state = "loading"
-    elif exact or builds:
+    elif exact:
         state = "building"
     else:
-        state = "indexed"
+        state = "indexed"  # a merge may still be building: searches use the segment indexes meanwhile
     return JobIndex(state, unindexed, builds)
 
 

@@ -16,7 +16,7 @@ from project.errors import JobNotFound, ModelNotConfigured
 from project.provider import bulk_reserve, shared_limiter
 from ratelimit import Usage
 
-from .indexing import search_cover
+from .indexing import JobIndex, job_index, search_cover
 from .models import ACTIVE_STATUSES, LIVE_SEGMENT, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
 from .owners import Viewer, visible
 
@@ -87,9 +87,9 @@ def nearest_embeddings(
     if threshold is not None:
         rows = rows.filter(distance__lte=1 - threshold)
     cover = search_cover()
+    parts = [rows.filter(segment=LIVE_SEGMENT)]  # in the terms of the live index's predicate, so it serves
     if cover.live_only:
-        return rows.order_by("distance").values("chunk_id", "distance")[:k]
-    parts = [rows.filter(segment=LIVE_SEGMENT)]
+        return parts[0].order_by("distance").values("chunk_id", "distance")[:k]
     parts += [rows.filter(segment__gte=lo, segment__lte=hi) for lo, hi in cover.ranges]
     if cover.exact:
         parts.append(rows.filter(segment__in=cover.exact))
@@ -108,6 +108,7 @@ class JobProgress:
     done_chunks: int
     percent: float
     eta_seconds: float | None  # None: finished, or nothing measured and no limit to go by
+    index: JobIndex  # a backfill's rows: loading, in a bulk index build, or indexed
 
     @property
     def active(self) -> bool:
@@ -143,7 +144,9 @@ def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgre
     """Progress and ETA: the remaining tokens at the rate measured so far, else at the configured limit."""
     done = job_done_chunks(job)
     percent = 100.0 if job.total_chunks == 0 else round(100.0 * done / job.total_chunks, 1)
-    return JobProgress(job=job, done_chunks=done, percent=percent, eta_seconds=_eta(job, now or timezone.now()))
+    return JobProgress(
+        job=job, done_chunks=done, percent=percent, eta_seconds=_eta(job, now or timezone.now()), index=job_index(job)
+    )
 
 
 def _eta(job: EmbeddingJob, now: datetime) -> float | None:
