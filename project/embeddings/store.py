@@ -28,9 +28,13 @@ __all__ = ["vectors_store"]
 INCOMING = "tollgate_incoming_vectors"  # per connection; emptied at each commit
 
 
-def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarray]) -> int:
+def vectors_store(
+    *, model: str, dimensions: int, vectors: Mapping[int, np.ndarray], input_hashes: Mapping[int, str] | None = None
+) -> int:
     """Store each chunk's vector unless it already has one for ``model``; returns how many are new.
 
+    ``input_hashes`` gives each chunk's content address (``reuse.input_hash``), so later copies
+    of the same input reuse the vector; a chunk without one is stored unaddressed.
     Must run inside a transaction (the temporary table is emptied on commit).
     """
     if not vectors:
@@ -40,13 +44,14 @@ def vectors_store(*, model: str, dimensions: int, vectors: Mapping[int, np.ndarr
     _prepare(raw)
     table = Embedding._meta.db_table
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "vector"])
+        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, input_hash, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text", "vector"])
+            hashes = input_hashes or {}
             for chunk_id, vector in vectors.items():
-                copy.write_row((chunk_id, vector))
+                copy.write_row((chunk_id, hashes.get(chunk_id, ""), vector))
         cursor.execute(
-            f"INSERT INTO {table} (chunk_id, model, dimensions, vector, created_at) "
-            f"SELECT chunk_id, %s, %s, vector::{vector_type()}, now() FROM {INCOMING} "
+            f"INSERT INTO {table} (chunk_id, model, dimensions, input_hash, vector, created_at) "
+            f"SELECT chunk_id, %s, %s, input_hash, vector::{vector_type()}, now() FROM {INCOMING} "
             "ON CONFLICT (chunk_id, model) DO NOTHING",
             [model, dimensions],
         )
@@ -65,6 +70,7 @@ def _prepare(raw: object) -> None:
     with raw.cursor() as cursor:
         cursor.execute("SET LOCAL client_min_messages = warning")  # no NOTICE when the table exists
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (chunk_id bigint NOT NULL, vector vector NOT NULL) "
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} "
+            "(chunk_id bigint NOT NULL, input_hash text NOT NULL, vector vector NOT NULL) "
             "ON COMMIT DELETE ROWS"
         )

@@ -46,7 +46,8 @@ def test_four_workers_embed_everything_once_within_the_limits(rig):
 
 def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(rig):
     documents = ingest(1200, words=30)
-    rig.start(rpm=40, tpm=12_000, window=1.0, workers=3, TOLLGATE_STALL_SECONDS=3.0)
+    # a claim's lease: the request timeout, the gate's waits in place and the stall time (about 10 s)
+    rig.start(rpm=40, tpm=12_000, window=1.0, workers=3, TOLLGATE_STALL_SECONDS=3.0, TOLLGATE_REQUEST_TIMEOUT=1.0)
     job = job_create(documents=documents)
     job_start(job=job)
     deadline = time.monotonic() + 30
