@@ -96,9 +96,10 @@ def stall_seconds() -> float:
 
 
 def lease_seconds() -> float:
-    """How long a claim holds: at least a whole request (its timeout) plus the gate's waits in place."""
-    floor = settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE
-    return max(settings.TOLLGATE_LEASE_SECONDS, floor) if settings.TOLLGATE_LEASE_SECONDS else floor + stall_seconds()
+    """How long a claim holds: ``TOLLGATE_LEASE_SECONDS``, else a whole request (its timeout), the
+    gate's waits in place and the stall time, so a request in flight never loses its claim."""
+    configured = settings.TOLLGATE_LEASE_SECONDS
+    return configured or settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE + stall_seconds()
 
 
 def lease_expirations() -> int:
