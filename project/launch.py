@@ -28,6 +28,7 @@ from providers import prime_tiktoken_cache
 
 SIMULATOR_START_TIMEOUT = 30.0
 WORKER_READY_TIMEOUT = 60.0
+REPLACEMENTS_PER_MINUTE = 10  # more workers dying than this in a minute: the pool cannot stay up
 STARTS_BEFORE_GIVING_UP = 3  # a worker that exits this many times while the pool comes up will not come up
 STOP_TIMEOUT = 20.0
 OUTPUT_LINES = 200  # the simulator's last lines kept, for an error message
@@ -151,6 +152,7 @@ class WorkerPool:
     commands: list[list[str]] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     replaced: int = 0  # workers started again after one died
+    recent: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=REPLACEMENTS_PER_MINUTE))
 
     def exited(self) -> list[int]:
         """Indexes of the workers that are no longer running."""
@@ -162,9 +164,17 @@ class WorkerPool:
         return said + (f"; see {log}" if log else "")
 
     def replace_exited(self) -> list[str]:
-        """Start again every worker that died; one line each saying so. Its tasks' groups are swept."""
+        """Start again every worker that died; one line each saying so. Its tasks' groups are swept.
+
+        Raises :class:`LaunchError` when workers keep dying (``REPLACEMENTS_PER_MINUTE``): a pool
+        that cannot stay up is one clear line, not a loop of restarts.
+        """
         said = []
         for index in self.exited():
+            now = time.monotonic()
+            if len(self.recent) == self.recent.maxlen and now - self.recent[0] < 60:
+                raise LaunchError(self.describe_exit(index, f" ({self.recent.maxlen} workers replaced within a minute)"))
+            self.recent.append(now)
             said.append(self.describe_exit(index) + "; started a replacement")
             self.processes[index] = self._spawn(index)
             self.replaced += 1
