@@ -29,7 +29,7 @@ from providers import prime_tiktoken_cache
 SIMULATOR_START_TIMEOUT = 30.0
 WORKER_READY_TIMEOUT = 60.0
 REPLACEMENTS_PER_MINUTE = 10  # more workers dying than this in a minute: the pool cannot stay up
-STARTS_BEFORE_GIVING_UP = 3  # a worker that exits this many times while the pool comes up will not come up
+STARTS_BEFORE_GIVING_UP = 2  # a worker that exits this many times while the pool comes up will not come up
 STOP_TIMEOUT = 20.0
 OUTPUT_LINES = 200  # the simulator's last lines kept, for an error message
 _URL = re.compile(r"(https?://\S+/v1)\b")
@@ -239,7 +239,8 @@ def wait_for_workers(
     """Until ``count`` workers (or the ``names`` given) answer a ping; :class:`LaunchError` if they never do.
 
     With the ``pool`` that started them, a worker that exits meanwhile is started again (and
-    ``say`` told); one that keeps exiting (``STARTS_BEFORE_GIVING_UP``) ends the wait at once.
+    ``say`` told), with ``timeout`` to come up; one that exits again (``STARTS_BEFORE_GIVING_UP``)
+    ends the wait at once.
     """
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
@@ -252,6 +253,7 @@ def wait_for_workers(
                     raise LaunchError(pool.describe_exit(index, f" while starting ({starts[index]} times)"))
             for line in pool.replace_exited():
                 (say or _ignore)(f"tollgate: {line}")
+            deadline = time.monotonic() + timeout  # the replacement's own time to come up
         try:
             seen |= {host for reply in app.control.ping(timeout=0.5) for host in reply}
         except OSError as exc:  # the broker is not reachable (yet)

@@ -149,11 +149,11 @@ def _store(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: 
         return
     if missing:
         served = sum(1 for vector in result.vectors if vector.size)
-        reason = f"the provider answered {served} vectors for {len(texts_of(todo))} inputs; this one had none"
+        reason = f"the provider answered {served} vectors for {len(_texts(todo))} inputs; this one had none"
         jobs.fail_chunks(job.pk, [pk for send in missing for pk in send.chunk_ids], reason)
 
 
-def texts_of(todo: list[Send]) -> list[str]:
+def _texts(todo: list[Send]) -> list[str]:
     return [text for send in todo for text in send.inputs.texts]
 
 
