@@ -68,7 +68,7 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         groups.group_later(group.pk, 0)
         return Outcome.done()
     try:
-        dimensions_check(job.dimensions)
+        dimensions_check(job.dimensions, cached=True)
     except DimensionsMismatch as exc:
         jobs.pause(job.pk, str(exc))
         groups.group_later(group.pk, 0)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, DateTimeField, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models import DateTimeField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Now
 
 from project.celery import EMBED_GROUP, app
@@ -112,22 +112,32 @@ def group_send(group_id: int, *, interactive: bool) -> None:
     app.send_task(EMBED_GROUP, (group_id,), queue=INTERACTIVE if interactive else BULK)
 
 
+CLAIM_SQL = """
+    UPDATE {group} AS g SET state = 'claimed', attempts = g.attempts + 1,
+        expirations = g.expirations + (g.state = 'claimed')::int,
+        lease_until = now() + %(lease)s * interval '1 second'
+    FROM {job} AS j
+    WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s)
+      AND (g.state = 'pending' OR (g.state = 'claimed' AND g.lease_until < now()))
+    RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations
+"""
+
+
 def group_claim(group_id: int) -> EmbeddingGroup | None:
     """Take the group for one call, if it is pending (or its holder's lease ran out) and its job is active.
 
     One conditional UPDATE: of two tasks claiming at once, exactly one gets the row. Taking over
     a claimed group whose lease ran out counts an expiration.
     """
-    claimable = Q(state=GroupState.PENDING) | Q(state=GroupState.CLAIMED, lease_until__lt=Now())
-    taken = EmbeddingGroup.objects.filter(claimable, pk=group_id, job__status__in=ACTIVE_STATUSES).update(
-        state=GroupState.CLAIMED,
-        attempts=F("attempts") + 1,
-        expirations=F("expirations") + Case(When(state=GroupState.CLAIMED, then=1), default=0),
-        lease_until=_in(lease_seconds()),
-    )
-    if not taken:
+    sql = CLAIM_SQL.format(group=EmbeddingGroup._meta.db_table, job=EmbeddingJob._meta.db_table)
+    params = {"lease": lease_seconds(), "group": group_id, "active": [str(status) for status in ACTIVE_STATUSES]}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         return None
-    group = EmbeddingGroup.objects.get(pk=group_id)
+    names = ("id", "job_id", "chunk_ids", "tokens", "interactive", "paced", "attempts", "expirations")
+    group = EmbeddingGroup(**dict(zip(names, row, strict=True)), state=GroupState.CLAIMED)
     if group.expirations >= lease_expirations():
         _poisoned(group)
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 
 from project.errors import DimensionsMismatch
@@ -22,8 +24,17 @@ def vector_column_dimensions() -> int | None:
     return row[0] if row and row[0] > 0 else None
 
 
-def dimensions_check(dimensions: int) -> None:
-    """:class:`DimensionsMismatch` when vectors of ``dimensions`` cannot be stored: one clear error, no call."""
-    column = vector_column_dimensions()
+@functools.cache
+def _column_dimensions(database: str) -> int | None:
+    return vector_column_dimensions()
+
+
+def dimensions_check(dimensions: int, *, cached: bool = False) -> None:
+    """:class:`DimensionsMismatch` when vectors of ``dimensions`` cannot be stored: one clear error, no call.
+
+    ``cached`` (a worker, before each group) reads the column once per process and database: it
+    changes only with a migration, which restarts the workers.
+    """
+    column = _column_dimensions(connection.settings_dict["NAME"]) if cached else vector_column_dimensions()
     if column is not None and column != dimensions:
         raise DimensionsMismatch(dimensions, column)
