@@ -55,6 +55,20 @@ class GroupNeverFits(TollgateError):
         )
 
 
+class DimensionsMismatch(TollgateError):
+    """The job's dimensions differ from the vector column's, fixed when the table was first migrated."""
+
+    field = "dimensions"
+
+    def __init__(self, dimensions: int, column: int) -> None:
+        self.dimensions, self.column = dimensions, column
+        super().__init__(
+            f"the job asks for {dimensions}-dimension vectors but the database's vector column holds {column}: "
+            f"set TOLLGATE_DIMENSIONS={column} (the column was sized when the table was first migrated); "
+            "nothing was sent"
+        )
+
+
 class JobNotFound(TollgateError):
     """No job has this id."""
 

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +28,8 @@ from providers import prime_tiktoken_cache
 
 SIMULATOR_START_TIMEOUT = 30.0
 WORKER_READY_TIMEOUT = 60.0
+REPLACEMENTS_PER_MINUTE = 10  # more workers dying than this in a minute: the pool cannot stay up
+STARTS_BEFORE_GIVING_UP = 2  # a worker that exits this many times while the pool comes up will not come up
 STOP_TIMEOUT = 20.0
 OUTPUT_LINES = 200  # the simulator's last lines kept, for an error message
 _URL = re.compile(r"(https?://\S+/v1)\b")
@@ -142,9 +144,15 @@ def _read_output(process: subprocess.Popen, urls: list[str], found: threading.Ev
 
 @dataclass
 class WorkerPool:
+    """Worker processes this process started, and how to start each again (:meth:`replace_exited`)."""
+
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
     log_files: list[Path | None] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    replaced: int = 0  # workers started again after one died
+    recent: collections.deque[float] = field(default_factory=lambda: collections.deque(maxlen=REPLACEMENTS_PER_MINUTE))
 
     def exited(self) -> list[int]:
         """Indexes of the workers that are no longer running."""
@@ -154,6 +162,32 @@ class WorkerPool:
         log = self.log_files[index] if index < len(self.log_files) else None
         said = f"worker {index} exited with code {self.processes[index].returncode}{when}"
         return said + (f"; see {log}" if log else "")
+
+    def replace_exited(self) -> list[str]:
+        """Start again every worker that died; one line each saying so. Its tasks' groups are swept.
+
+        Raises :class:`LaunchError` when workers keep dying (``REPLACEMENTS_PER_MINUTE``): a pool
+        that cannot stay up is one clear line, not a loop of restarts.
+        """
+        said = []
+        for index in self.exited():
+            now = time.monotonic()
+            if len(self.recent) == self.recent.maxlen and now - self.recent[0] < 60:
+                raise LaunchError(self.describe_exit(index, f" ({self.recent.maxlen} workers replaced within a minute)"))
+            self.recent.append(now)
+            said.append(self.describe_exit(index) + "; started a replacement")
+            self.processes[index] = self._spawn(index)
+            self.replaced += 1
+        return said
+
+    def _spawn(self, index: int) -> subprocess.Popen:
+        log_file = self.log_files[index]
+        output = open(log_file, "ab") if log_file else None  # noqa: SIM115 (closed in stop)
+        if output:
+            self.logs.append(output)
+        return subprocess.Popen(
+            self.commands[index], env=self.env, stdin=subprocess.DEVNULL, stdout=output, stderr=output
+        )
 
     def stop(self) -> None:
         for process in self.processes:
@@ -177,7 +211,7 @@ def start_workers(
 
     Their output goes to ``log_dir/worker-N.log`` when given, so a progress bar stays readable.
     """
-    pool = WorkerPool()
+    pool = WorkerPool(env={**os.environ, **(env or {})})
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
     for index in range(count):
@@ -187,16 +221,9 @@ def start_workers(
         ]  # fmt: skip
         if concurrency:
             command += ["--concurrency", str(concurrency)]
-        log_file = log_dir / f"worker-{index}.log" if log_dir else None
-        output = open(log_file, "ab") if log_file else None  # noqa: SIM115 (closed in stop)
-        if output:
-            pool.logs.append(output)
-        pool.log_files.append(log_file)
-        pool.processes.append(
-            subprocess.Popen(
-                command, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, stdout=output, stderr=output
-            )
-        )
+        pool.commands.append(command)
+        pool.log_files.append(log_dir / f"worker-{index}.log" if log_dir else None)
+        pool.processes.append(pool._spawn(index))
     return pool
 
 
@@ -207,21 +234,42 @@ def wait_for_workers(
     names: Sequence[str] = (),
     pool: WorkerPool | None = None,
     timeout: float = WORKER_READY_TIMEOUT,
+    say: Callable[[str], None] | None = None,
 ) -> None:
     """Until ``count`` workers (or the ``names`` given) answer a ping; :class:`LaunchError` if they never do.
 
-    With the ``pool`` that started them, a worker that exits meanwhile ends the wait at once.
+    With the ``pool`` that started them, a worker that exits meanwhile is started again (and
+    ``say`` told), with ``timeout`` to come up; one that exits again (``STARTS_BEFORE_GIVING_UP``)
+    ends the wait at once.
     """
     deadline = time.monotonic() + timeout
     seen: set[str] = set()
+    starts: collections.Counter[int] = collections.Counter()
     while time.monotonic() < deadline:
         if pool is not None and pool.exited():
-            raise LaunchError(pool.describe_exit(pool.exited()[0], " while starting"))
-        seen |= {host for reply in app.control.ping(timeout=0.5) for host in reply}
+            for index in pool.exited():
+                starts[index] += 1
+                if starts[index] >= STARTS_BEFORE_GIVING_UP:
+                    raise LaunchError(pool.describe_exit(index, f" while starting ({starts[index]} times)"))
+            for line in pool.replace_exited():
+                (say or _ignore)(f"tollgate: {line}")
+            deadline = time.monotonic() + timeout  # the replacement's own time to come up
+        try:
+            seen |= {host for reply in app.control.ping(timeout=0.5) for host in reply}
+        except OSError as exc:  # the broker is not reachable (yet)
+            raise_after = time.monotonic() >= deadline - 0.5
+            if raise_after:
+                raise LaunchError(f"the Celery broker did not answer: {exc}") from None
+            time.sleep(0.5)
+            continue
         if (names and set(names) <= seen) or (not names and len(seen) >= (count or 1)):
             return
     wanted = ", ".join(sorted(set(names) - seen)) if names else f"{count} workers"
     raise LaunchError(f"{wanted} did not come up within {timeout:.0f} s ({len(seen)} answered)")
+
+
+def _ignore(line: str) -> None:
+    return None
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -26,8 +26,11 @@ from project.embeddings.indexing import job_index
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Status
 from project.embeddings.owners import owner_named
 from project.embeddings.planning import sweep_stalled
+from project.embeddings.preflight import dimensions_check
+from project.embeddings.reuse import estimate_sent
+from project.embeddings.selectors import job_usd
 from project.embeddings.services import job_create, job_resume
-from project.launch import simulator_args, start_simulator, start_workers, wait_for_workers
+from project.launch import WorkerPool, simulator_args, start_simulator, start_workers, wait_for_workers
 from project.provider import is_configured, stall_seconds
 from providers.inputs import SPLIT
 from providers.planning import Estimate
@@ -65,6 +68,12 @@ class Summary:
     tokens_per_minute: float  # per window of TOLLGATE_WINDOW_SECONDS, the limit's own unit
     tpm_utilization: float  # tokens sent / what the limit allowed over the busy span (see utilization)
     index: str = "live"  # "indexed": a backfill's bulk index builds ended before the run did
+    reused_chunks: int = 0  # given a stored vector of the same input (or a copy in the job): no call
+    reused_tokens: int = 0
+    paid_tokens: int = 0  # what the provider billed
+    cost_usd: float = 0.0  # paid_tokens at the model's price (providers/catalog.py)
+    saved_usd: float = 0.0  # reused_tokens at the same price
+    workers_replaced: int = 0
     last_error: str = ""
 
     def as_dict(self) -> dict:
@@ -122,15 +131,18 @@ def run(
     started = time.monotonic()
     call_command("migrate", verbosity=0)
     report = ingest(paths, texts, options)  # bad files are logged as they are met
+    owner = owner_named(options.owner)
+    dimensions_check(settings.TOLLGATE_DIMENSIONS)  # before anything is started or sent
     if options.dry_run:
-        return report.estimate()
+        return estimate_sent(
+            chunk_tokens=report.chunk_tokens, chunk_hashes=report.chunk_hashes, owner_id=owner.pk,
+            model=settings.TOLLGATE_MODEL, dimensions=settings.TOLLGATE_DIMENSIONS, policy=options.long_input_policy,
+        )  # fmt: skip
     say(
         f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks"
         + (f"; {len(report.errors)} files could not be read" if report.errors else "")
     )
-    job = job_create(
-        documents=report.documents, long_input_policy=options.long_input_policy, owner=owner_named(options.owner)
-    )
+    job = job_create(documents=report.documents, long_input_policy=options.long_input_policy, owner=owner)
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -138,17 +150,19 @@ def run(
         pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=settings.TOLLGATE_HOME / "logs")
         say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
         stack.callback(pool.stop)
-        wait_for_workers(celery_app, options.workers, pool=pool)
+        wait_for_workers(celery_app, options.workers, pool=pool, say=say)
         job_resume(job_id=job.pk)
-        job = watch_job(job.pk, progress=options.progress)
+        job = watch_job(job.pk, progress=options.progress, pool=pool, say=say)
         index = watch_index(job, progress=options.progress)
         if then is not None:
             then(job)
-    return _summary(job, len(report.documents), time.monotonic() - started, index=index)
+    return _summary(job, len(report.documents), time.monotonic() - started, index=index, replaced=pool.replaced)
 
 
-def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
-    """Poll the job until it ends; re-enqueue its pending work when it stalls (a lost task)."""
+def watch_job(
+    job_id: int, *, progress: bool, pool: WorkerPool | None = None, say: Callable[[str], None] = print
+) -> EmbeddingJob:
+    """Poll the job until it ends; re-enqueue groups whose lease ran out (a lost task); replace dead workers."""
     job = EmbeddingJob.objects.get(pk=job_id)
     bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
     with bar:
@@ -164,6 +178,8 @@ def watch_job(job_id: int, *, progress: bool) -> EmbeddingJob:
             bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
             if job.status not in ACTIVE_STATUSES:  # ended, or paused for a person
                 return job
+            for line in pool.replace_exited() if pool is not None else ():
+                (bar.write if progress else say)(f"tollgate: {line}")
             with suppress(*DATABASE_UNAVAILABLE, LimiterUnavailable):
                 sweep_stalled(stall_seconds(), job_id=job_id)
             time.sleep(POLL_SECONDS)
@@ -203,7 +219,7 @@ def utilization(tokens: int, busy_seconds: float) -> float:
     return tokens / (settings.TOLLGATE_TPM * (1 + max(busy_seconds, 0.0) / window))
 
 
-def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "live") -> Summary:
+def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "live", replaced: int = 0) -> Summary:
     busy = (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else wall
     per_window = job.embedded_tokens / max(busy, 1e-9) * settings.TOLLGATE_WINDOW_SECONDS
     return Summary(
@@ -221,5 +237,11 @@ def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "li
         tokens_per_minute=round(per_window, 1),
         tpm_utilization=round(utilization(job.embedded_tokens, busy), 4),
         index=index,
+        reused_chunks=job.reused_chunks,
+        reused_tokens=job.reused_tokens,
+        paid_tokens=job.embedded_tokens,
+        cost_usd=job_usd(job.model, job.embedded_tokens),
+        saved_usd=job_usd(job.model, job.reused_tokens),
+        workers_replaced=replaced,
         last_error=job.last_error,
     )

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from providers import ProviderConfig
+from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
 from ratelimit import Limiter, Limits
+
+GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
 
 __all__ = [
     "RetryPolicy",
@@ -22,6 +25,8 @@ __all__ = [
     "group_budget",
     "interactive_max_tokens",
     "is_configured",
+    "lease_expirations",
+    "lease_seconds",
     "limits",
     "max_countdown",
     "provider_config",
@@ -88,6 +93,18 @@ def retry_policy() -> RetryPolicy:
 
 def stall_seconds() -> float:
     return settings.TOLLGATE_STALL_SECONDS or max(10.0, 2 * settings.TOLLGATE_WINDOW_SECONDS)
+
+
+def lease_seconds() -> float:
+    """How long a claim holds: ``TOLLGATE_LEASE_SECONDS``, else a whole request (its timeout), the
+    gate's waits in place and the stall time, so a request in flight never loses its claim."""
+    configured = settings.TOLLGATE_LEASE_SECONDS
+    return configured or settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE + stall_seconds()
+
+
+def lease_expirations() -> int:
+    """Leases a group may lose (its worker died or hung) before its job pauses."""
+    return settings.TOLLGATE_LEASE_EXPIRATIONS
 
 
 def bulk_reserve() -> float:

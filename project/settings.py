@@ -163,6 +163,11 @@ TOLLGATE_MAX_ATTEMPTS = env.int("TOLLGATE_MAX_ATTEMPTS", default=6)  # for 5xx, 
 TOLLGATE_MAX_BACKOFF_SECONDS = env.float("TOLLGATE_MAX_BACKOFF_SECONDS", default=60.0)
 TOLLGATE_REQUEST_TIMEOUT = env.float("TOLLGATE_REQUEST_TIMEOUT", default=60.0)
 TOLLGATE_STALL_SECONDS = env.float("TOLLGATE_STALL_SECONDS", default=0.0)  # 0: twice the window, at least 10 s
+# A claimed group's lease (database clock): 0 is the request timeout, the gate's waits and the
+# stall time, so a request in flight never loses its claim (a value set must exceed the request
+# timeout); a group whose lease ran out this many times while claimed pauses its job.
+TOLLGATE_LEASE_SECONDS = env.float("TOLLGATE_LEASE_SECONDS", default=0.0)
+TOLLGATE_LEASE_EXPIRATIONS = env.int("TOLLGATE_LEASE_EXPIRATIONS", default=3)
 
 # --- the provider (the openai SDK's own variable names) ---------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -2,7 +2,7 @@
 
 Embedded PostgreSQL/Redis are started when no URLs are set (and stopped again on exit when
 this command started them); the simulator when no provider is configured. Every child is
-stopped on Ctrl-C or SIGTERM, or when one of them dies.
+stopped on Ctrl-C or SIGTERM, or when one of them dies; a worker that dies is replaced.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.core.management import call_command
 from project.celery import app as celery_app
 from project.deploy import flower_auth_problem, secret_key_problem
 from project.errors import LaunchError
-from project.launch import Service, start_beat, start_flower, start_web, start_workers, wait_for_workers
+from project.launch import Service, WorkerPool, start_beat, start_flower, start_web, start_workers, wait_for_workers
 from project.pipeline import simulated_provider
 from project.provider import is_configured
 
@@ -68,7 +68,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
                 stack.callback(services[-1].stop)
             services.append(start_web(address=options.address, port=options.port, env=child_env, log_dir=logs))
             stack.callback(services[-1].stop)
-            wait_for_workers(celery_app, options.workers, pool=pool)
+            wait_for_workers(celery_app, options.workers, pool=pool, say=say)
             host = "127.0.0.1" if options.address in ("0.0.0.0", "::") else options.address
             say(f"dashboard   http://{host}:{options.port}/   (log in: uv run python manage.py createsuperuser)")
             say(f"API         http://{host}:{options.port}/api/   schema /api/schema/   "
@@ -78,7 +78,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
                 say(f"Flower      {flower_url}   ({auth})")
             say(f"workers     {options.workers}, beat {'on' if options.beat else 'off'}; logs in {logs}")
             say("Ctrl-C stops everything")
-            return _watch(services, pool.processes, say)
+            return _watch(services, pool, say)
     except KeyboardInterrupt:
         say("stopped")
         return 0
@@ -101,15 +101,15 @@ def _flower_address() -> str:
     return settings.TOLLGATE_FLOWER_ADDRESS or ("0.0.0.0" if settings.FLOWER_BASIC_AUTH else "127.0.0.1")
 
 
-def _watch(services: list[Service], workers, say: Callable[[str], None]) -> int:
+def _watch(services: list[Service], pool: WorkerPool, say: Callable[[str], None]) -> int:
+    """Until a service dies (then 1); a worker that dies is replaced, saying so in one line."""
     while True:
         for service in services:
             if not service.running():
                 say(f"tollgate: {service.name} exited with {service.process.returncode}; see its log; stopping")
                 return 1
-        if all(process.poll() is not None for process in workers):
-            say("tollgate: every worker exited; stopping")
-            return 1
+        for line in pool.replace_exited():
+            say(f"tollgate: {line}")
         time.sleep(POLL_SECONDS)
 
 

@@ -5,6 +5,11 @@ while the wait is short), call the provider, then teach the limiter what the ser
 the response's real token usage and its ``openai-processing-ms`` (reconcile), its
 ``x-ratelimit-*`` headers (observe), and after a real 429 a cooldown for every worker.
 
+A served response is paid for: nothing that can fail stands between it and the caller. The
+reconcile and observe of a success are left in the passage (:meth:`Passage.settle`) for the
+caller to run once it has stored the vectors; they are best-effort (logged when Redis fails),
+since the limiter only learns from them and a failure must never send the paid call again.
+
 Every way through is data: :func:`pass_gate` returns a :class:`Passage` holding the vectors,
 or when to come back (so a Celery task can turn it into ``self.retry`` and a search can sleep),
 or the provider's refusal (a :class:`~providers.errors.ProviderError`) with what was learnt on
@@ -21,14 +26,15 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import openai
 
-from ratelimit import Decision, Limiter
+from ratelimit import Decision, Limiter, RateLimitError
 
 from .client import EmbedResult, embed
 from .config import ProviderConfig
@@ -37,6 +43,12 @@ from .errors import ProviderError, RateLimited
 __all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Waiting", "embed_within", "pass_gate"]
 
 INTERACTIVE_TIMEOUT = 30.0  # seconds a query may wait for the limit before giving up
+
+logger = logging.getLogger(__name__)
+
+
+def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,20 @@ class Passage:
     rate_limited: bool = False
     error: ProviderError | None = None
     clock_offset: float = 0.0
+    bookkeeping: Callable[[], None] = _nothing  # what the limiter learns from a success: run by settle()
+
+    def settle(self) -> bool:
+        """Teach the limiter what the server said (after the caller stored the result); False if Redis failed.
+
+        Best-effort: the response is paid for and stored, so a limiter that cannot be reached
+        is logged, never raised (the next admissions and the server's headers correct it).
+        """
+        try:
+            self.bookkeeping()
+        except RateLimitError as exc:
+            logger.warning("the limiter could not learn from a served request (kept going): %s", exc)
+            return False
+        return True
 
     @property
     def requested(self) -> bool:
@@ -109,9 +135,12 @@ def pass_gate(
         return Passage(None, exc.retry_after, refusals, rate_limited=True, clock_offset=offset)
     except ProviderError as exc:
         return Passage(None, refusals=refusals, error=exc, clock_offset=offset)
-    limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
-    limiter.observe(result.headers)
-    return Passage(result, refusals=refusals, clock_offset=offset)
+
+    def bookkeeping() -> None:
+        limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
+        limiter.observe(result.headers)
+
+    return Passage(result, refusals=refusals, clock_offset=offset, bookkeeping=bookkeeping)
 
 
 def embed_within(
@@ -135,6 +164,7 @@ def embed_within(
         if passage.error is not None:
             raise passage.error
         if passage.result is not None:
+            passage.settle()
             return passage.result
         if time.monotonic() + passage.retry_after > deadline:
             who = "the provider's rate limit" if passage.rate_limited else "the shared rate limit"

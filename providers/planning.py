@@ -41,6 +41,9 @@ class Estimate:
     requests: int
     minutes_at_limits: float  # real minutes, at the limits' requests and tokens per window
     usd: float
+    reused_chunks: int = 0  # chunks whose input is sent by another chunk, or already stored: not sent
+    reused_tokens: int = 0
+    saved_usd: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)

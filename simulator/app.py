@@ -92,6 +92,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         if delay > 0:
             await asyncio.sleep(delay)
         sim.stats.record_success(admitted.request.usage_tokens, overhead_ms)
+        sim.stats.record_inputs(admitted.request.contents)
         headers = {
             **admitted.headers,
             "openai-model": admitted.request.model.name,

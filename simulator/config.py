@@ -106,6 +106,10 @@ class Knobs:
     drop_rate: float = 0.0
     insufficient_quota: bool = False
     vectors: str = "semantic"
+    # A misbehaving compatible server: answer this many fewer vectors than inputs (the last
+    # ones left out), or full-size vectors whatever ``dimensions`` asked for.
+    fewer_vectors: int = 0
+    ignore_dimensions: bool = False
     batch_seconds: float = 1800.0
     batch_tokens_per_second: float = 0.0
     batch_line_error_rate: float = 0.0
@@ -119,6 +123,8 @@ class Knobs:
         for name in durations:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.fewer_vectors < 0:
+            raise ConfigError("fewer_vectors must not be negative")
         if self.batch_seconds <= 0:
             raise ConfigError("batch_seconds must be positive")
         for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate", "batch_line_error_rate",

@@ -179,8 +179,11 @@ class Simulator:
     def render(self, request: EmbeddingRequest) -> dict[str, Any]:
         """The response body, results in input order with their ``index``."""
         model, fmt = request.model.name, request.encoding_format
-        kind = self.config.knobs.vectors
-        vectors = embed_many(request.contents, model=model, dimensions=request.dimensions, kind=kind)
+        knobs = self.config.knobs
+        dimensions = request.model.dimensions if knobs.ignore_dimensions else request.dimensions
+        vectors = embed_many(request.contents, model=model, dimensions=dimensions, kind=knobs.vectors)
+        if knobs.fewer_vectors:
+            vectors = vectors[: max(0, len(vectors) - knobs.fewer_vectors)]
         return {
             "object": "list",
             "data": [

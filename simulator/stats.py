@@ -9,9 +9,11 @@ with the limits to prove from the server's side that no client exceeded them.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +60,7 @@ class Stats:
             self.requests = 0
             self.successes = 0
             self.usage_tokens = 0
+            self.inputs_served: Counter[str] = Counter()  # sha256 of each input's bytes -> times served
             self.rate_limited: Counter[str] = Counter()
             self.errors: Counter[str] = Counter()
             self.faults: Counter[str] = Counter()
@@ -77,6 +80,12 @@ class Stats:
             self.successes += 1
             self.usage_tokens += usage_tokens
             self._overhead.append(overhead_ms)
+
+    def record_inputs(self, contents: Iterable[bytes]) -> None:
+        """The inputs of a served (billed) request, by the sha256 of their bytes (a text's UTF-8)."""
+        digests = [hashlib.sha256(content).hexdigest() for content in contents]
+        with self._lock:
+            self.inputs_served.update(digests)
 
     def record_error(self, status: int, kind: str | None = None) -> None:
         """Any non-200 answer; 429s are counted by type (requests, tokens, insufficient_quota)."""
@@ -158,6 +167,12 @@ class Stats:
                 "requests_admitted": sum(g.requests for g in self._groups.values()),
                 "tokens_admitted": sum(g.tokens for g in self._groups.values()),
                 "usage_tokens": self.usage_tokens,
+                "inputs": {
+                    "served": sum(self.inputs_served.values()),
+                    "distinct": len(self.inputs_served),
+                    "most_per_input": max(self.inputs_served.values(), default=0),
+                    "per_input": dict(self.inputs_served),
+                },
                 "max_requests_in_window": max((g.max_requests_in_window for g in self._groups.values()), default=0),
                 "max_tokens_in_window": max((g.max_tokens_in_window for g in self._groups.values()), default=0),
                 "max_requests_in_day": max((g.max_requests_in_day for g in self._groups.values()), default=0),

@@ -13,7 +13,8 @@ from project.demo_corpus import SAMPLE_ANSWER, SAMPLE_QUERY
 # A rehearsal that finishes in seconds: a 1-second "minute" on the built-in simulator.
 FAST = {"TOLLGATE_RPM": "100", "TOLLGATE_TPM": "40000", "TOLLGATE_WINDOW_SECONDS": "1"}
 SUMMARY_KEYS = {"documents", "chunks", "embedded", "failed", "tokens", "requests", "http_429", "limiter_waits",
-                "wall_seconds", "tokens_per_minute", "tpm_utilization"}  # fmt: skip
+                "wall_seconds", "tokens_per_minute", "tpm_utilization", "reused_chunks", "reused_tokens",
+                "paid_tokens", "cost_usd", "saved_usd"}  # fmt: skip
 
 
 def tollgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -52,6 +53,15 @@ def test_run_reports_bad_files_and_embeds_the_rest(tmp_path: Path):
     summary = json.loads(again.stdout.strip().splitlines()[-1])
     assert summary["requests"] == 0 and summary["chunks"] == 0  # nothing new: no API call
 
+    # The same file in another collection: new chunks, every one reused, nothing paid.
+    other = tollgate("run", str(tmp_path), "--workers", "1", "--json", "--collection", "cli-run-2", env=FAST)
+    summary = json.loads(other.stdout.strip().splitlines()[-1])
+    assert summary["requests"] == 0 and summary["paid_tokens"] == 0 and summary["cost_usd"] == 0
+    assert summary["reused_chunks"] == summary["chunks"] >= 1 and summary["saved_usd"] > 0
+    dry = tollgate("run", str(tmp_path), "--dry-run", "--json", "--collection", "cli-run-3", env=FAST)
+    estimate = json.loads(dry.stdout.strip().splitlines()[-1])
+    assert estimate["tokens"] == 0 and estimate["requests"] == 0 and estimate["reused_chunks"] == estimate["chunks"]
+
 
 def test_dry_run_estimates_without_calling_anything(tmp_path: Path):
     (tmp_path / "a.txt").write_text("A sentence to count. " * 400)
@@ -88,3 +98,28 @@ def test_simulate_serves_the_openai_sdk():
         server.terminate()
         server.wait(timeout=20)
         server.stdout.close()
+
+
+def test_run_replaces_a_worker_that_dies_and_says_so(tmp_path: Path):
+    import psutil
+
+    (tmp_path / "long.md").write_text(" ".join(f"Sentence {i} about the gate and the road it guards." for i in range(3000)))
+    slow = {**FAST, "TOLLGATE_TPM": "6000", "TOLLGATE_RPM": "60"}  # several seconds of work
+    process = subprocess.Popen(
+        [sys.executable, "-m", "project.cli", "run", str(tmp_path), "--workers", "2", "--json", "--collection", "replace"],
+        env={**os.environ, **slow}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    said = []
+    for line in process.stderr:
+        said.append(line)
+        if line.startswith("started 2 workers"):
+            break
+    workers = [p for p in psutil.Process(process.pid).children() if "celery" in " ".join(p.cmdline())]
+    workers[0].kill()
+    out, rest = process.communicate(timeout=240)
+    stderr = "".join(said) + rest
+    assert process.returncode == 0, stderr[-2000:]
+    assert "started a replacement" in stderr and "exited with code" in stderr
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["status"] == "completed" and summary["embedded"] == summary["chunks"] > 0
+    assert summary["workers_replaced"] == 1

@@ -1,4 +1,4 @@
-"""Embedding one group: the gate (admit, call, reconcile), then store, and say what comes next.
+"""Embedding one group: claim it, the gate (admit, call), store first, then settle, and say what comes next.
 
 Returns a decision (:class:`Outcome`) instead of retrying itself, so the Celery task stays a
 few lines and this logic runs the same in a test, a worker or a shell.
@@ -8,28 +8,33 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from project.embeddings import jobs
-from project.provider import provider_config, retry_policy, shared_limiter
+from project.embeddings import groups, jobs
+from project.embeddings.jobs import VECTORS_UNSTORABLE, Send
+from project.embeddings.models import EmbeddingGroup, EmbeddingJob, GroupState
+from project.embeddings.preflight import dimensions_check
+from project.embeddings.reuse import reuse_stored
+from project.errors import DimensionsMismatch
+from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
 from providers import InvalidInput, Passage, RequestTooLarge, Transient, client_for, pass_gate
-from providers.inputs import ChunkInputs, combine
-from ratelimit import NeverFits
+from providers.inputs import combine
+from ratelimit import LimiterUnavailable, NeverFits
 
 logger = logging.getLogger(__name__)
 
 JITTER = 0.25  # seconds at most, so tasks told the same wait do not all return at once
 EARLY = 0.5  # seconds: a task sent away to wait for the limiter returns this early and waits the rest in place
 BACKOFF_BASE = 1.0
+LIMITER_RETRY_SECONDS = 60.0  # the task's autoretry backs off up to a minute while Redis is away
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the task does next: nothing, wait and try again, or enqueue smaller groups."""
+    """What the task does next: nothing, or wait and try again (smaller groups are rows, sent by ``groups``)."""
 
     retry_in: float | None = None  # seconds
     next_attempt: int = 0  # failures so far (limiter waits and 429s are not failures)
-    split: list[list[int]] = field(default_factory=list)
     clock_offset: float = 0.0  # Redis's clock minus this host's, seconds: retries are timed on Redis's
 
     @classmethod
@@ -41,18 +46,41 @@ def jitter() -> float:
     return random.uniform(0, JITTER)
 
 
-def embed_chunks(
-    job_id: int, chunk_ids: list[int], *, attempt: int = 0, reserve: float = 0.0, pace: bool = True
-) -> Outcome:
-    job = jobs.active_job(job_id)
-    if job is None:  # paused, cancelled, completed or gone: no call to the API
+def embed_group_once(group_id: int, *, attempt: int = 0) -> Outcome:
+    """Claim the group, reuse what is stored, send each distinct input once, store first, then settle.
+
+    Nothing is called unless this task holds the group's claim (``groups.group_claim``): a second
+    delivery, a resumed duplicate or a swept copy does nothing while another holds it.
+    """
+    group = groups.group_claim(group_id)
+    if group is None:  # claimed elsewhere, done, or its job paused, cancelled, completed or gone
         return Outcome.done()
-    todo = jobs.group_inputs(job, chunk_ids)
+    try:
+        return _embed_claimed(group, attempt)
+    except LimiterUnavailable:
+        groups.group_later(group.pk, LIMITER_RETRY_SECONDS)  # the task's autoretry claims it again
+        raise
+
+
+def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
+    job = jobs.active_job(group.job_id)
+    if job is None:
+        groups.group_later(group.pk, 0)
+        return Outcome.done()
+    try:
+        dimensions_check(job.dimensions, cached=True)
+    except DimensionsMismatch as exc:
+        jobs.pause(job.pk, str(exc))
+        groups.group_later(group.pk, 0)
+        return Outcome.done()
+    reuse_stored(job, chunk_ids=group.chunk_ids)  # stored meanwhile by another job of the owner
+    todo = jobs.group_inputs(job, group.chunk_ids)
     if not todo:  # a redelivered task whose work is already stored
-        jobs.finish_if_done(job_id, exact=True)
+        groups.group_finish(group.pk)
+        jobs.finish_if_done(job.pk, exact=True)
         return Outcome.done()
-    texts = [text for item in todo for text in item.texts]
-    tokens = sum(t for item in todo for t in item.tokens)
+    texts = [text for send in todo for text in send.inputs.texts]
+    tokens = sum(t for send in todo for t in send.inputs.tokens)
 
     config = provider_config(job.model, job.dimensions)
     limiter = shared_limiter(job.model)
@@ -63,60 +91,121 @@ def embed_chunks(
             config=config,
             texts=texts,
             tokens=tokens,
-            reserve=reserve,
-            pace=pace,
+            reserve=0.0 if group.interactive else bulk_reserve(),
+            pace=group.paced,
         )
     except NeverFits as exc:
         if len(todo) > 1:
-            return _halves(todo)
-        jobs.fail_chunks(job_id, [todo[0].chunk_id], f"larger than the rate limit can ever admit: {exc}")
+            return _halves(group, todo)
+        _fail(job, group, todo, f"larger than the rate limit can ever admit: {exc}")
         return Outcome.done()
     if passage.refusals:
-        jobs.count(job_id, limiter_waits=passage.refusals)
+        jobs.count(job.pk, limiter_waits=passage.refusals)
     if passage.error is not None:
-        return _refused(job_id, todo, passage, attempt)
+        return _refused(job, group, todo, passage, attempt)
     if passage.rate_limited:
-        jobs.count(job_id, requests=1, http_429=1)
-        return Outcome(retry_in=passage.retry_after + jitter(), next_attempt=attempt, clock_offset=passage.clock_offset)
+        jobs.count(job.pk, requests=1, http_429=1)
+        return _later(group, passage.retry_after + jitter(), attempt, passage.clock_offset)
     if passage.result is None:
         # Back a little before it fits (never after: a Celery ETA runs late, and the window's
         # room would stand unused meanwhile); the short rest is then slept in place.
-        retry_in = max(0.0, passage.retry_after - EARLY) + jitter()
-        return Outcome(retry_in=retry_in, next_attempt=attempt, clock_offset=passage.clock_offset)
-
-    result = passage.result
-    vectors, position = {}, 0
-    for item in todo:
-        count = len(item.texts)
-        vectors[item.chunk_id] = combine(result.vectors[position : position + count], item.tokens)
-        position += count
-    jobs.store_embeddings(job_id, job.model, job.dimensions, vectors, result.total_tokens)
+        return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
+    try:
+        _store(job, group, todo, passage)
+    finally:
+        passage.settle()  # after the store: a Redis error here never sends the paid call again
     return Outcome.done()
 
 
-def _refused(job_id: int, todo: list[ChunkInputs], passage: Passage, attempt: int) -> Outcome:
+def _store(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage) -> None:
+    """Store what the paid response holds; fail what it lacks; pause the job for what it cannot store."""
+    result = passage.result
+    vectors, addresses, copies, missing, wrong, position = {}, {}, [], [], [], 0
+    for send in todo:
+        count = len(send.inputs.texts)
+        pieces = result.vectors[position : position + count]
+        position += count
+        if len(pieces) < count or any(piece.size == 0 for piece in pieces):
+            missing.append(send)
+        elif any(piece.size != job.dimensions for piece in pieces):
+            wrong.append(pieces[0].size)
+        else:
+            vectors[send.inputs.chunk_id] = combine(pieces, send.inputs.tokens)
+            addresses[send.inputs.chunk_id] = send.address
+            copies += send.chunk_ids[1:]
+    if wrong:
+        reason = (
+            f"the provider answered {wrong[0]}-dimension vectors for a job of {job.dimensions} "
+            "(does it ignore `dimensions`?); nothing can be stored until that is fixed"
+        )
+        _unstorable(job, group, result.total_tokens, reason)
+        return
+    try:
+        jobs.store_embeddings(
+            job, vectors, result.total_tokens, group_id=group.pk, input_hashes=addresses, copies=copies
+        )
+    except VECTORS_UNSTORABLE as exc:
+        _unstorable(job, group, result.total_tokens, f"the vectors could not be stored: {exc}".strip())
+        return
+    if missing:
+        served = sum(1 for vector in result.vectors if vector.size)
+        reason = f"the provider answered {served} vectors for {len(_texts(todo))} inputs; this one had none"
+        jobs.fail_chunks(job.pk, [pk for send in missing for pk in send.chunk_ids], reason)
+
+
+def _texts(todo: list[Send]) -> list[str]:
+    return [text for send in todo for text in send.inputs.texts]
+
+
+def _unstorable(job: EmbeddingJob, group: EmbeddingGroup, tokens: int, reason: str) -> None:
+    """A paid response that can never be stored: count what it cost, pause the job with the reason."""
+    jobs.count(job.pk, requests=1, embedded_tokens=tokens)
+    groups.group_finish(group.pk, state=GroupState.FAILED)
+    jobs.pause(job.pk, reason)
+    logger.error("job %s paused: %s", job.pk, reason)
+
+
+def _later(group: EmbeddingGroup, retry_in: float, attempt: int, clock_offset: float) -> Outcome:
+    """Give the claim back with a lease covering the wait, and say when to come back."""
+    wait = min(retry_in, max_countdown())
+    groups.group_later(group.pk, wait)
+    return Outcome(retry_in=wait, next_attempt=attempt, clock_offset=clock_offset)
+
+
+def _fail(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], reason: str) -> None:
+    jobs.fail_chunks(job.pk, [pk for send in todo for pk in send.chunk_ids], reason)
+    groups.group_finish(group.pk, state=GroupState.FAILED)
+
+
+def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage, attempt: int) -> Outcome:
     """The provider said no: fail the input at fault, pause the job, or back off and try again."""
     error = passage.error
-    jobs.count(job_id, requests=1)
+    jobs.count(job.pk, requests=1)
     if isinstance(error, (InvalidInput, RequestTooLarge)):
         if len(todo) > 1:  # isolate the input at fault
-            return _halves(todo)
-        jobs.fail_chunks(job_id, [todo[0].chunk_id], str(error))
+            return _halves(group, todo)
+        _fail(job, group, todo, str(error))
         return Outcome.done()
     if isinstance(error, Transient) and attempt + 1 < retry_policy().max_attempts:
-        return Outcome(retry_in=_backoff(attempt), next_attempt=attempt + 1, clock_offset=passage.clock_offset)
+        return _later(group, _backoff(attempt), attempt + 1, passage.clock_offset)
     if isinstance(error, Transient):
-        jobs.fail_chunks(job_id, [item.chunk_id for item in todo], f"gave up after {attempt + 1} attempts: {error}")
+        _fail(job, group, todo, f"gave up after {attempt + 1} attempts: {error}")
         return Outcome.done()
     # AccountBlocked, and anything else the provider says that no retry can mend
-    jobs.pause(job_id, str(error))
-    logger.error("job %s paused: %s", job_id, error)
+    jobs.pause(job.pk, str(error))
+    groups.group_later(group.pk, 0)
+    logger.error("job %s paused: %s", job.pk, error)
     return Outcome.done()
 
 
-def _halves(todo: list[ChunkInputs]) -> Outcome:
+def _halves(group: EmbeddingGroup, todo: list[Send]) -> Outcome:
     middle = len(todo) // 2
-    return Outcome(split=[[i.chunk_id for i in todo[:middle]], [i.chunk_id for i in todo[middle:]]])
+    halves = [
+        ([pk for send in half for pk in send.chunk_ids], sum(sum(send.inputs.tokens) for send in half))
+        for half in (todo[:middle], todo[middle:])
+    ]
+    groups.group_split(group, halves)
+    return Outcome.done()
 
 
 def _backoff(attempt: int) -> float:

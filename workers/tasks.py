@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 from project.celery import EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
 from project.embeddings import indexing
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
-from project.embeddings.planning import group_send, sweep_stalled
-from project.provider import bulk_reserve, max_countdown, stall_seconds
+from project.embeddings.planning import sweep_stalled
+from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
-from .embedding import embed_chunks
+from .embedding import embed_group_once
 
 
 MAINTAIN_RETRY_SECONDS = 2.0
@@ -28,25 +28,20 @@ MAINTAIN_RETRY_SECONDS = 2.0
     retry_backoff=True,
     retry_backoff_max=60,
 )
-def embed_group(
-    self, job_id: int, chunk_ids: list[int], attempt: int = 0, interactive: bool = False, paced: bool = True
-) -> None:
-    """Embed one group of chunks of a job under the shared limit.
+def embed_group(self, group_id: int, attempt: int = 0) -> None:
+    """Embed one group (a row, claimed before any call) under the shared limit.
 
     A wait of under a second for the limiter is slept in place (the gate, providers/gate.py); a
     longer one, and a 429, retry with the same ``attempt``. Only real failures (5xx, timeouts)
-    advance it, so waits never use up the retries those failures need. ``paced=False`` (a short
-    job) uses the window's free capacity at once.
+    advance it, so waits never use up the retries those failures need. The group's lease
+    covers the wait, so the sweep leaves it alone meanwhile.
     """
-    reserve = 0.0 if interactive else bulk_reserve()
-    outcome = embed_chunks(job_id, chunk_ids, attempt=attempt, reserve=reserve, pace=paced)
-    for half in outcome.split:
-        group_send(job_id, half, interactive=interactive, paced=paced)
+    outcome = embed_group_once(group_id, attempt=attempt)
     if outcome.retry_in is not None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.
         eta = datetime.now(timezone.utc) + timedelta(seconds=outcome.clock_offset + wait)
-        raise self.retry(args=(job_id, chunk_ids, outcome.next_attempt), eta=eta, max_retries=None)
+        raise self.retry(args=(group_id, outcome.next_attempt), eta=eta, max_retries=None)
 
 
 @app.task(name=SWEEP, ignore_result=True)

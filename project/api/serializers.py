@@ -69,6 +69,14 @@ class TokenCountsSerializer(serializers.Serializer):
     done = serializers.IntegerField(source="job.embedded_tokens")
 
 
+class ReuseSerializer(serializers.Serializer):
+    reused_chunks = serializers.IntegerField(source="job.reused_chunks", help_text="Chunks given a stored vector: no call.")
+    reused_tokens = serializers.IntegerField(source="job.reused_tokens")
+    paid_tokens = serializers.IntegerField(help_text="Tokens the provider billed.")
+    cost_usd = serializers.FloatField()
+    saved_usd = serializers.FloatField(help_text="What the reused tokens would have cost.")
+
+
 class RequestCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField(source="job.total_groups", help_text="Request groups the job was packed into.")
     groups_done = serializers.IntegerField(source="job.groups_done")
@@ -106,6 +114,7 @@ class JobSerializer(serializers.Serializer):
     chunks = ChunkCountsSerializer(source="*")
     tokens = TokenCountsSerializer(source="*")
     requests = RequestCountsSerializer(source="*")
+    reuse = ReuseSerializer(source="*")
     http_429 = serializers.IntegerField(source="job.http_429")
     limiter_waits = serializers.IntegerField(source="job.limiter_waits")
     last_error = serializers.CharField(source="job.last_error")

@@ -22,6 +22,9 @@ from .errors import PayloadTooLarge, upload_too_large
 from .throttles import ApiRateThrottle, WorkRateThrottle
 
 
+IDEMPOTENCY_KEY_LENGTH = 200  # EmbeddingJob.idempotency_key's size
+
+
 class DocumentsView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
     throttle_classes = [ApiRateThrottle, WorkRateThrottle]
@@ -36,11 +39,14 @@ class DocumentsView(APIView):
         if message:
             raise PayloadTooLarge(message)
         texts = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
-        submission = services.documents_submit(texts=texts, owner=request.user)
+        key = request.headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_LENGTH]
+        submission = services.documents_submit(texts=texts, owner=request.user, idempotency_key=key)
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
                                        "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": url})
+        headers = {"Location": url, **({"Idempotent-Replayed": "true"} if submission.replayed else {})}
+        return Response(body, status=status.HTTP_200_OK if submission.replayed else status.HTTP_202_ACCEPTED,
+                        headers=headers)  # fmt: skip
 
     def _json(self, request: Request) -> list[tuple[str, TextInput]]:
         serializer = s.DocumentInSerializer(data=request.data, many=True, allow_empty=False)

@@ -51,6 +51,7 @@ class IngestReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     chunk_tokens: list[int] = field(default_factory=list)  # filled by a dry run only
+    chunk_hashes: list[str] = field(default_factory=list)  # filled by a dry run only, beside chunk_tokens
 
     def merge(self, other: IngestReport) -> None:
         self.documents += other.documents
@@ -62,6 +63,7 @@ class IngestReport:
         self.errors += other.errors
         self.warnings += other.warnings
         self.chunk_tokens += other.chunk_tokens
+        self.chunk_hashes += other.chunk_hashes
 
     def add(self, pieces: Sequence[Piece], *, dry_run: bool) -> None:
         """Count one new document's chunks (a dry run also keeps their sizes, for the estimate)."""
@@ -70,6 +72,7 @@ class IngestReport:
         self.tokens += sum(piece.token_count for piece in pieces)
         if dry_run:
             self.chunk_tokens += [piece.token_count for piece in pieces]
+            self.chunk_hashes += [content_hash(piece.text) for piece in pieces]
 
     def estimate(self, model: str | None = None) -> Estimate:
         """Tokens, requests, time at the configured limits and cost of embedding what a dry run saw."""

@@ -7,10 +7,10 @@ not from a counter a redelivered task could have advanced twice.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
 
 import numpy as np
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import DataError, InterfaceError, OperationalError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -18,8 +18,8 @@ from django.utils import timezone
 from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs
 
+from . import groups, indexing, reuse
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
-from . import indexing
 from .store import vectors_store
 
 
@@ -45,15 +45,29 @@ def pending_chunks(job: EmbeddingJob) -> QuerySet[Chunk]:
     )
 
 
-def group_inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[ChunkInputs]:
-    """What the group's chunks not yet embedded send to the API, after the job's long-input policy."""
-    rows = pending_chunks(job).filter(pk__in=chunk_ids).values_list("pk", "text", "token_count")
+@dataclass(frozen=True)
+class Send:
+    """One distinct input of a group: what it sends (for its first chunk) and every chunk that shares it."""
+
+    address: str  # reuse.input_hash
+    inputs: ChunkInputs
+    chunk_ids: list[int]  # the first is ``inputs.chunk_id``; the others are copies
+
+
+def group_inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[Send]:
+    """What the group's chunks not yet embedded send to the API, each distinct input once, after the job's policy."""
+    rows = pending_chunks(job).filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash")
     encoding = encoding_for_model(job.model)
     max_tokens = model_info(job.model).max_input_tokens
-    return [
-        chunk_inputs(pk, text, count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding)
-        for pk, text, count in rows
-    ]
+    sends: dict[str, Send] = {}
+    for pk, text, count, digest in rows:
+        address = reuse.input_hash(digest, count, policy=job.long_input_policy, max_tokens=max_tokens)
+        if address in sends:
+            sends[address].chunk_ids.append(pk)
+            continue
+        inputs = chunk_inputs(pk, text, count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding)
+        sends[address] = Send(address, inputs, [pk])
+    return list(sends.values())
 
 
 def pause(job_id: int, reason: str) -> None:
@@ -87,26 +101,42 @@ def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
     finish_if_done(job_id)
 
 
-def store_embeddings(job_id: int, model: str, dimensions: int, vectors: dict[int, np.ndarray], tokens: int) -> int:
+def store_embeddings(
+    job: EmbeddingJob,
+    vectors: dict[int, np.ndarray],
+    tokens: int,
+    *,
+    group_id: int | None = None,
+    input_hashes: dict[int, str] | None = None,
+    copies: list[int] = (),
+) -> int:
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
-    Returns how many embeddings are new, as the INSERT counted them (``store.vectors_store``).
-    The rows go to the job's load segment (``indexing.py``): the live index, or a backfill's
-    segment that is indexed in bulk later. Inserting into the live index, the slow part, runs in
-    parallel across groups: the job's row is locked only by the final counter UPDATE.
+    ``copies`` are the group's chunks that share an input with one of ``vectors``: they get its
+    vector in the same transaction (``reuse.reuse_stored``) and count as reused, not paid. The
+    group is done when this commits. Returns how many embeddings are new, as the INSERT counted
+    them (``store.vectors_store``). The rows go to the job's load segment (``indexing.py``): the
+    live index, or a backfill's segment that is indexed in bulk later. Inserting into the live
+    index, the slow part, runs in parallel across groups: the job's row is locked only by the
+    final counter UPDATE.
     """
     with transaction.atomic():
-        segment = indexing.store_segment(job_id)
-        new = vectors_store(model=model, dimensions=dimensions, vectors=vectors, segment=segment)
-        EmbeddingJob.objects.filter(pk=job_id).update(
+        segment = indexing.store_segment(job.pk)
+        new = vectors_store(
+            model=job.model, dimensions=job.dimensions, vectors=vectors, input_hashes=input_hashes, segment=segment
+        )
+        reuse.reuse_stored(job, chunk_ids=list(copies))
+        if group_id is not None:
+            groups.group_finish(group_id)
+        EmbeddingJob.objects.filter(pk=job.pk).update(
             embedded_chunks=F("embedded_chunks") + new,
             embedded_tokens=F("embedded_tokens") + tokens,
             groups_done=F("groups_done") + 1,
             requests=F("requests") + 1,
             progressed_at=Now(),
         )
-    indexing.segment_filled(job_id, segment)
-    finish_if_done(job_id)
+    indexing.segment_filled(job.pk, segment)
+    finish_if_done(job.pk)
     return new
 
 
@@ -134,11 +164,7 @@ def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
         return True
 
 
-def stalled(stall_seconds: float) -> QuerySet[EmbeddingJob]:
-    """Running jobs that stored nothing for ``stall_seconds``: their tasks were probably lost."""
-    since = timezone.now() - timedelta(seconds=stall_seconds)
-    return EmbeddingJob.objects.filter(status=Status.RUNNING, started_at__lt=since).exclude(progressed_at__gte=since)
-
-
 # PostgreSQL gone for a moment (a restart): a task that meets these is retried, not failed.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+# PostgreSQL refuses the vectors as they are (a size the column does not hold, a NaN): no retry mends it.
+VECTORS_UNSTORABLE: tuple[type[Exception], ...] = (DataError,)

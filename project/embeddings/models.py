@@ -7,6 +7,7 @@ carry no behaviour of their own.
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import HalfVectorField, HnswIndex, VectorField
 
@@ -107,6 +108,8 @@ class Embedding(models.Model):
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()
+    # The content address (reuse.py): sha256 of the exact input sent ('' : not reusable).
+    input_hash = models.CharField(max_length=64, blank=True, default="")
     vector = vector_field()
     segment = models.PositiveIntegerField(
         default=LIVE_SEGMENT, help_text="0: the live index; else the bulk segment the row was loaded into."
@@ -115,7 +118,11 @@ class Embedding(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["chunk", "model"], name="embedding_unique_chunk_model")]
-        indexes = [*vector_indexes(), models.Index(fields=["segment"], name="embedding_segment")]
+        indexes = [
+            models.Index(fields=["input_hash", "model", "dimensions"], name="embedding_content_address"),
+            models.Index(fields=["segment"], name="embedding_segment"),
+            *vector_indexes(),
+        ]
 
     def __str__(self) -> str:
         return f"{self.chunk_id} / {self.model}"
@@ -152,6 +159,10 @@ class EmbeddingJob(models.Model):
     requests = models.PositiveIntegerField(default=0)
     http_429 = models.PositiveIntegerField(default=0)
     limiter_waits = models.PositiveIntegerField(default=0)
+    # Chunks (and their tokens) that got a stored vector of the same input: no call, nothing paid.
+    reused_chunks = models.PositiveIntegerField(default=0)
+    reused_tokens = models.PositiveBigIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -161,6 +172,16 @@ class EmbeddingJob(models.Model):
     load_segment = models.PositiveIntegerField(
         default=LIVE_SEGMENT, help_text="Where the job's rows go: 0 (the live index) or its open bulk segment."
     )
+
+    class Meta:
+        constraints = [
+            # per owner: a retried POST with the same Idempotency-Key finds the job it made
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="job_unique_owner_idempotency_key",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"job {self.pk} ({self.status})"
@@ -225,3 +246,41 @@ class IndexRange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.lo}, {self.hi}] ({self.state})"
+
+
+class EmbeddingGroup(models.Model):
+    """One request's worth of a job's chunks: the unit of claiming, sweeping and retrying.
+
+    A task claims the row with one conditional UPDATE before it calls the provider
+    (``groups.group_claim``); ``lease_until`` is on the database's clock and covers whatever the
+    holder is doing or has scheduled (a call, a retry's wait, a place in the queue), so the
+    sweep re-enqueues only a group whose lease expired. ``expirations`` counts the leases that
+    ran out while claimed (the holder died or hung): a group that keeps doing so pauses its job.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        CLAIMED = "claimed"
+        DONE = "done"
+        FAILED = "failed"
+
+    job = models.ForeignKey(EmbeddingJob, on_delete=models.CASCADE, related_name="groups")
+    chunk_ids = ArrayField(models.BigIntegerField())
+    tokens = models.PositiveIntegerField(help_text="Tokens sent: each distinct input once.")
+    interactive = models.BooleanField(default=False)
+    paced = models.BooleanField(default=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times claimed.")
+    expirations = models.PositiveIntegerField(default=0, help_text="Leases that ran out while claimed.")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "lease_until"], name="group_state_lease")]
+
+    def __str__(self) -> str:
+        return f"group {self.pk} of job {self.job_id} ({self.state})"
+
+
+GroupState = EmbeddingGroup.State
+UNFINISHED_GROUP_STATES = frozenset({GroupState.PENDING, GroupState.CLAIMED})

@@ -1,29 +1,32 @@
 """The producer: a job's pending chunks, packed into groups, one ``embed_group`` task each.
 
-Only ids travel in a task; the worker re-reads the rows. Tasks are sent by name through the
-Celery app after the transaction commits, so a worker never looks for a job or chunk that is
-not yet visible, and this room never imports the workers'.
+Each group is a row (``groups.py``); only its id travels in a task and the worker re-reads the
+rows. Tasks are sent by name through the Celery app after the transaction commits, so a worker
+never looks for a job or chunk that is not yet visible, and this room never imports the
+workers'. Inputs already stored are reused first (``reuse.py``) and each distinct input is
+planned once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from project.celery import EMBED_GROUP, app
 from project.errors import GroupNeverFits
 from project.provider import group_budget, interactive_max_tokens, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 
-from . import indexing, jobs
-from .models import EmbeddingJob
+from . import groups, indexing, jobs
+from .groups import BULK, INTERACTIVE
+from .models import UNFINISHED_GROUP_STATES, EmbeddingJob
+from .preflight import dimensions_check
+from .reuse import input_hash, reuse_stored
 
-BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
 # window's free capacity at once (two windows' tokens then take one window, not two).
 SHORT_JOB_WINDOWS = 2
@@ -31,95 +34,130 @@ SHORT_JOB_WINDOWS = 2
 
 @dataclass(frozen=True)
 class Plan:
-    groups: list[list[int]]
-    chunks: int
-    tokens: int
-    inputs: int
+    groups: list[list[int]]  # chunk ids, those sharing an input together
+    chunks: int  # pending chunks planned (copies of an input included)
+    tokens: int  # tokens to send: each distinct input once
+    inputs: int  # inputs to send
+    group_tokens: list[int] = field(default_factory=list)
+    reused_chunks: int = 0  # given a stored vector at planning, and copies of an input planned once
+    reused_tokens: int = 0
 
 
-def job_plan(job: EmbeddingJob) -> Plan:
-    """The groups the job's pending chunks make, without enqueuing anything (``--dry-run``)."""
+def job_plan(job: EmbeddingJob, *, covered: frozenset[int] = frozenset()) -> Plan:
+    """The groups the job's pending chunks make, each distinct input once, without enqueuing anything.
+
+    Chunks sharing an input (``reuse.input_hash``) travel in one group, which sends the input
+    once and stores its vector for all of them. ``covered`` chunks already belong to a live group.
+    """
     max_tokens = model_info(job.model).max_input_tokens
     encoding = encoding_for_model(job.model)
-    items = []
-    for pk, token_count in jobs.pending_chunks(job).values_list("pk", "token_count").iterator(chunk_size=2000):
-        if token_count <= max_tokens:
-            items.append(Item(pk, 1, token_count))
+    by_input: dict[str, tuple[Item, list[int]]] = {}
+    copies = copy_tokens = 0
+    rows = jobs.pending_chunks(job).values_list("pk", "token_count", "content_hash")
+    for pk, token_count, digest in rows.iterator(chunk_size=2000):
+        if pk in covered:
             continue
-        text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
-        inputs = chunk_inputs(
-            pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding
-        )
-        items.append(Item(pk, len(inputs.texts), sum(inputs.tokens)))
+        address = input_hash(digest, token_count, policy=job.long_input_policy, max_tokens=max_tokens)
+        if address in by_input:
+            by_input[address][1].append(pk)
+            copies, copy_tokens = copies + 1, copy_tokens + token_count
+            continue
+        if token_count <= max_tokens:
+            item = Item(pk, 1, token_count)
+        else:
+            text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
+            inputs = chunk_inputs(
+                pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding
+            )
+            item = Item(pk, len(inputs.texts), sum(inputs.tokens))
+        by_input[address] = (item, [pk])
+    items = [item for item, _ in by_input.values()]
+    members = {item.chunk_id: chunk_ids for item, chunk_ids in by_input.values()}
     tpm = limits().tokens
     too_big = [item for item in items if item.tokens > tpm]
     if too_big:
         raise GroupNeverFits(too_big[0].chunk_id, too_big[0].tokens, tpm)
     groups = pack(items, budget=group_budget())
     return Plan(
-        groups=[[item.chunk_id for item in group] for group in groups],
-        chunks=len(items),
+        groups=[[pk for item in group for pk in members[item.chunk_id]] for group in groups],
+        chunks=sum(len(chunk_ids) for chunk_ids in members.values()),
         tokens=sum(item.tokens for item in items),
         inputs=sum(item.inputs for item in items),
+        group_tokens=[sum(item.tokens for item in group) for group in groups],
+        reused_chunks=copies,
+        reused_tokens=copy_tokens,
     )
 
 
 def job_enqueue(job: EmbeddingJob) -> Plan:
-    """Plan the job, record its totals, mark it running and enqueue its groups after commit.
+    """Reuse what is stored, plan the rest, record the job's totals, mark it running, enqueue after commit.
 
+    Under the job's row lock, so two resumes at once take turns: the second finds the first's
+    groups live and plans nothing twice. Pending groups are sent again (a task of one still
+    queued finds it claimed or done); claimed ones are left to their holder.
     A small job goes to the interactive lane: its own queue, and the share of the limit that
     bulk work leaves free, so a running backfill cannot starve it. A large one loads in bulk
     mode, outside the live index (``indexing.py``).
     """
-    plan = job_plan(job)
-    totals = {}
-    if job.status == EmbeddingJob.Status.QUEUED:  # the first enqueue; a resume keeps the job's totals
-        totals = {"total_chunks": plan.chunks, "total_tokens": plan.tokens}
+    dimensions_check(job.dimensions)
     with transaction.atomic():
+        job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
+        _load_segment_choose(job)  # first: the copies reuse writes go where the job's rows go
+        reused = reuse_stored(job)
+        live = groups.groups_unfinished(job)
+        plan = job_plan(job, covered=frozenset(pk for group in live for pk in group.chunk_ids))
+        totals = {}
+        if job.status == EmbeddingJob.Status.QUEUED:  # the first enqueue; a resume keeps the job's totals
+            totals = {
+                "total_chunks": F("embedded_chunks") + plan.chunks,  # embedded so far: reused just now
+                "total_tokens": reused.tokens + plan.tokens + plan.reused_tokens,
+            }
         EmbeddingJob.objects.filter(pk=job.pk).update(
             status=EmbeddingJob.Status.RUNNING,
-            total_groups=F("groups_done") + len(plan.groups),
+            total_groups=F("groups_done") + len(live) + len(plan.groups),
             started_at=job.started_at or timezone.now(),
             last_error="",
             **totals,
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
         paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
-        if indexing.bulk_wanted(plan.chunks, interactive=interactive):
-            indexing.job_segment_open(job.pk)
-        else:
-            indexing.job_segment_live(job.pk)
-        for group in plan.groups:
-            transaction.on_commit(
-                lambda group=group: group_send(job.pk, group, interactive=interactive, paced=paced)
-            )
-    if not plan.groups:
+        groups.groups_resend(job)
+        groups.groups_create(
+            job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced
+        )
+    if not plan.groups and not live:
         jobs.finish_if_done(job.pk, exact=True)
-    return plan
+    return replace(plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens)
+
+
+def _load_segment_choose(job: EmbeddingJob) -> None:
+    """Bulk mode for a job with many rows still to write (copies included), else the live index."""
+    pending = jobs.pending_chunks(job).aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
+    interactive = (pending["tokens"] or 0) <= interactive_max_tokens()
+    if indexing.bulk_wanted(pending["chunks"], interactive=interactive):
+        indexing.job_segment_open(job.pk)
+    else:
+        indexing.job_segment_live(job.pk)
 
 
 def lane(interactive: bool) -> str:
     return INTERACTIVE if interactive else BULK
 
 
-def group_send(job_id: int, chunk_ids: list[int], *, interactive: bool, paced: bool = True) -> None:
-    """Enqueue one group on its lane's queue (also how a task sends the halves of a split group)."""
-    kwargs = {"interactive": interactive, "paced": paced}
-    app.send_task(EMBED_GROUP, (job_id, chunk_ids), kwargs, queue=lane(interactive))
+def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> list[int]:
+    """Re-enqueue the groups whose lease ran out (a worker killed with its task, a broker that lost it).
 
-
-def sweep_stalled(stall_seconds: float, *, job_id: int | None = None) -> list[int]:
-    """Re-enqueue the pending work of running jobs that made no progress for ``stall_seconds``.
-
-    A worker killed with its tasks, or a broker that lost its queue, leaves chunks that no
-    task will ever embed; the database still knows them. Returns the ids of the swept jobs.
+    The database is the truth: a group waiting its turn, a cooldown or a retry's ETA holds a
+    lease covering the wait and is left alone (``groups.groups_sweep``). A running job left with
+    pending chunks and no live group (rows from before groups existed) is planned again.
+    Returns the ids of the swept groups. ``stall_seconds`` is kept for callers; leases decide.
     """
-    stalled = jobs.stalled(stall_seconds)
+    swept = groups.groups_sweep(job_id=job_id)
+    orphans = EmbeddingJob.objects.filter(status=EmbeddingJob.Status.RUNNING).exclude(
+        groups__state__in=UNFINISHED_GROUP_STATES
+    )
     if job_id is not None:
-        stalled = stalled.filter(pk=job_id)
-    swept = []
-    for job in stalled:
-        EmbeddingJob.objects.filter(pk=job.pk).update(progressed_at=timezone.now())
+        orphans = orphans.filter(pk=job_id)
+    for job in orphans:
         job_enqueue(job)
-        swept.append(job.pk)
     return swept

@@ -14,6 +14,7 @@ from pgvector.django import CosineDistance
 
 from project.errors import JobNotFound, ModelNotConfigured
 from project.provider import bulk_reserve, shared_limiter
+from providers import model_info
 from ratelimit import Usage
 
 from .indexing import JobIndex, job_index, search_cover
@@ -114,6 +115,24 @@ class JobProgress:
     def active(self) -> bool:
         return self.job.status in ACTIVE_STATUSES
 
+    @property
+    def paid_tokens(self) -> int:
+        """Tokens the provider billed (its usage); reused chunks cost none."""
+        return self.job.embedded_tokens
+
+    @property
+    def cost_usd(self) -> float:
+        return job_usd(self.job.model, self.job.embedded_tokens)
+
+    @property
+    def saved_usd(self) -> float:
+        return job_usd(self.job.model, self.job.reused_tokens)
+
+
+def job_usd(model: str, tokens: int) -> float:
+    """What ``tokens`` cost at the model's price (providers/catalog.py), rounded to a millionth of a dollar."""
+    return round(tokens / 1e6 * model_info(model).usd_per_million_tokens, 6)
+
 
 def job_list(*, viewer: Viewer) -> QuerySet[EmbeddingJob]:
     """The jobs ``viewer`` may see (its own; staff and the operator: all), newest first."""
@@ -152,7 +171,7 @@ def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgre
 def _eta(job: EmbeddingJob, now: datetime) -> float | None:
     if job.status not in ACTIVE_STATUSES and job.status != Status.PAUSED:
         return None
-    remaining = max(0, job.total_tokens - job.embedded_tokens)
+    remaining = max(0, job.total_tokens - job.embedded_tokens - job.reused_tokens)
     if remaining == 0:
         return 0.0
     elapsed = (now - job.started_at).total_seconds() if job.started_at else 0.0

@@ -35,6 +35,7 @@ def job_create(
     dimensions: int | None = None,
     long_input_policy: str = SPLIT,
     owner: AbstractBaseUser | None = None,
+    idempotency_key: str = "",
 ) -> EmbeddingJob:
     """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work."""
     model = model or settings.TOLLGATE_MODEL
@@ -44,6 +45,7 @@ def job_create(
         dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
         long_input_policy=long_input_policy,
         owner=owner or system_owner(),
+        idempotency_key=idempotency_key,
     )
     job.documents.set(documents)
     return job
@@ -91,10 +93,15 @@ class Submission:
     job: EmbeddingJob
     report: IngestReport
     plan: Plan
+    replayed: bool = False  # the same Idempotency-Key came before: this is the job it made
 
 
 def documents_submit(
-    *, texts: Sequence[tuple[str, TextInput]], owner: AbstractBaseUser, model: str | None = None
+    *,
+    texts: Sequence[tuple[str, TextInput]],
+    owner: AbstractBaseUser,
+    model: str | None = None,
+    idempotency_key: str = "",
 ) -> Submission:
     """Store (collection, text) pairs of ``owner`` and start one job over them, all or nothing.
 
@@ -103,6 +110,8 @@ def documents_submit(
     a failure (a chunk larger than the limit, a spent daily budget) leaves nothing behind and
     calls no provider. The owner's row is locked first: one owner's submissions take turns, so
     two identical uploads at once store the text once, and two cannot share the last of a budget.
+    An ``idempotency_key`` seen before for this owner returns the job it made, and nothing new
+    is stored or sent (a client retrying a POST whose answer it lost).
 
     Example::
 
@@ -115,9 +124,15 @@ def documents_submit(
     report = IngestReport()
     with transaction.atomic():
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        if idempotency_key:
+            earlier = EmbeddingJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+            if earlier is not None:
+                report = IngestReport(documents=list(earlier.documents.all()), duplicates=earlier.documents.count())
+                return Submission(job=earlier, report=report, plan=Plan(groups=[], chunks=0, tokens=0, inputs=0),
+                                  replayed=True)  # fmt: skip
         for collection, items in by_collection.items():
             report.merge(document_ingest(texts=items, collection=collection, model=model, owner=owner))
-        job = job_create(documents=report.documents, model=model, owner=owner)
+        job = job_create(documents=report.documents, model=model, owner=owner, idempotency_key=idempotency_key)
         plan = job_start(job=job)
         budget_check(owner=owner, tokens=plan.tokens, exclude_job=job.pk)  # a refusal rolls back the enqueue too
     job.refresh_from_db()

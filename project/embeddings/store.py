@@ -29,11 +29,18 @@ INCOMING = "tollgate_incoming_vectors"  # per connection; emptied at each commit
 
 
 def vectors_store(
-    *, model: str, dimensions: int, vectors: Mapping[int, np.ndarray], segment: int = LIVE_SEGMENT
+    *,
+    model: str,
+    dimensions: int,
+    vectors: Mapping[int, np.ndarray],
+    input_hashes: Mapping[int, str] | None = None,
+    segment: int = LIVE_SEGMENT,
 ) -> int:
     """Store each chunk's vector unless it already has one for ``model``; returns how many are new.
 
-    ``segment`` 0 is the live index; a backfill passes its bulk segment (``indexing.py``).
+    ``input_hashes`` gives each chunk's content address (``reuse.input_hash``), so later copies
+    of the same input reuse the vector; a chunk without one is stored unaddressed. ``segment`` 0
+    is the live index; a backfill passes its bulk segment (``indexing.py``).
     Must run inside a transaction (the temporary table is emptied on commit).
     """
     if not vectors:
@@ -43,13 +50,14 @@ def vectors_store(
     _prepare(raw)
     table = Embedding._meta.db_table
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "vector"])
+        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, input_hash, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "text", "vector"])
+            hashes = input_hashes or {}
             for chunk_id, vector in vectors.items():
-                copy.write_row((chunk_id, vector))
+                copy.write_row((chunk_id, hashes.get(chunk_id, ""), vector))
         cursor.execute(
-            f"INSERT INTO {table} (chunk_id, model, dimensions, vector, segment, created_at) "
-            f"SELECT chunk_id, %s, %s, vector::{vector_type()}, %s, now() FROM {INCOMING} "
+            f"INSERT INTO {table} (chunk_id, model, dimensions, input_hash, vector, segment, created_at) "
+            f"SELECT chunk_id, %s, %s, input_hash, vector::{vector_type()}, %s, now() FROM {INCOMING} "
             "ON CONFLICT (chunk_id, model) DO NOTHING",
             [model, dimensions, segment],
         )
@@ -68,6 +76,7 @@ def _prepare(raw: object) -> None:
     with raw.cursor() as cursor:
         cursor.execute("SET LOCAL client_min_messages = warning")  # no NOTICE when the table exists
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} (chunk_id bigint NOT NULL, vector vector NOT NULL) "
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} "
+            "(chunk_id bigint NOT NULL, input_hash text NOT NULL, vector vector NOT NULL) "
             "ON COMMIT DELETE ROWS"
         )

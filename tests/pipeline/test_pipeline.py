@@ -12,7 +12,7 @@ import time
 from django.db.models import Count
 
 from project.embeddings.ingest import TextInput, document_ingest
-from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+from project.embeddings.models import Chunk, Document, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk
 from project.embeddings.services import job_create, job_resume, job_start
 from project.pipeline import watch_job
 from providers.tokenization import encoding_for_model
@@ -44,21 +44,28 @@ def test_four_workers_embed_everything_once_within_the_limits(rig):
     assert job.limiter_waits > 0  # the limit, not the workers' speed, paced the run
 
 
-def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing(rig):
+def test_workers_killed_mid_run_lose_nothing_and_re_pay_only_what_was_in_flight(rig):
     documents = ingest(1200, words=30)
-    rig.start(rpm=40, tpm=12_000, window=1.0, workers=3, TOLLGATE_STALL_SECONDS=3.0)
+    # a claim's lease: the request timeout, the gate's waits in place and the stall time (about 10 s)
+    rig.start(rpm=40, tpm=12_000, window=1.0, workers=4, TOLLGATE_STALL_SECONDS=3.0, TOLLGATE_REQUEST_TIMEOUT=1.0)
     job = job_create(documents=documents)
     job_start(job=job)
     deadline = time.monotonic() + 30
     while EmbeddingJob.objects.get(pk=job.pk).embedded_chunks < 200 and time.monotonic() < deadline:
         time.sleep(0.1)
-    rig.pool.processes[0].kill()  # kill -9: whatever it held is only in the broker's unacked set now
+    for process in rig.pool.processes[:2]:
+        process.kill()  # kill -9: whatever they held is only in the broker's unacked set now
 
-    job = watch_job(job.pk, progress=False)
+    job = watch_job(job.pk, progress=False, pool=rig.pool)  # the launcher replaces them, as `tollgate run` does
 
     assert job.status == COMPLETED, job.last_error
     assert job.embedded_chunks == 1200
     assert_each_chunk_embedded_once(documents)
+    assert rig.pool.replaced == 2
+    served = rig.simulator.stats()["inputs"]["per_input"]
+    assert len(served) == 1200
+    biggest = max(len(group.chunk_ids) for group in EmbeddingGroup.objects.filter(job=job))
+    assert sum(times - 1 for times in served.values()) <= 2 * biggest  # at most the two requests in flight
 
 
 def test_an_input_the_api_rejects_fails_alone_with_the_reason(rig):

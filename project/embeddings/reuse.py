@@ -1,0 +1,154 @@
+"""Content-addressed reuse: a vector is keyed by (hash of the exact input sent, model, dimensions).
+
+A chunk within the model's input limit is sent as it is, so its address is its own
+``content_hash``; a longer one is sent through the job's long-input policy, so its address is
+the hash of the policy and the text (``input_hash``; the same formula in SQL, ``INPUT_HASH_SQL``).
+Before a chunk is sent, :func:`reuse_stored` copies the vector of any stored chunk with the same
+address (one ``INSERT … SELECT``, no call): across documents, collections and jobs.
+
+Reuse stays within one owner. Documents are already deduplicated per owner
+(``Document``'s constraint), so an upload never learns that another owner holds the same text;
+a reuse across owners would leak exactly that, through a job's ``reused_chunks`` and through
+timing (a reused chunk is done at once). The price is paying once per owner, not once overall.
+
+Example::
+
+    with transaction.atomic():
+        reused = reuse_stored(job)  # Reused(chunks=12, tokens=3400)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from django.db import connection
+from django.db.models import F
+from django.db.models.functions import Now
+
+from project.provider import group_budget, limits
+from providers import model_info
+from providers.planning import Estimate, estimate_chunks
+
+from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+
+__all__ = ["Reused", "estimate_sent", "input_hash", "reuse_stored", "stored_addresses"]
+
+
+@dataclass(frozen=True)
+class Reused:
+    chunks: int = 0
+    tokens: int = 0
+
+
+def input_hash(content_hash: str, token_count: int, *, policy: str, max_tokens: int) -> str:
+    """The address of what a chunk sends: its own hash, or (longer than the model accepts) policy + text."""
+    if token_count <= max_tokens:
+        return content_hash
+    return hashlib.sha256(f"{policy}:{content_hash}".encode()).hexdigest()
+
+
+# input_hash in SQL, over a chunk aliased ``c``; parameters: max_tokens, policy
+INPUT_HASH_SQL = (
+    "CASE WHEN c.token_count <= %(max_tokens)s THEN c.content_hash "
+    "ELSE encode(sha256(convert_to(%(policy)s || ':' || c.content_hash, 'UTF8')), 'hex') END"
+)
+
+
+def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -> Reused:
+    """Give the job's pending chunks (those of ``chunk_ids``, when given) the stored vector of their input.
+
+    Only vectors of the job's owner are read, for the job's model and dimensions. Counts the
+    copies on the job (``reused_chunks``, ``reused_tokens``, and as embedded); the INSERT's
+    ``ON CONFLICT DO NOTHING`` and ``RETURNING`` make the count exact when two processes race.
+    """
+    if chunk_ids is not None and not chunk_ids:
+        return Reused()
+    names = {
+        "chunk": Chunk._meta.db_table,
+        "document": Document._meta.db_table,
+        "embedding": Embedding._meta.db_table,
+        "failed": FailedChunk._meta.db_table,
+        "job_documents": EmbeddingJob.documents.through._meta.db_table,
+        "job": EmbeddingJob._meta.db_table,
+    }
+    only = "AND c.id = ANY(%(chunk_ids)s)" if chunk_ids is not None else ""
+    sql = f"""
+        WITH pending AS (
+            SELECT c.id, c.token_count, {INPUT_HASH_SQL} AS input_hash
+            FROM {names["chunk"]} c
+            JOIN {names["job_documents"]} jd ON jd.document_id = c.document_id AND jd.embeddingjob_id = %(job)s
+            WHERE TRUE {only}
+              AND NOT EXISTS (SELECT 1 FROM {names["embedding"]} e WHERE e.chunk_id = c.id AND e.model = %(model)s)
+              AND NOT EXISTS (SELECT 1 FROM {names["failed"]} f WHERE f.chunk_id = c.id AND f.job_id = %(job)s)
+        ), inserted AS (
+            INSERT INTO {names["embedding"]} (chunk_id, model, dimensions, input_hash, vector, segment, created_at)
+            SELECT DISTINCT ON (p.id) p.id, %(model)s, %(dimensions)s, p.input_hash, source.vector,
+                   (SELECT load_segment FROM {names["job"]} WHERE id = %(job)s), now()
+            FROM pending p
+            JOIN {names["embedding"]} source ON source.input_hash = p.input_hash
+                 AND source.model = %(model)s AND source.dimensions = %(dimensions)s
+            JOIN {names["chunk"]} sc ON sc.id = source.chunk_id
+            JOIN {names["document"]} sd ON sd.id = sc.document_id AND sd.owner_id = %(owner)s
+            ORDER BY p.id, source.id
+            ON CONFLICT (chunk_id, model) DO NOTHING
+            RETURNING chunk_id
+        )
+        SELECT count(*), coalesce(sum(p.token_count), 0) FROM inserted i JOIN pending p ON p.id = i.chunk_id
+    """
+    params = {
+        "job": job.pk,
+        "model": job.model,
+        "dimensions": job.dimensions,
+        "owner": job.owner_id,
+        "policy": job.long_input_policy,
+        "max_tokens": model_info(job.model).max_input_tokens,
+        "chunk_ids": list(chunk_ids or []),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        chunks, tokens = cursor.fetchone()
+    if chunks:
+        EmbeddingJob.objects.filter(pk=job.pk).update(
+            reused_chunks=F("reused_chunks") + chunks,
+            reused_tokens=F("reused_tokens") + tokens,
+            embedded_chunks=F("embedded_chunks") + chunks,
+            progressed_at=Now(),
+        )
+    return Reused(chunks, int(tokens))
+
+
+def estimate_sent(
+    *, chunk_tokens: Sequence[int], chunk_hashes: Sequence[str], owner_id: int, model: str, dimensions: int,
+    policy: str,
+) -> Estimate:
+    """A dry run's estimate of what would really be sent: each distinct input once, none already stored."""
+    max_tokens = model_info(model).max_input_tokens
+    addresses = [
+        input_hash(digest, tokens, policy=policy, max_tokens=max_tokens)
+        for digest, tokens in zip(chunk_hashes, chunk_tokens, strict=True)
+    ]
+    stored = stored_addresses(addresses=addresses, owner_id=owner_id, model=model, dimensions=dimensions)
+    seen, sent = set(stored), []
+    for address, tokens in zip(addresses, chunk_tokens, strict=True):
+        if address not in seen:
+            seen.add(address)
+            sent.append(tokens)
+    configured = estimate_chunks(limits=limits(), budget=group_budget(), model=model, chunk_tokens=sent)
+    reused = sum(chunk_tokens) - sum(sent)
+    return replace(
+        configured,
+        chunks=len(chunk_tokens),
+        reused_chunks=len(chunk_tokens) - len(sent),
+        reused_tokens=reused,
+        saved_usd=round(reused / 1e6 * model_info(model).usd_per_million_tokens, 6),
+    )
+
+
+def stored_addresses(*, addresses: Sequence[str], owner_id: int, model: str, dimensions: int) -> set[str]:
+    """Which of ``addresses`` already have a vector of ``owner_id`` (what a dry run would not send)."""
+    stored = Embedding.objects.filter(
+        input_hash__in=set(addresses), model=model, dimensions=dimensions, chunk__document__owner_id=owner_id
+    )
+    return set(stored.values_list("input_hash", flat=True).distinct())
