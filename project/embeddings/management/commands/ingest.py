@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from project.embeddings.ingest import IngestReport, files_ingest
+from project.embeddings.ingest import files_ingest
 from project.embeddings.owners import OwnerNotFound, owner_named
 from project.embeddings.sources import expand_paths
 
@@ -28,9 +28,9 @@ class Command(BaseCommand):
         except OwnerNotFound as exc:
             raise CommandError(str(exc)) from exc
         files = list(expand_paths(paths))
-        report = IngestReport()
-        for path in tqdm(files, unit="file", disable=not files or options["verbosity"] == 0):
-            report.merge(files_ingest(paths=[path], collection=collection, dry_run=dry_run, owner=owner))
+        bar = tqdm(files, unit="file", disable=not files or options["verbosity"] == 0)  # advances as files are read
+        report = files_ingest(paths=bar, collection=collection, dry_run=dry_run, owner=owner)
+        bar.close()
         verb = "would store" if dry_run else "stored"
         self.stdout.write(
             f"{verb} {report.created} documents ({report.duplicates} already known), "
