@@ -238,6 +238,7 @@ class IngestOptions(TypedDict, total=False):
     long_input_policy: str
     dry_run: bool
     owner: AbstractBaseUser | None
+    on_batch: Callable[[list[Document]], None] | None
 
 
 def files_ingest(*, paths: Sequence[Path], **options: Unpack[IngestOptions]) -> IngestReport:

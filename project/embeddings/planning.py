@@ -7,10 +7,12 @@ not yet visible, and this room never imports the workers'.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from project.celery import EMBED_GROUP, app
@@ -21,7 +23,7 @@ from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 
 from . import jobs
-from .models import EmbeddingJob
+from .models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob
 
 BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
@@ -39,14 +41,18 @@ class Plan:
 
 def job_plan(job: EmbeddingJob) -> Plan:
     """The groups the job's pending chunks make, without enqueuing anything (``--dry-run``)."""
+    return _plan(job, jobs.pending_chunks(job))
+
+
+def _plan(job: EmbeddingJob, chunks: QuerySet[Chunk]) -> Plan:
     max_tokens = model_info(job.model).max_input_tokens
     encoding = encoding_for_model(job.model)
     items = []
-    for pk, token_count in jobs.pending_chunks(job).values_list("pk", "token_count").iterator(chunk_size=2000):
+    for pk, token_count in chunks.values_list("pk", "token_count").iterator(chunk_size=2000):
         if token_count <= max_tokens:
             items.append(Item(pk, 1, token_count))
             continue
-        text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
+        text = chunks.filter(pk=pk).values_list("text", flat=True).get()
         inputs = chunk_inputs(
             pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding
         )
@@ -90,6 +96,36 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             )
     if not plan.groups:
         jobs.finish_if_done(job.pk, exact=True)
+    return plan
+
+
+def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
+    """Add documents a streaming job's ingest just stored: their chunks' groups go out when the batch commits.
+
+    Runs inside the ingest batch's transaction (``document_ingest(on_batch=...)``), so the
+    documents, the grown totals and the groups commit together or not at all. Documents the
+    job already holds add nothing (each chunk is counted once); a job a person paused or
+    cancelled meanwhile records its new work but sends none. The lane and pacing follow the
+    job's tokens so far: its first window's worth goes out unpaced, the rest at the limit's rate.
+    """
+    held = set(job.documents.filter(pk__in=[document.pk for document in documents]).values_list("pk", flat=True))
+    fresh = list({document.pk: document for document in documents if document.pk not in held}.values())
+    job.documents.add(*fresh)
+    plan = _plan(job, jobs.pending_chunks(job).filter(document__in=fresh))
+    row = EmbeddingJob.objects.select_for_update().filter(pk=job.pk).values("status", "total_tokens").get()
+    active = row["status"] in ACTIVE_STATUSES
+    EmbeddingJob.objects.filter(pk=job.pk).update(
+        status=EmbeddingJob.Status.RUNNING if active else row["status"],
+        total_chunks=F("total_chunks") + plan.chunks,
+        total_tokens=F("total_tokens") + plan.tokens,
+        total_groups=F("total_groups") + len(plan.groups),
+        started_at=Coalesce(F("started_at"), Now()),
+    )
+    so_far = row["total_tokens"] + plan.tokens
+    interactive = so_far <= interactive_max_tokens()
+    paced = so_far > SHORT_JOB_WINDOWS * limits().tokens
+    for group in plan.groups if active else ():
+        transaction.on_commit(lambda group=group: group_send(job.pk, group, interactive=interactive, paced=paced))
     return plan
 
 
