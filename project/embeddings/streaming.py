@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Unpack
 
@@ -46,7 +46,7 @@ def job_ingest(
     *,
     job: EmbeddingJob,
     paths: Sequence[Path] = (),
-    texts: Sequence[TextInput] = (),
+    texts: Iterable[TextInput] = (),
     stop: threading.Event | None = None,
     **options: Unpack[IngestOptions],
 ) -> IngestReport:
