@@ -110,7 +110,8 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     """
     held = set(job.documents.filter(pk__in=[document.pk for document in documents]).values_list("pk", flat=True))
     fresh = list({document.pk: document for document in documents if document.pk not in held}.values())
-    job.documents.add(*fresh)
+    member = EmbeddingJob.documents.through  # add() would look up what `held` already says
+    member.objects.bulk_create([member(embeddingjob_id=job.pk, document_id=document.pk) for document in fresh])
     plan = _plan(job, jobs.pending_chunks(job).filter(document__in=fresh))
     row = EmbeddingJob.objects.select_for_update().filter(pk=job.pk).values("status", "total_tokens").get()
     active = row["status"] in ACTIVE_STATUSES
