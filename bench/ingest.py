@@ -5,7 +5,8 @@ On each corpus, in one run, on the same files (generated under a temporary direc
 1. the physical limits measured right then: reading the files; tiktoken's raw encode of their
    text (``encode_ordinary`` in one thread, and ``encode_ordinary_batch`` over every core);
    a binary COPY of the very rows ingest wrote (documents and chunks) into unindexed tables;
-2. the old path: a transaction, a lookup and ORM INSERTs per file (``bench/ingest_baseline.py``);
+2. the old path: a transaction, a lookup and ORM INSERTs per file, with the splitter of that
+   time (``bench/ingest_baseline.py``), on a slice of the corpus (its rate is per file);
 3. the new path: ``files_ingest`` (batches, COPY).
 
 Then the time from start until the first embedding is stored, with real workers and the

@@ -2,13 +2,16 @@
 
 Per file: a query for a known copy, a transaction, ``Document.objects.create`` and the chunks'
 ``bulk_create`` (the ORM's INSERTs), as ``document_ingest`` did until the ``ingest-streams``
-branch (commit e9d0797). The splitter is today's (``providers/splitter.py``), so the
-difference measured is the writing; the splitter's own gain is measured apart.
+branch, with the splitter of that commit (:data:`BEFORE`), read from git and loaded under a
+name of its own, so the old path runs beside today's in one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import subprocess
+import sys
+import types
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.db import transaction
@@ -18,10 +21,24 @@ from project.embeddings.models import Chunk, Document
 from project.embeddings.owners import system_owner
 from project.embeddings.sources import decode_bytes, expand_paths
 from providers import encoding_for_model
-from providers.splitter import split_text
+
+BEFORE = "e9d0797"  # main when the ingest-streams branch started
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def splitter_before() -> Callable:
+    """``split_text`` as it was at :data:`BEFORE`."""
+    source = subprocess.run(
+        ["git", "show", f"{BEFORE}:providers/splitter.py"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    module = types.ModuleType("splitter_before")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"providers/splitter.py@{BEFORE}", "exec"), module.__dict__)
+    return module.split_text
 
 
 def files_ingest_per_file(*, paths: Sequence[Path], collection: str, model: str, size: int, overlap: int) -> dict:
+    split_text = splitter_before()
     encoding = encoding_for_model(model)
     owner = system_owner()
     documents = chunks = tokens = 0
