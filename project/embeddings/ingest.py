@@ -216,7 +216,9 @@ def _batch_store(
         known[text.digest] = document
         documents.append(document)
         new.append((document, text.pieces))
-    if dry_run or not new:
+    if dry_run:  # what is stored already; the rest is only counted
+        return [document for document in documents if document.pk is not None]
+    if not new:
         return documents
     documents_copy([document for document, _ in new])
     chunks_copy(
