@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "BrokerUnavailable",
     "GroupNeverFits",
+    "IngestStopped",
     "JobNotFound",
     "JobStateError",
     "LaunchError",
@@ -89,6 +90,17 @@ class ModelNotConfigured(TollgateError):
     def __init__(self, model: str) -> None:
         self.model = model
         super().__init__(f"no limit is kept for model {model!r}: only TOLLGATE_MODEL's and active jobs' models")
+
+
+class IngestStopped(TollgateError):
+    """A streaming job's ingest failed midway; what it committed before stays in the job."""
+
+    def __init__(self, job_id: int, documents: int, reason: str) -> None:
+        self.job_id, self.documents, self.reason = job_id, documents, reason
+        super().__init__(
+            f"ingest stopped after {documents} documents: {reason}; job {job_id} failed with what was stored "
+            "(fix the cause and run the same command again: stored documents and embeddings are reused)"
+        )
 
 
 class LaunchError(TollgateError):

@@ -1,22 +1,24 @@
 """The one-shot pipeline behind ``tollgate run`` and ``tollgate demo``.
 
-Start what is missing (the simulator when no provider is configured, N workers), ingest,
-enqueue, watch the job with a progress bar, re-enqueue what a lost worker forgot, summarise,
-and stop what it started. The database is the truth throughout.
+Start what is missing (the simulator when no provider is configured, N workers), ingest while
+the job embeds what each batch committed, watch the job with a progress bar, re-enqueue what a
+lost worker forgot, summarise, and stop what it started. The database is the truth throughout.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from tqdm import tqdm
 
 from project.celery import app as celery_app
@@ -29,9 +31,11 @@ from project.embeddings.planning import sweep_stalled
 from project.embeddings.preflight import dimensions_check
 from project.embeddings.reuse import estimate_sent
 from project.embeddings.selectors import job_usd
-from project.embeddings.services import job_create, job_resume
+from project.embeddings.services import job_create
+from project.embeddings.streaming import job_ingest
 from project.launch import WorkerPool, simulator_args, start_simulator, start_workers, wait_for_workers
 from project.provider import is_configured, stall_seconds
+from providers import encoding_for_model
 from providers.inputs import SPLIT
 from providers.planning import Estimate
 from ratelimit import LimiterUnavailable
@@ -102,14 +106,18 @@ def simulated_provider() -> Iterator[str]:
                 os.environ[name] = value
 
 
-def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOptions) -> IngestReport:
-    common: IngestOptions = {
+def ingest_options(options: RunOptions) -> IngestOptions:
+    return {
         "owner": owner_named(options.owner),
         "collection": options.collection,
         "whole_documents": options.whole_documents,
         "long_input_policy": options.long_input_policy,
         "dry_run": options.dry_run,
     }
+
+
+def ingest(paths: Sequence[Path], texts: Sequence[TextInput], options: RunOptions) -> IngestReport:
+    common = ingest_options(options)
     report = files_ingest(paths=paths, **common) if paths else IngestReport()
     if texts:
         report.merge(document_ingest(texts=texts, **common))
@@ -126,23 +134,21 @@ def run(
 ) -> Summary | Estimate:
     """Ingest and embed; return the summary once the job has ended (or the estimate, for a dry run).
 
+    The job is made first and embeds while ingest runs: once the workers are up, ingest (in a
+    thread of its own) sends each batch's groups as the batch commits, while this thread watches.
     ``then`` runs after the job ends while the provider (maybe the simulator) is still up.
     """
     started = time.monotonic()
     call_command("migrate", verbosity=0)
-    report = ingest(paths, texts, options)  # bad files are logged as they are met
     owner = owner_named(options.owner)
+    encoding_for_model(settings.TOLLGATE_MODEL)  # an unknown model is one line now, before any worker starts
     dimensions_check(settings.TOLLGATE_DIMENSIONS)  # before anything is started or sent
     if options.dry_run:
+        report = ingest(paths, texts, options)
         return estimate_sent(
             chunk_tokens=report.chunk_tokens, chunk_hashes=report.chunk_hashes, owner_id=owner.pk,
             model=settings.TOLLGATE_MODEL, dimensions=settings.TOLLGATE_DIMENSIONS, policy=options.long_input_policy,
         )  # fmt: skip
-    say(
-        f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks"
-        + (f"; {len(report.errors)} files could not be read" if report.errors else "")
-    )
-    job = job_create(documents=report.documents, long_input_policy=options.long_input_policy, owner=owner)
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -150,19 +156,47 @@ def run(
         pool = start_workers(options.workers, concurrency=options.concurrency, log_dir=settings.TOLLGATE_HOME / "logs")
         say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
         stack.callback(pool.stop)
-        wait_for_workers(celery_app, options.workers, pool=pool, say=say)
-        job_resume(job_id=job.pk)
-        job = watch_job(job.pk, progress=options.progress, pool=pool, say=say)
+        wait_for_workers(celery_app, options.workers, pool=pool, say=say)  # then the job's busy span is the work's own
+        job = job_create(documents=[], long_input_policy=options.long_input_policy, owner=owner, ingesting=True)
+        stop = threading.Event()
+        ingesting = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest")).submit(
+            _ingest_thread, job, paths, texts, stop, ingest_options(options)
+        )
+        stack.callback(stop.set)  # leaving early (Ctrl-C, say): ingest stops before its next batch commits
+        job = watch_job(job.pk, progress=options.progress, pool=pool, say=say, ingest=ingesting)
+        report = ingesting.result()  # an ingest that stopped midway raises its one-line IngestStopped here
+        say(
+            f"ingested {len(report.documents)} documents ({report.created} new), {report.chunks} new chunks"
+            + (f"; {len(report.errors)} files could not be read" if report.errors else "")
+        )
         index = watch_index(job, progress=options.progress)
         if then is not None:
             then(job)
     return _summary(job, len(report.documents), time.monotonic() - started, index=index, replaced=pool.replaced)
 
 
+def _ingest_thread(
+    job: EmbeddingJob, paths: Sequence[Path], texts: Sequence[TextInput], stop: threading.Event, options: IngestOptions
+) -> IngestReport:
+    try:
+        return job_ingest(job=job, paths=paths, texts=texts, stop=stop, **options)
+    finally:
+        connection.close()  # this thread's own connection
+
+
 def watch_job(
-    job_id: int, *, progress: bool, pool: WorkerPool | None = None, say: Callable[[str], None] = print
+    job_id: int,
+    *,
+    progress: bool,
+    pool: WorkerPool | None = None,
+    say: Callable[[str], None] = print,
+    ingest: Future | None = None,
 ) -> EmbeddingJob:
-    """Poll the job until it ends; re-enqueue groups whose lease ran out (a lost task); replace dead workers."""
+    """Poll the job until it ends; re-enqueue groups whose lease ran out (a lost task); replace dead workers.
+
+    While a streaming ``ingest`` runs the bar's total grows with it; an ingest that died
+    without ending the job (its database gone) ends the watch too.
+    """
     job = EmbeddingJob.objects.get(pk=job_id)
     bar = tqdm(total=job.total_chunks, unit="chunk", disable=not progress, dynamic_ncols=True)
     with bar:
@@ -173,6 +207,7 @@ def watch_job(
                 close_old_connections()
                 time.sleep(POLL_SECONDS)
                 continue
+            bar.set_description("ingesting and embedding" if job.ingesting else "embedding", refresh=False)
             bar.total = job.total_chunks
             bar.update(job.embedded_chunks + job.failed_chunks - bar.n)
             bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
@@ -180,6 +215,8 @@ def watch_job(
                 return job
             for line in pool.replace_exited() if pool is not None else ():
                 (bar.write if progress else say)(f"tollgate: {line}")
+            if ingest is not None and ingest.done() and ingest.exception() is not None:
+                return job
             with suppress(*DATABASE_UNAVAILABLE, LimiterUnavailable):
                 sweep_stalled(stall_seconds(), job_id=job_id)
             time.sleep(POLL_SECONDS)

@@ -27,6 +27,9 @@ _PARAGRAPH_END = re.compile(r"\n[^\S\n]*\n\s*")
 # A sentence ends at its punctuation; the space after it starts the next one, as in " Next",
 # where BPE merges the space into the word, so sentence token counts add up almost exactly.
 _SENTENCE_END = re.compile(r"[.!?。！？]+(?=\s|$)")
+# A text of at most this many characters per token of the chunk size is first encoded whole:
+# if it fits it is one piece. Beyond, it almost never fits, and the whole encode would be waste.
+_ONE_CHUNK_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ def split_text(
         raise ValueError(f"chunk_overlap must be in [0, chunk_size={chunk_size}), got {chunk_overlap}")
     if not text.strip():
         return []
+    if len(text) <= _ONE_CHUNK_CHARS * chunk_size:  # most short texts: one encode, one piece
+        count = len(encoding.encode_ordinary(text))
+        if count <= chunk_size:
+            return [Piece(text, 0, len(text), count)]
     levels = (_PARAGRAPH_END, _SENTENCE_END)
     units = list(_units(text, 0, len(text), encoding, chunk_size, chunk_size - chunk_overlap, levels))
     return _pack(text, units, encoding, chunk_size, chunk_overlap)
@@ -115,12 +122,23 @@ def _units(
             yield from _hard_split(text, a, b, tokens, encoding, limit, body)
 
 
-def _token_cuts(text: str, tokens: list[int], encoding: tiktoken.Encoding) -> list[tuple[int, int]]:
+def _token_cuts(
+    text: str, tokens: list[int], encoding: tiktoken.Encoding, first: int = 0
+) -> list[tuple[int, int]]:
     """``(token index, character offset)`` of each token boundary that is also a character
-    boundary: a token may end inside a multi-byte character (Korean, emoji), never cut there."""
+    boundary: a token may end inside a multi-byte character (Korean, emoji), never cut there.
+
+    Only the boundaries from token ``first`` on are returned (an overlap needs only the tail's):
+    the tail's bytes end the text's, so the head's tokens are never decoded."""
     data = text.encode()
-    cuts, byte, last_byte, char = [(0, 0)], 0, 0, 0
-    for index, token_bytes in enumerate(encoding.decode_tokens_bytes(tokens), 1):
+    tail = encoding.decode_tokens_bytes(tokens[first:])
+    byte = len(data) - sum(map(len, tail))
+    last_byte = byte
+    while last_byte < len(data) and data[last_byte] & 0xC0 == 0x80:  # the tail starts inside a character
+        last_byte -= 1
+    char = len(data[:last_byte].decode())
+    cuts = [(first, char)] if last_byte == byte else []
+    for index, token_bytes in enumerate(tail, first + 1):
         byte += len(token_bytes)
         if byte == len(data) or data[byte] & 0xC0 != 0x80:  # not a UTF-8 continuation byte
             char += len(data[last_byte:byte].decode())
@@ -176,7 +194,8 @@ def _pack(text: str, units: list[_Unit], encoding: tiktoken.Encoding, size: int,
     while i < len(units):
         piece, tokens, i = _next_piece(text, units, i, starts, encoding, size)
         pieces.append(piece)
-        starts = [(piece.start + c, len(tokens) - k) for k, c in _token_cuts(piece.text, tokens, encoding)]
+        tail = _token_cuts(piece.text, tokens, encoding, first=max(len(tokens) - overlap, 0))
+        starts = [(piece.start + c, len(tokens) - k) for k, c in tail]
         starts = [(s, n) for s, n in starts if s > piece.start and n <= overlap]
     return pieces
 

@@ -63,6 +63,17 @@ def test_run_reports_bad_files_and_embeds_the_rest(tmp_path: Path):
     assert estimate["tokens"] == 0 and estimate["requests"] == 0 and estimate["reused_chunks"] == estimate["chunks"]
 
 
+def test_an_ingest_error_midway_is_one_line(tmp_path: Path):
+    for i in range(1000):  # the first batch (BATCH_DOCUMENTS) commits and is sent
+        (tmp_path / f"a-{i:04d}.txt").write_text(f"Note {i}: the gate holds the road.")
+    (tmp_path / "z-big.txt").write_text("word " * 6000)  # one input of 6,000 tokens, above a 5,000 TPM limit
+    env = {**FAST, "TOLLGATE_TPM": "5000"}
+    result = tollgate("run", str(tmp_path), "--workers", "1", "--whole-documents", "--collection", "midway", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tollgate: ingest stopped after 1000 documents: chunk") and "limit of 5000" in last
+
+
 def test_dry_run_estimates_without_calling_anything(tmp_path: Path):
     (tmp_path / "a.txt").write_text("A sentence to count. " * 400)
     result = tollgate("run", str(tmp_path), "--dry-run", "--json", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})

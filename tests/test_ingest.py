@@ -1,11 +1,14 @@
 """Ingest on real PostgreSQL: bad input is reported and loses nothing else."""
 
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
+from project.embeddings import ingest as ingest_module
 from project.embeddings.ingest import TextInput, document_ingest, files_ingest
-from project.embeddings.models import Chunk, Document
+from project.embeddings.models import Chunk, Document, EmbeddingJob
 from providers.tokenization import encoding_for_model
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +91,31 @@ def test_a_200k_token_file_is_chunked_within_the_bound(tmp_path: Path):
     assert report.chunks == len(chunks) > total // 512
     assert max(chunk.token_count for chunk in chunks) <= 512
     assert chunks[0].start == 0 and chunks[-1].start + len(chunks[-1].text) == len(text)
+
+
+def test_texts_are_written_in_batches_each_seen_by_on_batch_and_a_repeat_in_a_batch_is_one_document(monkeypatch):
+    monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 3)
+    texts = [TextInput(f"Text {i}. {ENGLISH}", source=f"t{i}") for i in range(6)]
+    texts.insert(2, TextInput(texts[1].text, source="again"))  # the same content in the same batch
+    batches = []
+
+    report = document_ingest(texts=texts, collection="c8", on_batch=lambda documents: batches.append(documents))
+
+    assert [len(batch) for batch in batches] == [3, 3, 1]
+    assert batches[0][1] is batches[0][2] and report.duplicates == 1 and report.created == 6
+    stored = Document.objects.filter(collection="c8")
+    assert stored.count() == 6 and {d.pk for batch in batches for d in batch} == set(stored.values_list("pk", flat=True))
+    assert Chunk.objects.filter(document__collection="c8").count() == report.chunks == 6
+
+
+def test_the_ingest_command_with_embed_makes_a_job_whose_totals_are_what_it_stored(tmp_path: Path):
+    for i in range(5):
+        (tmp_path / f"{i}.txt").write_text(f"Note {i}. {ENGLISH}")
+    out = StringIO()
+
+    call_command("ingest", str(tmp_path), "--embed", "--collection", "c9", stdout=out, verbosity=0)
+
+    job = EmbeddingJob.objects.latest("pk")
+    assert f"job {job.pk}: 5 chunks in 1 groups" in out.getvalue()
+    assert job.documents.count() == 5 and job.total_chunks == 5 and not job.ingesting
+    assert job.status == EmbeddingJob.Status.RUNNING  # running workers complete it

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Piece, split_text
+from providers.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, Piece, _token_cuts, split_text
 from providers.tokenization import encoding_for_model
 
 ENCODING = encoding_for_model("text-embedding-3-small")
@@ -83,6 +83,22 @@ def test_pieces_fit_and_cover_the_text(text: str, size: tuple[int, int]) -> None
 def test_no_overlap_means_pieces_abut(text: str, chunk_size: int) -> None:
     pieces = split(text, chunk_size, 0)
     assert "".join(piece.text for piece in pieces) == (text if text.strip() else "")
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=texts, data=st.data())
+def test_the_tail_s_cuts_are_the_whole_text_s_cuts_from_there_on(text: str, data: st.DataObject) -> None:
+    tokens = ENCODING.encode_ordinary(text)
+    first = data.draw(st.integers(min_value=0, max_value=len(tokens)))
+    whole = _token_cuts(text, tokens, ENCODING)
+    assert _token_cuts(text, tokens, ENCODING, first=first) == [cut for cut in whole if cut[0] >= first]
+
+
+def test_a_text_that_fits_is_one_piece_even_when_its_paragraphs_count_more_apart() -> None:
+    text = "One.\n\nTwo.\n\nThree."
+    apart = sum(len(ENCODING.encode_ordinary(part)) for part in ("One.\n\n", "Two.\n\n", "Three."))
+    whole = len(ENCODING.encode_ordinary(text))
+    assert split(text, whole, 0) == [Piece(text, 0, len(text), whole)] and whole <= apart
 
 
 @settings(max_examples=50, deadline=None)

@@ -80,9 +80,12 @@ def _queue_leases(tokens: Sequence[int]) -> list[datetime]:
 
 
 def groups_create(
-    job: EmbeddingJob, groups: Sequence[tuple[list[int], int]], *, interactive: bool, paced: bool
+    job: EmbeddingJob, groups: Sequence[tuple[list[int], int]], *, interactive: bool, paced: bool, send: bool = True
 ) -> list[EmbeddingGroup]:
-    """Rows for ``groups`` ((chunk ids, tokens sent) each), sent to the workers once the transaction commits."""
+    """Rows for ``groups`` ((chunk ids, tokens sent) each), sent to the workers once the transaction commits.
+
+    ``send=False`` (a paused job's streaming ingest) only records them: a resume sends them.
+    """
     leases = _queue_leases([tokens for _, tokens in groups])
     rows = EmbeddingGroup.objects.bulk_create(
         EmbeddingGroup(
@@ -90,7 +93,8 @@ def groups_create(
         )
         for (chunk_ids, tokens), lease in zip(groups, leases, strict=True)
     )
-    _send_on_commit(rows)
+    if send:
+        _send_on_commit(rows)
     return rows
 
 

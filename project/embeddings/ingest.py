@@ -6,9 +6,10 @@ it, NUL bytes are removed; every such event is in the returned report, and logge
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -24,13 +25,17 @@ from providers.inputs import SPLIT
 from providers.planning import Estimate, estimate_chunks
 from providers.splitter import Piece, split_text
 
-from .models import Chunk, Document
+from .models import Document
 from .owners import system_owner
+from .rows import chunks_copy, documents_copy
 from .sources import clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
 
-BULK_BATCH = 1000
+# A batch is one transaction: large enough that per-statement costs vanish, small enough that a
+# streaming job's first groups are sent within a second or two of ingest starting.
+BATCH_DOCUMENTS = 1000
+BATCH_TOKENS = 100_000
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ def document_ingest(
     long_input_policy: str = SPLIT,
     dry_run: bool = False,
     owner: AbstractBaseUser | None = None,
+    on_batch: Callable[[list[Document]], None] | None = None,
 ) -> IngestReport:
     """Store texts as ``owner``'s documents split into token-bounded chunks; the owner's known content is reused.
 
@@ -105,6 +111,12 @@ def document_ingest(
     ``whole_documents`` embeds each document as one input: with the ``split`` policy it is cut
     only where the model's input limit forces it; with ``truncate``/``average`` it stays one
     chunk and the job applies the policy.
+
+    Texts are written in batches (:data:`BATCH_DOCUMENTS` documents or :data:`BATCH_TOKENS`
+    tokens), one transaction each: a few statements per batch, not per file. ``on_batch`` is
+    called with each batch's documents (new and known) inside its transaction, so what it
+    writes (a streaming job's totals, its groups sent on commit) commits with the chunks or not
+    at all. An error leaves the batches before it committed and the failing one rolled back.
 
     Example::
 
@@ -117,59 +129,107 @@ def document_ingest(
     overlap = settings.TOLLGATE_CHUNK_OVERLAP if chunk_overlap is None else chunk_overlap
     if whole_documents:  # "split": as many chunks as the model's input limit needs, no overlap
         size, overlap = model_info(model).max_input_tokens, 0
+    one_chunk = whole_documents and long_input_policy != SPLIT
+    split = functools.partial(_split, encoding=encoding, size=size, overlap=overlap, one_chunk=one_chunk)
     owner = owner or system_owner()
     report = IngestReport()
-    for item in texts:
-        cleaned = clean_text(item.text, item.source or "text")
-        report.warnings += cleaned.warnings
-        if not cleaned.text.strip():
-            report.skipped.append(f"{cleaned.source}: empty, skipped")
-            continue
-        digest = content_hash(cleaned.text)
-        existing = Document.objects.filter(owner=owner, collection=collection, content_hash=digest).first()
-        if existing is not None:
-            report.documents.append(existing)
-            report.duplicates += 1
-            continue
-        if whole_documents and long_input_policy != SPLIT:
-            # one chunk per document; the job's truncate/average policy handles its length
-            pieces = [Piece(cleaned.text, 0, len(cleaned.text), len(encoding.encode_ordinary(cleaned.text)))]
-        else:
-            pieces = [
-                piece
-                for piece in split_text(cleaned.text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
-                if piece.text.strip()  # a long run of whitespace carries nothing to embed
-            ]
-        report.add(pieces, dry_run=dry_run)
-        if dry_run:
-            continue
+    prepared = (_prepare(item, report, split) for item in texts)
+    for batch in _batches(text for text in prepared if text is not None):
         with transaction.atomic():
-            document = Document.objects.create(
-                owner=owner,
-                collection=collection,
-                source=item.source,
-                text=cleaned.text,
-                metadata=item.metadata,
-                content_hash=digest,
-            )
-            Chunk.objects.bulk_create(
-                (
-                    Chunk(
-                        document=document,
-                        seq=seq,
-                        text=piece.text,
-                        start=piece.start,
-                        token_count=piece.token_count,
-                        content_hash=content_hash(piece.text),
-                    )
-                    for seq, piece in enumerate(pieces)
-                ),
-                batch_size=BULK_BATCH,
-            )
-        report.documents.append(document)
+            documents = _batch_store(batch, owner=owner, collection=collection, report=report, dry_run=dry_run)
+            if on_batch is not None and not dry_run:
+                on_batch(documents)
+        report.documents += documents
     for line in report.skipped + report.warnings:
         logger.warning(line)
     return report
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A text cleaned, hashed and split: everything but the rows."""
+
+    item: TextInput
+    text: str
+    digest: str
+    pieces: list[Piece]
+
+    @property
+    def tokens(self) -> int:
+        return sum(piece.token_count for piece in self.pieces)
+
+
+def _split(text: str, *, encoding, size: int, overlap: int, one_chunk: bool) -> list[Piece]:
+    if one_chunk:  # one chunk per document; the job's truncate/average policy handles its length
+        return [Piece(text, 0, len(text), len(encoding.encode_ordinary(text)))]
+    return [
+        piece
+        for piece in split_text(text, encoding=encoding, chunk_size=size, chunk_overlap=overlap)
+        if piece.text.strip()  # a long run of whitespace carries nothing to embed
+    ]
+
+
+def _prepare(item: TextInput, report: IngestReport, split: Callable[[str], list[Piece]]) -> _Prepared | None:
+    cleaned = clean_text(item.text, item.source or "text")
+    report.warnings += cleaned.warnings
+    if not cleaned.text.strip():
+        report.skipped.append(f"{cleaned.source}: empty, skipped")
+        return None
+    return _Prepared(item, cleaned.text, content_hash(cleaned.text), split(cleaned.text))
+
+
+def _batches(prepared: Iterable[_Prepared]) -> Iterator[list[_Prepared]]:
+    batch: list[_Prepared] = []
+    tokens = 0
+    for text in prepared:
+        batch.append(text)
+        tokens += text.tokens
+        if len(batch) >= BATCH_DOCUMENTS or tokens >= BATCH_TOKENS:
+            yield batch
+            batch, tokens = [], 0
+    if batch:
+        yield batch
+
+
+def _batch_store(
+    batch: list[_Prepared], *, owner: AbstractBaseUser, collection: str, report: IngestReport, dry_run: bool
+) -> list[Document]:
+    """The batch's documents: the owner's known ones looked up at once, the new ones and their chunks inserted."""
+    known = {
+        document.content_hash: document
+        for document in Document.objects.filter(
+            owner=owner, collection=collection, content_hash__in={text.digest for text in batch}
+        ).defer("text")
+    }
+    documents, new = [], []
+    for text in batch:
+        if text.digest in known:  # stored before, or earlier in this batch
+            documents.append(known[text.digest])
+            report.duplicates += 1
+            continue
+        report.add(text.pieces, dry_run=dry_run)
+        document = Document(
+            owner=owner,
+            collection=collection,
+            source=text.item.source,
+            text=text.text,
+            metadata=text.item.metadata,
+            content_hash=text.digest,
+        )
+        known[text.digest] = document
+        documents.append(document)
+        new.append((document, text.pieces))
+    if dry_run:  # what is stored already; the rest is only counted
+        return [document for document in documents if document.pk is not None]
+    if not new:
+        return documents
+    documents_copy([document for document, _ in new])
+    chunks_copy(
+        (document.pk, seq, piece.text, piece.start, piece.token_count, content_hash(piece.text))
+        for document, pieces in new
+        for seq, piece in enumerate(pieces)
+    )
+    return documents
 
 
 class IngestOptions(TypedDict, total=False):
@@ -183,6 +243,7 @@ class IngestOptions(TypedDict, total=False):
     long_input_policy: str
     dry_run: bool
     owner: AbstractBaseUser | None
+    on_batch: Callable[[list[Document]], None] | None
 
 
 def files_ingest(*, paths: Sequence[Path], **options: Unpack[IngestOptions]) -> IngestReport:

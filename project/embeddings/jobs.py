@@ -154,7 +154,7 @@ def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
             return False
     with transaction.atomic():
         job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
-        if job is None or pending_chunks(job).exists():
+        if job is None or job.ingesting or pending_chunks(job).exists():  # a streaming ingest adds more yet
             return False
         job.status = Status.COMPLETED
         job.finished_at = timezone.now()

@@ -151,6 +151,9 @@ class EmbeddingJob(models.Model):
     total_chunks = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
     total_groups = models.PositiveIntegerField(default=0)
+    ingesting = models.BooleanField(
+        default=False, help_text="Its ingest is still adding chunks (and totals): it cannot complete yet."
+    )
 
     embedded_chunks = models.PositiveIntegerField(default=0)
     failed_chunks = models.PositiveIntegerField(default=0)

@@ -9,10 +9,12 @@ planned once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from django.db import transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, QuerySet, Sum
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from project.errors import GroupNeverFits
@@ -23,7 +25,7 @@ from providers.packing import Item, pack
 
 from . import groups, indexing, jobs
 from .groups import BULK, INTERACTIVE
-from .models import UNFINISHED_GROUP_STATES, EmbeddingJob
+from .models import ACTIVE_STATUSES, UNFINISHED_GROUP_STATES, Chunk, Document, EmbeddingJob
 from .preflight import dimensions_check
 from .reuse import input_hash, reuse_stored
 
@@ -43,17 +45,21 @@ class Plan:
     reused_tokens: int = 0
 
 
-def job_plan(job: EmbeddingJob, *, covered: frozenset[int] = frozenset()) -> Plan:
+def job_plan(
+    job: EmbeddingJob, *, covered: frozenset[int] = frozenset(), chunks: QuerySet[Chunk] | None = None
+) -> Plan:
     """The groups the job's pending chunks make, each distinct input once, without enqueuing anything.
 
     Chunks sharing an input (``reuse.input_hash``) travel in one group, which sends the input
-    once and stores its vector for all of them. ``covered`` chunks already belong to a live group.
+    once and stores its vector for all of them. ``covered`` chunks already belong to a live group;
+    ``chunks`` narrows the pending chunks (a streaming ingest's latest batch).
     """
+    pending = jobs.pending_chunks(job) if chunks is None else chunks
     max_tokens = model_info(job.model).max_input_tokens
     encoding = encoding_for_model(job.model)
     by_input: dict[str, tuple[Item, list[int]]] = {}
     copies = copy_tokens = 0
-    rows = jobs.pending_chunks(job).values_list("pk", "token_count", "content_hash")
+    rows = pending.values_list("pk", "token_count", "content_hash")
     for pk, token_count, digest in rows.iterator(chunk_size=2000):
         if pk in covered:
             continue
@@ -65,7 +71,7 @@ def job_plan(job: EmbeddingJob, *, covered: frozenset[int] = frozenset()) -> Pla
         if token_count <= max_tokens:
             item = Item(pk, 1, token_count)
         else:
-            text = jobs.pending_chunks(job).filter(pk=pk).values_list("text", flat=True).get()
+            text = pending.filter(pk=pk).values_list("text", flat=True).get()
             inputs = chunk_inputs(
                 pk, text, token_count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding
             )
@@ -138,6 +144,45 @@ def _load_segment_choose(job: EmbeddingJob) -> None:
         indexing.job_segment_open(job.pk)
     else:
         indexing.job_segment_live(job.pk)
+
+
+def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
+    """Add documents a streaming job's ingest just stored: their chunks' groups go out when the batch commits.
+
+    Runs inside the ingest batch's transaction (``document_ingest(on_batch=...)``), so the
+    documents, the grown totals and the group rows commit together or not at all. Documents the
+    job already holds add nothing (each chunk is counted once); stored vectors of the same input
+    are reused, each new input is sent once; a job a person paused or cancelled meanwhile
+    records its new work but sends none. The lane, pacing and bulk mode follow the job's size so
+    far: its first window's worth goes out unpaced, the rest at the limit's rate, and once it
+    holds a backfill's rows the rest load outside the live index.
+    """
+    held = set(job.documents.filter(pk__in=[document.pk for document in documents]).values_list("pk", flat=True))
+    fresh = list({document.pk: document for document in documents if document.pk not in held}.values())
+    member = EmbeddingJob.documents.through  # add() would look up what `held` already says
+    member.objects.bulk_create([member(embeddingjob_id=job.pk, document_id=document.pk) for document in fresh])
+    job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
+    new_chunks = jobs.pending_chunks(job).filter(document__in=fresh)
+    counted = new_chunks.aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
+    so_far = job.total_tokens + (counted["tokens"] or 0)
+    interactive = so_far <= interactive_max_tokens()
+    if job.load_segment == 0 and indexing.bulk_wanted(job.total_chunks + counted["chunks"], interactive=interactive):
+        indexing.job_segment_open(job.pk)  # rows stored so far stay in the live index
+    reused = reuse_stored(job, chunk_ids=list(new_chunks.values_list("pk", flat=True)))
+    plan = job_plan(job, chunks=jobs.pending_chunks(job).filter(document__in=fresh))
+    active = job.status in ACTIVE_STATUSES
+    EmbeddingJob.objects.filter(pk=job.pk).update(
+        status=EmbeddingJob.Status.RUNNING if active else job.status,
+        total_chunks=F("total_chunks") + reused.chunks + plan.chunks,
+        total_tokens=F("total_tokens") + reused.tokens + plan.tokens + plan.reused_tokens,
+        total_groups=F("total_groups") + len(plan.groups),
+        started_at=Coalesce(F("started_at"), Now()),
+    )
+    paced = so_far > SHORT_JOB_WINDOWS * limits().tokens
+    groups.groups_create(
+        job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced, send=active
+    )
+    return replace(plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens)
 
 
 def lane(interactive: bool) -> str:

@@ -36,8 +36,12 @@ def job_create(
     long_input_policy: str = SPLIT,
     owner: AbstractBaseUser | None = None,
     idempotency_key: str = "",
+    ingesting: bool = False,
 ) -> EmbeddingJob:
-    """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work."""
+    """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work.
+
+    ``ingesting``: a streaming ingest adds its documents as they commit (``streaming.job_ingest``).
+    """
     model = model or settings.TOLLGATE_MODEL
     encoding_for_model(model)  # an unknown model is a configuration error now, not in a worker
     job = EmbeddingJob.objects.create(
@@ -46,6 +50,7 @@ def job_create(
         long_input_policy=long_input_policy,
         owner=owner or system_owner(),
         idempotency_key=idempotency_key,
+        ingesting=ingesting,
     )
     job.documents.set(documents)
     return job

@@ -1,0 +1,95 @@
+"""Streaming ingest with real workers, Redis, PostgreSQL and the simulator.
+
+A job embeds while its ingest runs: each batch's groups are sent as the batch commits, the job
+cannot complete before its ingest has ended, and an ingest that fails midway keeps what it
+committed (resumable, nothing embedded twice).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from project.embeddings import ingest as ingest_module
+from project.embeddings.models import Chunk, Document, EmbeddingJob
+from project.embeddings.services import job_create, job_resume
+from project.embeddings.streaming import job_ingest
+from project.errors import IngestStopped
+from project.pipeline import watch_job
+from tests.pipeline.helpers import texts
+from tests.pipeline.test_pipeline import assert_each_chunk_embedded_once
+
+Status = EmbeddingJob.Status
+
+
+def wait_until_embedded_so_far(job_id: int, timeout: float = 30.0) -> EmbeddingJob:
+    """The job once every chunk committed so far is embedded (or after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = EmbeddingJob.objects.get(pk=job_id)
+        if job.total_chunks and job.embedded_chunks == job.total_chunks:
+            return job
+        time.sleep(0.05)
+    return EmbeddingJob.objects.get(pk=job_id)
+
+
+def test_embedding_starts_before_ingest_ends_and_the_job_completes_with_each_chunk_once(rig, monkeypatch):
+    monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 50)
+    rig.start(rpm=200, tpm=50_000, window=1.0, workers=2)
+    items = texts(300, prefix="stream-")
+    job = job_create(documents=[], ingesting=True)
+    during = {}
+
+    def corpus():
+        yield from items[:-1]
+        # The ingest holds its last text back until the workers have embedded all it committed:
+        # without streaming nothing would be sent yet, and this would wait in vain.
+        during["job"] = wait_until_embedded_so_far(job.pk)
+        yield items[-1]
+
+    report = job_ingest(job=job, texts=corpus())
+    job = watch_job(job.pk, progress=False)
+
+    seen = during["job"]
+    assert seen.embedded_chunks == seen.total_chunks == 250  # five batches of 50 committed and embedded
+    assert seen.status == Status.RUNNING and seen.ingesting  # all it had was embedded, yet it did not complete
+    assert report.created == 300
+    assert job.status == Status.COMPLETED, job.last_error
+    assert not job.ingesting and job.total_chunks == job.embedded_chunks == 300 and job.failed_chunks == 0
+    assert_each_chunk_embedded_once(list(Document.objects.filter(source__startswith="stream-")))
+    assert job.http_429 == 0
+
+
+def test_an_ingest_error_midway_keeps_what_committed_and_nothing_is_lost(rig, monkeypatch):
+    monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 40)
+    rig.start(rpm=200, tpm=50_000, window=1.0, workers=2)
+    items = texts(200, prefix="broken-")
+
+    def corpus():
+        yield from items[:100]
+        raise OSError("the disk went away")
+
+    job = job_create(documents=[], ingesting=True)
+    with pytest.raises(IngestStopped) as stopped:
+        job_ingest(job=job, texts=corpus())
+
+    message = str(stopped.value)
+    assert "\n" not in message and "ingest stopped after 80 documents: the disk went away" in message
+    job.refresh_from_db()
+    assert job.status == Status.FAILED and not job.ingesting and job.last_error.startswith("ingest stopped after 80")
+    stored = Document.objects.filter(source__startswith="broken-")
+    assert stored.count() == 80 and set(job.documents.all()) == set(stored)  # the third batch rolled back whole
+    assert job.total_chunks == Chunk.objects.filter(document__in=stored).count() == 80
+
+    job_resume(job_id=job.pk)  # tollgate resume JOB: what the failed job holds is embedded
+    job = watch_job(job.pk, progress=False)
+    assert job.status == Status.COMPLETED and job.embedded_chunks == 80
+    assert_each_chunk_embedded_once(list(stored))
+
+    again = job_create(documents=[], ingesting=True)  # the same command again, once the cause is fixed
+    report = job_ingest(job=again, texts=items)
+    again = watch_job(again.pk, progress=False)
+    assert report.duplicates == 80 and report.created == 120
+    assert again.status == Status.COMPLETED and again.total_chunks == again.embedded_chunks == 120
+    assert_each_chunk_embedded_once(list(Document.objects.filter(source__startswith="broken-")))
