@@ -53,7 +53,8 @@ def analyze() -> None:
 def plan_indexes(query: np.ndarray, *, collection: str | None = None) -> dict:
     """The indexes EXPLAIN says the search reads, and whether an exact part scans the table."""
     queryset = selectors.nearest_embeddings(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
-    plan = queryset.explain()
+    with selectors.search_transaction(k=K, viewer=None, collection=collection):  # chunk_search's settings
+        plan = queryset.explain()
     lines = [line.strip() for line in plan.splitlines()]
     used = sorted({line.split(" using ")[1].split()[0] for line in lines if "Index Scan using " in line})
     return {"hnsw_indexes_used": [name for name in used if "hnsw" in name],
