@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from project.embeddings import indexing
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, IndexRange, Segment
-from project.embeddings.selectors import chunk_search, nearest_embeddings
+from project.embeddings.selectors import chunk_search, nearest_embeddings, search_transaction
 from project.embeddings.store import vectors_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,7 +73,8 @@ def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged()
     built = indexing.maintain()
     assert [(b.lo, b.hi, b.rows) for b in built] == [(first.pk, first.pk, PER_SEGMENT)]
     assert indexing.search_cover() == indexing.Cover(ranges=((first.pk, first.pk),), exact=(second.pk,))
-    plan = re.sub(r"'\[[^]]*\]'", "q", nearest_embeddings(vector=queries[0], model=MODEL, viewer=None, k=10).explain())
+    with search_transaction(k=10, viewer=None, collection=None):  # chunk_search's planner settings
+        plan = re.sub(r"'\[[^]]*\]'", "q", nearest_embeddings(vector=queries[0], model=MODEL, viewer=None, k=10).explain())
     assert f"Index Scan using embedding_hnsw_{first.pk}_{first.pk}" in plan, plan
     # (Random vectors have no true neighbours beyond the row each query was made from, so recall
     # at 10 means little here; bench/search.py measures it on clustered data.)

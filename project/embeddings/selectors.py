@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from ratelimit import Usage
 
 from .indexing import JobIndex, job_index, search_cover
 from .models import ACTIVE_STATUSES, LIVE_SEGMENT, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
-from .owners import Viewer, visible
+from .owners import Viewer, sees_all, visible
 
 EF_SEARCH = 40  # pgvector's default candidate list; raised for a larger k
 
@@ -48,13 +49,14 @@ def chunk_search(
     The HNSW index is scanned iteratively (pgvector 0.8): when a filter (the model, a
     collection) drops candidates, the scan goes on until ``k`` rows pass, instead of returning
     fewer. ``relaxed_order`` may hand rows back slightly out of order, so the ``k`` are sorted.
+
+    An unfiltered search plans with sorts off, so each part reads its HNSW index: PostgreSQL
+    does not cost reading vectors out of TOAST, so it takes sorting a 10,000-row segment
+    exactly for cheap (0.2-0.4 s a part, measured in bench/search.py) and a search of ten
+    segment indexes would read every row. A join filter (a collection, an owner) keeps the
+    planner's choice: for a small collection its exact scan over the few rows is the faster.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true)",
-            [str(max(EF_SEARCH, 2 * k))],
-        )
+    with search_transaction(k=k, viewer=viewer, collection=collection):
         rows = list(
             nearest_embeddings(
                 vector=vector, model=model, viewer=viewer, k=k, threshold=threshold, collection=collection
@@ -63,6 +65,19 @@ def chunk_search(
     rows.sort(key=lambda row: row["distance"])
     chunks = Chunk.objects.select_related("document").in_bulk([row["chunk_id"] for row in rows])
     return [SearchHit(chunks[row["chunk_id"]], 1 - row["distance"]) for row in rows if row["chunk_id"] in chunks]
+
+
+@contextmanager
+def search_transaction(*, k: int, viewer: Viewer, collection: str | None) -> Iterator[None]:
+    """The transaction :func:`chunk_search` reads in, with its planner and HNSW settings (EXPLAIN in it too)."""
+    joined = collection is not None or not sees_all(viewer)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), set_config('enable_sort', %s, true)",
+            [str(max(EF_SEARCH, 2 * k)), "on" if joined else "off"],
+        )
+        yield
 
 
 def nearest_embeddings(

@@ -1,0 +1,57 @@
+"""The search bench's PNG: latency and recall per state, and recall against ef_search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.search import P50_GOAL_MS, RECALL_GOAL  # noqa: E402
+
+
+def search_png(path: Path, report: dict) -> None:
+    states = report["states"]
+    bars = {
+        f"{len(states['segments']['plan']['hnsw_indexes_used'])} indexes": states["segments"]["at_default_ef"],
+        "while loading": states["backfill"],
+        f"merged ({len(states['merged']['plan']['hnsw_indexes_used'])} indexes)": states["merged"]["at_default_ef"],
+        "filtered 1%, merged": states["merged"]["filtered"],
+        "exact scan": report["physical"]["exact_scan"],
+    }
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    names = list(bars)
+    x = range(len(names))
+    left.bar([i - 0.2 for i in x], [bars[n]["p50_ms"] for n in names], width=0.4, label="p50")
+    left.bar([i + 0.2 for i in x], [bars[n]["p95_ms"] for n in names], width=0.4, label="p95")
+    left.axhline(P50_GOAL_MS, color="tab:red", linestyle="--", label=f"goal: p50 ≤ {P50_GOAL_MS:g} ms")
+    left.set_yscale("log")
+    left.set_xticks(list(x), names, rotation=20, fontsize=8)
+    left.set_ylabel("chunk_search latency, ms (log)")
+    left.legend(fontsize=8)
+    recalls = {n: b["recall_at_10"] for n, b in bars.items() if "recall_at_10" in b}
+    middle.bar(list(recalls), list(recalls.values()), color="tab:green")
+    middle.axhline(RECALL_GOAL, color="tab:red", linestyle="--", label=f"goal ≥ {RECALL_GOAL}")
+    middle.set_ylim(min(0.8, *recalls.values()) - 0.02, 1.0)
+    middle.tick_params(axis="x", labelrotation=20, labelsize=8)
+    middle.set_ylabel(f"recall@10 at ef_search {report['hnsw']['ef_search_default']}")
+    middle.legend(fontsize=8)
+    for name in ("segments", "merged"):
+        sweep = states[name]["ef_sweep"]
+        right.plot([r["ef_search"] for r in sweep], [r["recall_at_10"] for r in sweep], marker="o", label=name)
+        for r in sweep:
+            right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search"], r["recall_at_10"]), fontsize=7)
+    right.axhline(RECALL_GOAL, color="tab:red", linestyle="--")
+    right.set_xlabel("hnsw.ef_search (labels: p50)")
+    right.set_ylabel("recall@10")
+    right.legend(fontsize=8)
+    data = report["data"]
+    fig.suptitle(f"{report['states']['segments']['rows']:,} clustered {report['dimensions']}-d vectors, "
+                 f"{report['k']} nearest; machine load {report['machine']['loadavg_1_5_15']['start'][0]} on "
+                 f"{report['machine']['cpus']} cores; 10th neighbour cosine {data['mean_cosine_10th_neighbour']}",
+                 fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,258 @@
+"""The search bench's run (``bench/search.py``): load as a backfill does, then measure each state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from bench.search import COLLECTION, DOCUMENTS, EF_LADDER, K, MODEL, P50_GOAL_MS, RECALL_GOAL, ROOT, say
+from bench.search_data import clustered, contrast, recall, scores, top
+from project.embeddings import indexing, selectors
+from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, Segment
+from project.embeddings.store import vectors_store
+
+BATCH = 1_000  # rows per vectors_store call while loading segments (a worker's groups are smaller)
+
+
+def load(ids: np.ndarray, values: np.ndarray, segment: int, *, batch: int = BATCH) -> float:
+    """Store ``values`` for chunks ``ids`` into ``segment``, ``batch`` rows a transaction; returns seconds."""
+    started = time.perf_counter()
+    for i in range(0, len(ids), batch):
+        with transaction.atomic():
+            vectors = dict(zip(ids[i : i + batch].tolist(), values[i : i + batch]))
+            vectors_store(model=MODEL, dimensions=values.shape[1], vectors=vectors, segment=segment)
+    return time.perf_counter() - started
+
+
+def search(query: np.ndarray, *, collection: str | None = None) -> tuple[list[int], float]:
+    """``chunk_search``'s chunk ids and its wall time in milliseconds."""
+    started = time.perf_counter()
+    hits = selectors.chunk_search(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
+    return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
+
+
+def latency(ms: list[float]) -> dict:
+    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+            "mean_ms": round(float(np.mean(ms)), 2), "queries": len(ms)}  # fmt: skip
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Embedding._meta.db_table}")
+
+
+def plan_indexes(query: np.ndarray, *, collection: str | None = None) -> dict:
+    """The indexes EXPLAIN says the search reads, and whether an exact part scans the table."""
+    queryset = selectors.nearest_embeddings(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
+    with selectors.search_transaction(k=K, viewer=None, collection=collection):  # chunk_search's settings
+        plan = queryset.explain()
+    lines = [line.strip() for line in plan.splitlines()]
+    used = sorted({line.split(" using ")[1].split()[0] for line in lines if "Index Scan using " in line})
+    return {"hnsw_indexes_used": [name for name in used if "hnsw" in name],
+            "other_indexes_used": [name for name in used if "hnsw" not in name],
+            "cover": _cover(), "plan_nodes": [line.split("  (")[0] for line in lines if "->" in line or "Limit" in line]}  # fmt: skip
+
+
+def _cover() -> dict:
+    cover = indexing.search_cover()
+    return {"index_ranges": [list(r) for r in cover.ranges], "exact_segments": list(cover.exact)}
+
+
+class SearchBench:
+    def __init__(self, args):
+        self.args = args
+        self.loaded = 0  # rows of self.values stored so far, in order
+
+    def run(self) -> dict:
+        args = self.args
+        started = time.monotonic()
+        loadavg = {"start": os.getloadavg()}
+        call_command("migrate", verbosity=0)
+        say(f"generating {args.rows + args.backfill_rows:,} clustered vectors of {args.dimensions} dimensions")
+        data = clustered(rows=args.rows + args.backfill_rows, queries=args.queries, dimensions=args.dimensions)
+        self.values, self.queries = data.rows, data.queries
+        self.ids = self.chunks(len(self.values))
+        self.member = np.arange(len(self.values)) % DOCUMENTS == 0  # rows in COLLECTION
+        self.scores = scores(self.values, self.queries)  # (rows, queries): the exact answers, by prefix
+        rates = self.load_base()
+        analyze()
+        loadavg["loaded"] = os.getloadavg()
+        states = {"segments": self.state("segments")}
+        loadavg["segments"] = os.getloadavg()
+        from bench.search_backfill import backfill
+
+        states["backfill"] = backfill(self)
+        loadavg["backfill"] = os.getloadavg()
+        rates["merge"] = self.merge()
+        analyze()
+        states["merged"] = self.state("merged")
+        exact = self.exact_scan()
+        loadavg["end"] = os.getloadavg()
+        return self.report(data, rates, states, exact, loadavg, time.monotonic() - started)
+
+    # --- rows ---------------------------------------------------------------------------------
+    def chunks(self, count: int) -> np.ndarray:
+        documents = Document.objects.bulk_create(
+            Document(collection=COLLECTION if j == 0 else "bench", content_hash=f"search-{j}", text="x")
+            for j in range(DOCUMENTS)
+        )
+        chunks = Chunk.objects.bulk_create(
+            (Chunk(document=documents[i % DOCUMENTS], seq=i // DOCUMENTS, text=str(i), start=0, token_count=1,
+                   content_hash=str(i)) for i in range(count)),
+            batch_size=5_000,
+        )  # fmt: skip
+        return np.array([c.pk for c in chunks], dtype=np.int64)
+
+    def store(self, count: int, segment: int, *, batch: int = BATCH) -> float:
+        lo, hi = self.loaded, self.loaded + count
+        seconds = load(self.ids[lo:hi], self.values[lo:hi], segment, batch=batch)
+        self.loaded = hi
+        return seconds
+
+    def load_base(self) -> dict:
+        """The live rows row by row, then the rest as ``--segments`` segments, each built as it closes."""
+        args = self.args
+        live = self.store(args.live_rows, 0, batch=100)
+        say(f"live index: {args.live_rows} rows in {live:.1f} s ({args.live_rows / live:.0f} rows/s, row by row)")
+        self.job = EmbeddingJob.objects.create(model=MODEL, dimensions=args.dimensions, status=EmbeddingJob.Status.RUNNING)
+        per_segment = (args.rows - args.live_rows) // args.segments
+        segment = Segment.objects.create(job=self.job)
+        copy_seconds, builds = 0.0, []
+        for number in range(args.segments):
+            count = per_segment if number < args.segments - 1 else args.rows - self.loaded
+            copy_seconds += self.store(count, segment.pk)
+            segment = self.close_and_open(segment)
+            built = indexing.maintain()  # the closed segment's build; the open one keeps it from merging
+            builds += [{"rows": b.rows, "seconds": b.build_seconds, "rows_per_s": round(b.rows / b.build_seconds, 1)}
+                       for b in built]  # fmt: skip
+            say(f"segment {number + 1}/{args.segments}: {count} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
+        self.open_segment = segment
+        bulk_rows = args.rows - args.live_rows
+        build_seconds = sum(b["seconds"] for b in builds)
+        return {
+            "live_insert": {"rows": args.live_rows, "batch": 100, "seconds": round(live, 2),
+                            "rows_per_s": round(args.live_rows / live, 1),
+                            "note": "vectors_store into segment 0: the live HNSW index maintained row by row, "
+                                    "from empty (a fuller graph costs more per row)"},
+            "bulk_copy": {"rows": bulk_rows, "batch": BATCH, "seconds": round(copy_seconds, 2),
+                          "rows_per_s": round(bulk_rows / copy_seconds, 1),
+                          "note": "vectors_store into an open segment: binary COPY + one INSERT, no HNSW upkeep"},
+            "segment_builds": {"builds": builds, "rows_per_s": round(bulk_rows / build_seconds, 1)},
+        }  # fmt: skip
+
+    def close_and_open(self, segment: Segment) -> Segment:
+        """What ``indexing.segment_filled`` does when a segment is full: close it, open the job's next."""
+        Segment.objects.filter(pk=segment.pk).update(state=Segment.State.CLOSED, closed_at=timezone.now())
+        following = Segment.objects.create(job=self.job)
+        EmbeddingJob.objects.filter(pk=self.job.pk).update(load_segment=following.pk)
+        return following
+
+    def merge(self) -> dict:
+        """The job ends: ``maintain()`` closes its open segment, builds it, and merges the indexes."""
+        EmbeddingJob.objects.filter(pk=self.job.pk).update(status=EmbeddingJob.Status.COMPLETED)
+        started = time.perf_counter()
+        built = indexing.maintain()
+        seconds = time.perf_counter() - started
+        say(f"merge: {[(b.name, b.rows, b.build_seconds) for b in built]} in {seconds:.1f} s")
+        return {"builds": [{"name": b.name, "rows": b.rows, "seconds": b.build_seconds,
+                            "rows_per_s": round(b.rows / b.build_seconds, 1)} for b in built],
+                "maintain_seconds": round(seconds, 1)}  # fmt: skip
+
+    # --- one state's measurements ----------------------------------------------------------------
+    def truth(self, query: int, *, rows: int | None = None, collection: bool = False) -> list[int]:
+        rows = self.loaded if rows is None else rows
+        mask = self.member[:rows] if collection else None
+        return self.ids[top(self.scores[:rows, query], K, mask=mask)].tolist()
+
+    def sweep(self, *, collection: str | None = None) -> dict:
+        """Recall and latency over every query at one ef_search (``selectors.EF_SEARCH``)."""
+        found, ms = zip(*(search(q, collection=collection) for q in self.queries))
+        recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
+        return {"ef_search": selectors.EF_SEARCH, "recall_at_10": round(float(np.mean(recalls)), 4),
+                "min_recall": round(float(np.min(recalls)), 2), **latency(list(ms)),
+                "queries_with_k_hits": sum(len(f) == K for f in found)}  # fmt: skip
+
+    def state(self, name: str) -> dict:
+        default = selectors.EF_SEARCH
+        for query in self.queries[:20]:
+            search(query)  # warm the caches: the first reads of each index come from disk
+        runs = []
+        try:
+            for ef in EF_LADDER:
+                selectors.EF_SEARCH = ef
+                runs.append(self.sweep())
+                say(f"{name}: ef_search {ef}: recall@10 {runs[-1]['recall_at_10']}, p50 {runs[-1]['p50_ms']} ms, "
+                    f"p95 {runs[-1]['p95_ms']} ms")  # fmt: skip
+                if runs[-1]["recall_at_10"] >= RECALL_GOAL and ef >= 80:
+                    break
+            selectors.EF_SEARCH = default
+            filtered = self.sweep(collection=COLLECTION)
+        finally:
+            selectors.EF_SEARCH = default
+        say(f"{name}: filtered to {COLLECTION}: {filtered}")
+        reached = next((r["ef_search"] for r in runs if r["recall_at_10"] >= RECALL_GOAL), None)
+        return {"rows": self.loaded, "at_default_ef": runs[0], "ef_sweep": runs, "ef_search_reaching_goal": reached,
+                "plan": plan_indexes(self.queries[0]),
+                "filtered": {"collection_rows": int(self.member[: self.loaded].sum()), **filtered,
+                             "plan": plan_indexes(self.queries[0], collection=COLLECTION)}}  # fmt: skip
+
+    def exact_scan(self) -> dict:
+        """The same query with index scans off: what every search would cost without an index."""
+        ms = []
+        for query in self.queries[: self.args.exact_queries]:
+            started = time.perf_counter()
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL enable_indexscan = off")
+                rows = Embedding.objects.filter(model=MODEL).annotate(distance=CosineDistance("vector", query))
+                list(rows.order_by("distance").values_list("chunk_id", flat=True)[:K])
+            ms.append((time.perf_counter() - started) * 1000)
+        say(f"exact scan over {self.loaded} rows: {latency(ms)}")
+        return {"rows": self.loaded, **latency(ms)}
+
+    # --- the report -------------------------------------------------------------------------------
+    def report(self, data, rates, states, exact, loadavg, seconds) -> dict:
+        with connection.cursor() as cursor:
+            settings_read = {}
+            for name in ("server_version", "shared_buffers", "work_mem", "max_parallel_workers_per_gather"):
+                cursor.execute(f"SHOW {name}")
+                settings_read[name] = cursor.fetchone()[0]
+            cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+            settings_read["pgvector"] = cursor.fetchone()[0]
+        goals = {}
+        for name in ("segments", "merged"):
+            default = states[name]["at_default_ef"]
+            goals[f"{name}_recall_at_least_0_95"] = default["recall_at_10"] >= RECALL_GOAL
+            goals[f"{name}_p50_at_most_20_ms"] = default["p50_ms"] <= P50_GOAL_MS
+            goals[f"{name}_plan_uses_hnsw"] = bool(states[name]["plan"]["hnsw_indexes_used"])
+            goals[f"{name}_filtered_returns_k"] = states[name]["filtered"]["queries_with_k_hits"] == self.args.queries
+        backfill = states["backfill"]
+        goals["backfill_fresh_rows_found"] = backfill["fresh_probes"]["found_first"] == backfill["fresh_probes"]["probes"]
+        goals["backfill_recall_at_least_0_95"] = backfill["recall_at_10"] >= RECALL_GOAL
+        goals["backfill_p50_at_most_20_ms"] = backfill["p50_ms"] <= P50_GOAL_MS
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return {
+            "bench": "search",
+            "command": "uv run python bench/search.py " + " ".join(sys.argv[1:]),
+            "commit": commit,
+            "machine": {"cpus": os.cpu_count(), "loadavg_1_5_15": {k: [round(x, 2) for x in v] for k, v in loadavg.items()}},
+            "postgres": settings_read,
+            "model": MODEL, "dimensions": self.args.dimensions, "k": K,
+            "data": {**data.describe(), **contrast(self.values[: self.args.rows], self.queries),
+                     "held_out_queries": self.args.queries},
+            "hnsw": {"options": indexing.HNSW_OPTIONS, "ef_search_default": selectors.EF_SEARCH,
+                     "iterative_scan": "relaxed_order",
+                     "index_memory_mb": settings.TOLLGATE_INDEX_MEMORY_MB},
+            "goals": goals,
+            "states": states,
+            "physical": {"exact_scan": exact, **rates},
+            "bench_seconds": round(seconds, 1),
+        }  # fmt: skip
