@@ -8,7 +8,8 @@ chunks needs about 330 rows/s: maintained row by row, PostgreSQL would be the ce
 
 So a job of at least ``TOLLGATE_BULK_MIN_CHUNKS`` chunks writes into an open **segment** (a
 number in ``Embedding.segment``), which no index covers. When the segment holds
-``TOLLGATE_SEGMENT_ROWS`` rows (or its job ends) it is closed, and :func:`maintain` builds an
+``TOLLGATE_SEGMENT_ROWS`` rows and as many as the job's earlier segments together (so sizes
+double, up to four times the setting, and a search reads few indexes), or its job ends, it is closed, and :func:`maintain` builds an
 HNSW index over it alone (``CREATE INDEX CONCURRENTLY … WHERE segment BETWEEN lo AND hi``),
 while the job goes on loading the next one: the build overlaps the load, so every vector is
 indexed soon after the last is stored. When no backfill is loading, the newest indexes are
@@ -50,6 +51,7 @@ logger = logging.getLogger(__name__)
 
 RANGE_PREFIX = "embedding_hnsw_"  # + "lo_hi"; the live index is embedding_vector_hnsw
 LOCK_KEY = 0x746F6C6C  # pg advisory lock: one maintainer at a time (index builds on one table queue anyway)
+MAX_SEGMENT_GROWTH = 4  # a segment holds at most this many times TOLLGATE_SEGMENT_ROWS
 MERGE_RATIO = 4  # an older index is merged with the newer ones once they hold at least 1/4 of its rows
 GRAPH_BYTES_PER_DIMENSION = 4  # float32 in the in-memory graph (halfvec: 2; the estimate errs high)
 GRAPH_BYTES_PER_ROW = 600  # neighbour lists (m=16: 32 on layer 0) and bookkeeping, per element
@@ -119,7 +121,10 @@ def segment_filled(job_id: int, segment: int) -> bool:
     Only one caller wins the conditional UPDATE that closes it; rows a late task still writes
     into a closed segment are found exactly until its index is built, and kept by it after.
     """
-    if segment == LIVE_SEGMENT or Embedding.objects.filter(segment=segment).count() < settings.TOLLGATE_SEGMENT_ROWS:
+    if segment == LIVE_SEGMENT:
+        return False
+    rows = Embedding.objects.filter(segment=segment).count()
+    if rows < settings.TOLLGATE_SEGMENT_ROWS or rows < min(_earlier_rows(job_id, segment), MAX_SEGMENT_GROWTH * settings.TOLLGATE_SEGMENT_ROWS):
         return False
     if not Segment.objects.filter(pk=segment, state=Segment.State.OPEN).update(
         state=Segment.State.CLOSED, closed_at=timezone.now()
@@ -129,6 +134,18 @@ def segment_filled(job_id: int, segment: int) -> bool:
         job_segment_open(job_id)
     maintain_soon()
     return True
+
+
+def _earlier_rows(job_id: int, segment: int) -> int:
+    """Rows of the job's segments before ``segment``: each segment is at least as large as those together.
+
+    Segments double (5k, 5k, 10k, 20k, then 20k each: at most MAX_SEGMENT_GROWTH times the
+    setting), so a backfill leaves few indexes for a search to read until they merge (7 for
+    100,000 rows, not 20), while the open segment a search scans exactly, and the build after
+    the last row, stay bounded.
+    """
+    earlier = Segment.objects.filter(job_id=job_id, pk__lt=segment).values("pk")
+    return Embedding.objects.filter(segment__in=earlier).count()
 
 
 def maintain_soon() -> None:

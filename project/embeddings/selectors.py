@@ -22,7 +22,9 @@ from .indexing import JobIndex, job_index, search_cover
 from .models import ACTIVE_STATUSES, LIVE_SEGMENT, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
 from .owners import Viewer, sees_all, visible
 
-EF_SEARCH = 40  # pgvector's default candidate list; raised for a larger k
+# HNSW's candidate list (pgvector's default is 40): on clustered 1,536-d vectors, recall@10 was
+# 0.939 at 40 and 0.977 at 80, for about 12 ms more (bench/search.py). Raised for a larger k.
+EF_SEARCH = 80
 
 
 @dataclass(frozen=True)
