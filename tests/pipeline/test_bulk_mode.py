@@ -1,6 +1,6 @@
 """Bulk mode through real workers: a backfill loads into segments, workers index each, searches never miss.
 
-Segments are small here (200 rows) so a 900-chunk job fills several: the worker that stores a
+Segments are small here (at least 200 rows, doubling) so a 900-chunk job fills several: the worker that stores a
 segment's last rows closes it, a worker builds its index while the job loads the next, and the
 last is built when the job completes, before ``tollgate run`` would report it searchable.
 """
@@ -47,7 +47,7 @@ def test_a_backfill_loads_in_segments_each_indexed_by_a_worker_and_always_search
     assert watch_index(job, progress=False) == "indexed"
     assert checked > 0
     segments = Segment.objects.filter(job=job)
-    assert segments.count() >= CHUNKS // SEGMENT_ROWS  # it rolled over as each filled
+    assert segments.count() >= 3  # it rolled over as each filled: 200, 200, 400, the rest
     assert not segments.filter(state=Segment.State.OPEN).exists()
     assert indexing.search_cover().exact == ()  # every row is in a ready index
     assert Embedding.objects.filter(segment__in=segments.values("pk")).count() == Chunk.objects.count() == CHUNKS
