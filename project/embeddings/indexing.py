@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
@@ -94,11 +95,16 @@ def bulk_wanted(chunks: int, *, interactive: bool) -> bool:
     return index_supported() and not interactive and chunks >= settings.TOLLGATE_BULK_MIN_CHUNKS
 
 
+def segment_open(number: int) -> bool:
+    """Whether ``number`` is a bulk segment a job is still loading."""
+    return number != LIVE_SEGMENT and Segment.objects.filter(pk=number, state=Segment.State.OPEN).exists()
+
+
 def job_segment_open(job_id: int) -> int:
     """Give the job an open segment to load into (its current one if still open); returns its number."""
     with transaction.atomic():
         job = EmbeddingJob.objects.select_for_update().get(pk=job_id)
-        if job.load_segment != LIVE_SEGMENT and Segment.objects.filter(pk=job.load_segment, state=Segment.State.OPEN).exists():
+        if segment_open(job.load_segment):
             return job.load_segment
         segment = Segment.objects.create(job=job)
         EmbeddingJob.objects.filter(pk=job_id).update(load_segment=segment.pk)
@@ -115,6 +121,12 @@ def store_segment(job_id: int) -> int:
     return EmbeddingJob.objects.filter(pk=job_id).values_list("load_segment", flat=True).first() or LIVE_SEGMENT
 
 
+def segment_count(segment: int, rows: int) -> None:
+    """Count rows stored into a bulk segment (in the storing transaction): a counter, not a count(*) per group."""
+    if segment != LIVE_SEGMENT and rows:
+        Segment.objects.filter(pk=segment).update(rows=F("rows") + rows)
+
+
 def segment_filled(job_id: int, segment: int) -> bool:
     """After a store: close ``segment`` once it holds a segment's rows, open the next, ask for a build.
 
@@ -123,7 +135,7 @@ def segment_filled(job_id: int, segment: int) -> bool:
     """
     if segment == LIVE_SEGMENT:
         return False
-    rows = Embedding.objects.filter(segment=segment).count()
+    rows = Segment.objects.filter(pk=segment).values_list("rows", flat=True).first() or 0
     if rows < settings.TOLLGATE_SEGMENT_ROWS or rows < min(_earlier_rows(job_id, segment), MAX_SEGMENT_GROWTH * settings.TOLLGATE_SEGMENT_ROWS):
         return False
     if not Segment.objects.filter(pk=segment, state=Segment.State.OPEN).update(
@@ -144,8 +156,8 @@ def _earlier_rows(job_id: int, segment: int) -> int:
     100,000 rows, not 20), while the open segment a search scans exactly, and the build after
     the last row, stay bounded.
     """
-    earlier = Segment.objects.filter(job_id=job_id, pk__lt=segment).values("pk")
-    return Embedding.objects.filter(segment__in=earlier).count()
+    earlier = Segment.objects.filter(job_id=job_id, pk__lt=segment).aggregate(rows=Sum("rows"))
+    return earlier["rows"] or 0
 
 
 def maintain_soon() -> None:

@@ -125,7 +125,8 @@ def store_embeddings(
         new = vectors_store(
             model=job.model, dimensions=job.dimensions, vectors=vectors, input_hashes=input_hashes, segment=segment
         )
-        reuse.reuse_stored(job, chunk_ids=list(copies))
+        copied = reuse.reuse_stored(job, chunk_ids=list(copies))
+        indexing.segment_count(segment, new + copied.chunks)
         if group_id is not None:
             groups.group_finish(group_id)
         EmbeddingJob.objects.filter(pk=job.pk).update(

@@ -224,6 +224,7 @@ class Segment(models.Model):
 
     job = models.ForeignKey(EmbeddingJob, null=True, on_delete=models.SET_NULL, related_name="segments")
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
+    rows = models.PositiveBigIntegerField(default=0, help_text="Rows stored into it, counted as they commit.")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -137,7 +137,12 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
 
 
 def _load_segment_choose(job: EmbeddingJob) -> None:
-    """Bulk mode for a job with many rows still to write (copies included), else the live index."""
+    """Bulk mode for a job with many rows still to write (copies included), else the live index.
+
+    A job still loading into an open segment keeps it (a sweep re-enqueues the last few groups).
+    """
+    if indexing.segment_open(job.load_segment):
+        return
     pending = jobs.pending_chunks(job).aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
     interactive = (pending["tokens"] or 0) <= interactive_max_tokens()
     if indexing.bulk_wanted(pending["chunks"], interactive=interactive):
