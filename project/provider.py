@@ -25,6 +25,7 @@ __all__ = [
     "group_budget",
     "interactive_max_tokens",
     "is_configured",
+    "claim_seconds",
     "lease_expirations",
     "lease_seconds",
     "limits",
@@ -100,6 +101,13 @@ def lease_seconds() -> float:
     gate's waits in place and the stall time, so a request in flight never loses its claim."""
     configured = settings.TOLLGATE_LEASE_SECONDS
     return configured or settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE + stall_seconds()
+
+
+def claim_seconds() -> float:
+    """How long a fresh claim holds before its task is about to call (``group_calling`` then
+    extends it to :func:`lease_seconds`): the gate's waits in place and the stall time, so a task
+    that dies before the call leaves its group to the sweep soon."""
+    return min(lease_seconds(), GATE_WAIT_IN_PLACE + stall_seconds())
 
 
 def lease_expirations() -> int:

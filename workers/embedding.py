@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 JITTER = 0.25  # seconds at most, so tasks told the same wait do not all return at once
 EARLY = 0.5  # seconds: a task sent away to wait for the limiter returns this early and waits the rest in place
 BACKOFF_BASE = 1.0
-LIMITER_RETRY_SECONDS = 60.0  # the task's autoretry backs off up to a minute while Redis is away
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,9 @@ def embed_group_once(group_id: int, *, attempt: int = 0) -> Outcome:
     try:
         return _embed_claimed(group, attempt)
     except LimiterUnavailable:
-        groups.group_later(group.pk, LIMITER_RETRY_SECONDS)  # the task's autoretry claims it again
+        # Given back at once: the task's autoretry claims it when Redis is back, or (if that retry
+        # was lost with Redis's data) the sweep sends it again after the stall time.
+        groups.group_later(group.pk, 0)
         raise
 
 
@@ -84,6 +85,7 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
 
     config = provider_config(job.model, job.dimensions)
     limiter = shared_limiter(job.model)
+    groups.group_calling(group.pk)  # from here the claim covers a whole request
     try:
         passage = pass_gate(
             limiter=limiter,
@@ -99,6 +101,14 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
             return _halves(group, todo)
         _fail(job, group, todo, f"larger than the rate limit can ever admit: {exc}")
         return Outcome.done()
+    if passage.result is not None:  # paid for: stored before anything else that can fail
+        try:
+            _store(job, group, todo, passage)
+        finally:
+            passage.settle()  # after the store: a Redis error here never sends the paid call again
+        if passage.refusals:
+            jobs.count(job.pk, limiter_waits=passage.refusals)
+        return Outcome.done()
     if passage.refusals:
         jobs.count(job.pk, limiter_waits=passage.refusals)
     if passage.error is not None:
@@ -106,15 +116,9 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
     if passage.rate_limited:
         jobs.count(job.pk, requests=1, http_429=1)
         return _later(group, passage.retry_after + jitter(), attempt, passage.clock_offset)
-    if passage.result is None:
-        # Back a little before it fits (never after: a Celery ETA runs late, and the window's
-        # room would stand unused meanwhile); the short rest is then slept in place.
-        return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
-    try:
-        _store(job, group, todo, passage)
-    finally:
-        passage.settle()  # after the store: a Redis error here never sends the paid call again
-    return Outcome.done()
+    # Back a little before it fits (never after: a Celery ETA runs late, and the window's room
+    # would stand unused meanwhile); the short rest is then slept in place.
+    return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
 
 
 def _store(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage) -> None:

@@ -5,7 +5,8 @@ carries only the group's id and claims the row with one conditional UPDATE befor
 the provider (:func:`group_claim`); a second delivery, a second resume, a pause→resume or a
 sweep finds it claimed (or done) and does nothing. The lease says how long the row is spoken
 for, on the database's clock (``now()``): a claim holds for a whole request
-(``provider.lease_seconds``), a retry the task scheduled holds for its wait as well
+(``provider.lease_seconds``, from just before the call; ``claim_seconds`` until then), a retry
+the task scheduled holds for its wait
 (:func:`group_later`), and a group waiting in the queue for its turn behind other work holds for
 the time the limit needs to serve what is ahead of it (:func:`groups_create`). The sweep
 (:func:`groups_sweep`) re-enqueues only groups whose lease ran out; a group that lost its
@@ -29,7 +30,7 @@ from django.db.models import DateTimeField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Now
 
 from project.celery import EMBED_GROUP, app
-from project.provider import lease_expirations, lease_seconds, limits
+from project.provider import claim_seconds, lease_expirations, lease_seconds, limits, stall_seconds
 
 from .models import (
     ACTIVE_STATUSES,
@@ -41,6 +42,7 @@ from .models import (
 )
 
 __all__ = [
+    "group_calling",
     "group_claim",
     "group_finish",
     "group_later",
@@ -53,6 +55,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
+# A queued group's lease is the limit's time for the work ahead of it times this (the pool runs a
+# little below the limit), plus the stall time: only then is its task taken for lost.
+QUEUE_SLACK = 1.5
 
 
 def _in(seconds: float) -> ExpressionWrapper:
@@ -75,7 +80,7 @@ def _queue_leases(tokens: Sequence[int]) -> list[datetime]:
     now, leases = database_now(), []
     for size in tokens:
         queued += size
-        leases.append(now + timedelta(seconds=queued / per_second + lease_seconds()))
+        leases.append(now + timedelta(seconds=QUEUE_SLACK * queued / per_second + stall_seconds()))
     return leases
 
 
@@ -134,7 +139,7 @@ def group_claim(group_id: int) -> EmbeddingGroup | None:
     a claimed group whose lease ran out counts an expiration.
     """
     sql = CLAIM_SQL.format(group=EmbeddingGroup._meta.db_table, job=EmbeddingJob._meta.db_table)
-    params = {"lease": lease_seconds(), "group": group_id, "active": [str(status) for status in ACTIVE_STATUSES]}
+    params = {"lease": claim_seconds(), "group": group_id, "active": [str(status) for status in ACTIVE_STATUSES]}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -148,10 +153,15 @@ def group_claim(group_id: int) -> EmbeddingGroup | None:
     return group
 
 
+def group_calling(group_id: int) -> None:
+    """The holder is about to call the provider: its claim now covers a whole request (``lease_seconds``)."""
+    EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.CLAIMED).update(lease_until=_in(lease_seconds()))
+
+
 def group_later(group_id: int, wait_seconds: float) -> None:
-    """Give the claim back until a retry ``wait_seconds`` away: the lease covers the wait and the call after it."""
+    """Give the claim back until a retry ``wait_seconds`` away: the lease covers the wait, then the stall time."""
     EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.CLAIMED).update(
-        state=GroupState.PENDING, lease_until=_in(wait_seconds + lease_seconds())
+        state=GroupState.PENDING, lease_until=_in(wait_seconds + stall_seconds())
     )
 
 
@@ -202,7 +212,7 @@ def groups_sweep(*, job_id: int | None = None) -> list[int]:
             ).update(
                 state=GroupState.PENDING,
                 expirations=F("expirations") + int(was_claimed),
-                lease_until=_in(lease_seconds()),
+                lease_until=_queue_leases([group.tokens])[0],
             )
             if not moved:  # another sweep, or its task, got there first
                 continue

@@ -7,10 +7,11 @@ not from a counter a redelivered task could have advanced twice.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import DataError, InterfaceError, OperationalError, transaction
+from django.db import DataError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
@@ -112,6 +113,9 @@ def store_embeddings(
 ) -> int:
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
+    The vectors are paid for: while PostgreSQL is away (a restart), the store is tried again
+    for up to ``STORE_PATIENCE`` seconds instead of dropping them for a task retry to pay again.
+
     ``copies`` are the group's chunks that share an input with one of ``vectors``: they get its
     vector in the same transaction (``reuse.reuse_stored``) and count as reused, not paid. The
     group is done when this commits. Returns how many embeddings are new, as the INSERT counted
@@ -120,6 +124,27 @@ def store_embeddings(
     index, the slow part, runs in parallel across groups: the job's row is locked only by the
     final counter UPDATE.
     """
+    deadline, pause_for = time.monotonic() + STORE_PATIENCE, 0.25
+    while True:
+        try:
+            return _store_once(job, vectors, tokens, group_id=group_id, input_hashes=input_hashes, copies=copies)
+        except DATABASE_UNAVAILABLE:
+            if time.monotonic() + pause_for > deadline:
+                raise
+            connection.close()  # the next query opens a new connection
+            time.sleep(pause_for)
+            pause_for = min(2 * pause_for, 4.0)
+
+
+def _store_once(
+    job: EmbeddingJob,
+    vectors: dict[int, np.ndarray],
+    tokens: int,
+    *,
+    group_id: int | None,
+    input_hashes: dict[int, str] | None,
+    copies: list[int],
+) -> int:
     with transaction.atomic():
         segment = indexing.store_segment(job.pk)
         new = vectors_store(
@@ -165,6 +190,7 @@ def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
         return True
 
 
+STORE_PATIENCE = 30.0  # seconds a paid response waits for PostgreSQL to come back before its task gives up
 # PostgreSQL gone for a moment (a restart): a task that meets these is retried, not failed.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 # PostgreSQL refuses the vectors as they are (a size the column does not hold, a NaN): no retry mends it.
