@@ -45,13 +45,13 @@ def jitter() -> float:
     return random.uniform(0, JITTER)
 
 
-def embed_group_once(group_id: int, *, attempt: int = 0) -> Outcome:
+def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Outcome:
     """Claim the group, reuse what is stored, send each distinct input once, store first, then settle.
 
     Nothing is called unless this task holds the group's claim (``groups.group_claim``): a second
     delivery, a resumed duplicate or a swept copy does nothing while another holds it.
     """
-    group = groups.group_claim(group_id)
+    group = groups.group_claim(group_id, holder=holder)
     if group is None:  # claimed elsewhere, done, or its job paused, cancelled, completed or gone
         return Outcome.done()
     try:

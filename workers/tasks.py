@@ -36,7 +36,7 @@ def embed_group(self, group_id: int, attempt: int = 0) -> None:
     advance it, so waits never use up the retries those failures need. The group's lease
     covers the wait, so the sweep leaves it alone meanwhile.
     """
-    outcome = embed_group_once(group_id, attempt=attempt)
+    outcome = embed_group_once(group_id, attempt=attempt, holder=self.request.id or "")
     if outcome.retry_in is not None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.

@@ -21,6 +21,8 @@ Example::
 
 from __future__ import annotations
 
+import uuid
+
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -123,23 +125,30 @@ def group_send(group_id: int, *, interactive: bool) -> None:
 
 CLAIM_SQL = """
     UPDATE {group} AS g SET state = 'claimed', attempts = g.attempts + 1,
-        expirations = g.expirations + (g.state = 'claimed')::int,
-        lease_until = now() + %(lease)s * interval '1 second'
+        expirations = g.expirations + (g.state = 'claimed' AND g.holder <> %(holder)s)::int,
+        lease_until = now() + %(lease)s * interval '1 second', holder = %(holder)s
     FROM {job} AS j
     WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s)
-      AND (g.state = 'pending' OR (g.state = 'claimed' AND g.lease_until < now()))
+      AND (g.state = 'pending' OR (g.state = 'claimed' AND (g.lease_until < now() OR g.holder = %(holder)s)))
     RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations
 """
 
 
-def group_claim(group_id: int) -> EmbeddingGroup | None:
+def group_claim(group_id: int, *, holder: str = "") -> EmbeddingGroup | None:
     """Take the group for one call, if it is pending (or its holder's lease ran out) and its job is active.
 
     One conditional UPDATE: of two tasks claiming at once, exactly one gets the row. Taking over
-    a claimed group whose lease ran out counts an expiration.
+    a claimed group whose lease ran out counts an expiration. ``holder`` (the Celery task's id,
+    which its retries keep) may take back its own claim at once: a task that met PostgreSQL
+    gone mid-store could not give the claim back, and its retry must not wait out the lease.
     """
     sql = CLAIM_SQL.format(group=EmbeddingGroup._meta.db_table, job=EmbeddingJob._meta.db_table)
-    params = {"lease": claim_seconds(), "group": group_id, "active": [str(status) for status in ACTIVE_STATUSES]}
+    params = {
+        "lease": claim_seconds(),
+        "group": group_id,
+        "active": [str(status) for status in ACTIVE_STATUSES],
+        "holder": holder or f"anonymous-{uuid.uuid4()}",  # no holder: never matches another's
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()

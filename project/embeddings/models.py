@@ -277,6 +277,7 @@ class EmbeddingGroup(models.Model):
     attempts = models.PositiveIntegerField(default=0, help_text="Times claimed.")
     expirations = models.PositiveIntegerField(default=0, help_text="Leases that ran out while claimed.")
     lease_until = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=64, blank=True, default="", help_text="The claiming task's id.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

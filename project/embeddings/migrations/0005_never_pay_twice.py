@@ -67,6 +67,7 @@ class Migration(migrations.Migration):
                 ("attempts", models.PositiveIntegerField(default=0, help_text="Times claimed.")),
                 ("expirations", models.PositiveIntegerField(default=0, help_text="Leases that ran out while claimed.")),
                 ("lease_until", models.DateTimeField(blank=True, null=True)),
+                ("holder", models.CharField(blank=True, default="", help_text="The claiming task's id.", max_length=64)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (
                     "job",
