@@ -119,6 +119,7 @@ class BatchService:
                                        f"organization {config.organization}. Limit: {limit:,} enqueued tokens. Please "
                                        "try again once some in_progress batches have been completed.")]
             return
+        self._host.stats.record_batch_created(enqueued + plan.charged_tokens)
         if knobs.batch_tokens_per_second:
             plan.duration += plan.charged_tokens / knobs.batch_tokens_per_second / config.time_scale
         plan.lines = list(lines)
@@ -134,6 +135,15 @@ class BatchService:
             b.charged_tokens for b in self._batches.values()
             if b.owner == owner and b.model == model and b.errors is None and b.status(now) not in FINAL_STATUSES
         )
+
+    def enqueued(self) -> int:
+        """Tokens of every batch not finished yet, now (what the queue limit is holding)."""
+        with self._lock:
+            now = self._clock()
+            return sum(
+                b.charged_tokens for b in self._batches.values()
+                if b.errors is None and b.status(now) not in FINAL_STATUSES
+            )
 
     def _get(self, batch_id: str, owner: str) -> Batch:
         batch = self._batches.get(batch_id)
@@ -190,7 +200,7 @@ class BatchService:
         if batch.errors is not None:
             return
         done = batch.done(now)
-        outputs, failures = [], []
+        outputs, failures, contents = [], [], []
         completed = inputs = usage = 0
         for line in batch.lines[:done]:
             error = line.error
@@ -200,6 +210,7 @@ class BatchService:
                 outputs.append(_line(line.custom_id, 200, self._host.render(line.request)))
                 completed += 1
                 inputs += len(line.request.contents)
+                contents += line.request.contents
                 usage += line.request.usage_tokens
             else:
                 assert error is not None
@@ -218,7 +229,7 @@ class BatchService:
             batch.error_file_id = files.add(owner=batch.owner, filename="batch_errors.jsonl",
                                             purpose="batch_output", content=_jsonl(failures)).id
         self._host.stats.record_batch_output(completed=completed, failed=done - completed, inputs=inputs,
-                                             usage_tokens=usage)
+                                             usage_tokens=usage, contents=contents)
 
 
 def _id(prefix: str) -> str:

@@ -204,6 +204,7 @@ class Simulator:
             algorithm=config.algorithm,
             token_estimator=config.token_estimator,
             batch_queue_tokens=config.batch_queue_tokens,
+            batch_enqueued_tokens=self.batches.enqueued(),
             time_scale=config.time_scale,
             window_seconds=config.window_seconds,
             day_seconds=config.day_seconds,

@@ -69,6 +69,8 @@ class Stats:
             self._overhead: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
             self.batches: Counter[str] = Counter()
             self.batch_counts: Counter[str] = Counter()
+            self.batch_inputs_served: Counter[str] = Counter()  # a batch line's inputs, apart from /v1/embeddings'
+            self.max_enqueued_tokens = 0
 
     def record_request(self) -> None:
         with self._lock:
@@ -100,12 +102,26 @@ class Stats:
         with self._lock:
             self.batches[status] += 1
 
-    def record_batch_output(self, *, completed: int, failed: int, inputs: int, usage_tokens: int) -> None:
-        """A finished batch's lines: kept apart from ``/v1/embeddings`` so each can be judged alone."""
+    def record_batch_output(
+        self, *, completed: int, failed: int, inputs: int, usage_tokens: int, contents: Iterable[bytes] = ()
+    ) -> None:
+        """A finished batch's lines: kept apart from ``/v1/embeddings`` so each can be judged alone.
+
+        ``contents`` are the inputs of its completed (billed) lines, counted per input like
+        :meth:`record_inputs`, so a test can tell that nothing was paid twice on either lane.
+        """
+        digests = [hashlib.sha256(content).hexdigest() for content in contents]
         with self._lock:
             self.batch_counts.update(
                 requests_completed=completed, requests_failed=failed, inputs=inputs, usage_tokens=usage_tokens
             )
+            self.batch_inputs_served.update(digests)
+
+    def record_batch_created(self, enqueued_tokens: int) -> None:
+        """A batch was accepted into the queue; ``enqueued_tokens``: the (key, model)'s total with it."""
+        with self._lock:
+            self.batch_counts["created"] += 1
+            self.max_enqueued_tokens = max(self.max_enqueued_tokens, enqueued_tokens)
 
     def record_fault(self, fault: str) -> None:
         with self._lock:
@@ -191,5 +207,13 @@ class Stats:
                     "requests_failed": self.batch_counts["requests_failed"],
                     "inputs": self.batch_counts["inputs"],
                     "usage_tokens": self.batch_counts["usage_tokens"],
+                    "created": self.batch_counts["created"],
+                    "max_enqueued_tokens": self.max_enqueued_tokens,
+                    "inputs_served": {
+                        "served": sum(self.batch_inputs_served.values()),
+                        "distinct": len(self.batch_inputs_served),
+                        "most_per_input": max(self.batch_inputs_served.values(), default=0),
+                        "per_input": dict(self.batch_inputs_served),
+                    },
                 },
             }

@@ -99,8 +99,13 @@ def test_a_batch_completes_and_every_line_matches_by_custom_id(client):
 def test_stats_count_batch_work_apart_from_sync_requests(sim, client):
     batch, _ = wait(client, submit(client, [request_line(f"s{i}", ["one", "two", "three"]) for i in range(5)]).id)
     stats = sim.stats()
+    served = stats["batch"].pop("inputs_served")
     assert stats["batch"] == {"batches": {"completed": 1, "failed": 0, "expired": 0, "cancelled": 0},
-                              "requests_completed": 5, "requests_failed": 0, "inputs": 15, "usage_tokens": 15}
+                              "requests_completed": 5, "requests_failed": 0, "inputs": 15, "usage_tokens": 15,
+                              "created": 1, "max_enqueued_tokens": 15}
+    # per input, like /v1/embeddings' count: each of the three texts was billed in all five lines
+    assert served["served"] == 15 and served["distinct"] == 3 and served["most_per_input"] == 5
+    assert stats["inputs"]["served"] == 0
     assert stats["requests"] == 0 and stats["usage_tokens"] == 0  # nothing went through /v1/embeddings
     assert batch.usage.total_tokens == 15
 
