@@ -8,6 +8,8 @@ files, batches and enqueued tokens apart, as it does an organization's.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -165,7 +167,7 @@ def test_an_expired_batch_gives_what_ran_and_batch_expired_for_the_rest(sim, cli
 
 
 def test_a_cancelled_batch_keeps_what_ran(sim, client, config) -> None:
-    sim.configure(batch_seconds=86_400 * 0.6)  # 1.2 s here: time to cancel midway
+    sim.configure(batch_seconds=86_400 * 1.5)  # 3 s here, longer than the 2 s window: cancelled midway, or else expired
     requests = {f"g{i}": [text] for i, text in enumerate(texts(40))}
     created = submit(client, config, requests, key="cancelled")
     time.sleep(0.6)
@@ -183,7 +185,7 @@ def test_a_cancelled_batch_keeps_what_ran(sim, client, config) -> None:
 
 
 def test_a_full_queue_fails_the_batch_and_says_so(sim, client, config) -> None:
-    sim.configure(batch_queue_tokens=100)
+    sim.configure(batch_queue_tokens=100, batch_seconds=86_400 * 0.9)  # the first holds the queue for 1.8 s
     first = submit(client, config, {"a": ["tokens " * 80]}, key="fills-the-queue")
     refused = wait(client, config, submit(client, config, {"b": ["tokens " * 40]}, key="over-the-limit"))
     assert refused.status == "failed" and refused.queue_full
@@ -206,6 +208,36 @@ def test_file_endpoint_5xx_are_transient(sim, client, config) -> None:
     batch.delete_file(client, config, done.input_file_id)  # best effort: logged, not raised
     sim.configure(file_error_rate=0.0)
     assert batch.find_upload(client, config, name="before-fault.jsonl") == done.input_file_id  # still there
+
+
+def test_a_file_that_breaks_off_mid_stream_is_transient(config) -> None:
+    """The simulator never drops a file download, so a socket that does: one good line, then gone."""
+    good = json.dumps({"custom_id": "a", "response": {"status_code": 200, "body": {
+        "data": [{"index": 0, "embedding": [0.5, 0.25]}], "usage": {"total_tokens": 3}}}, "error": None})
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            body = good.encode() + b"\n"
+            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+                               b"content-length: 100000\r\n\r\n" + body)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    broken = ProviderConfig(model=MODEL, dimensions=2, api_key=config.api_key,
+                            base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1", timeout=5)
+    state = BatchState("batch_x", "completed", "file-in", "file-out", None, 2, 0, 2)
+    seen: list[LineResult] = []
+    with broken.client() as sdk, pytest.raises(Transient, match="broke off") as caught:
+        for line in batch.results(sdk, broken, state):
+            seen.append(line)
+    server.join(5)
+    listener.close()
+    assert [line.custom_id for line in seen] == ["a"] and seen[0].total_tokens == 3
+    np.testing.assert_array_equal(seen[0].vectors[0], np.array([0.5, 0.25], np.float32))
+    assert config.api_key not in str(caught.value)
 
 
 def test_unreachable_provider_is_transient(config) -> None:
