@@ -2,11 +2,13 @@
 
 Provider config and clients (OpenAI, Azure OpenAI, any compatible URL), one error tree, the
 model catalog, offline tokenization and splitting, packing into request groups, the long-input
-policies, and the gate (admit through the shared limiter, call, reconcile) that bulk and
-interactive callers share. Configuration comes in as arguments; nothing here reads settings.
-Imports ``ratelimit``, ``openai`` and ``tiktoken``.
+policies, the gate (admit through the shared limiter, call, reconcile) that bulk and
+interactive callers share, and the Batch API client (:mod:`providers.batch`). Configuration
+comes in as arguments; nothing here reads settings.
+Imports ``ratelimit``, ``openai``, ``tiktoken`` and ``numpy``.
 """
 
+from .batch import BatchState, LineResult
 from .catalog import MAX_INPUTS_PER_REQUEST, MAX_TOKENS_PER_REQUEST, ModelInfo, model_info
 from .client import EmbedResult, embed
 from .config import ProviderConfig, client_for
@@ -27,9 +29,11 @@ __all__ = [
     "MAX_INPUTS_PER_REQUEST",
     "MAX_TOKENS_PER_REQUEST",
     "AccountBlocked",
+    "BatchState",
     "ConfigurationError",
     "EmbedResult",
     "InvalidInput",
+    "LineResult",
     "ModelInfo",
     "Passage",
     "ProviderConfig",

@@ -8,9 +8,12 @@ Credentials stay in this process: no message built here contains the API key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import openai
@@ -27,7 +30,17 @@ from .errors import (
     Transient,
 )
 
-__all__ = ["EmbedResult", "as_float32", "classify", "embed", "redact", "retry_after"]
+__all__ = [
+    "EmbedResult",
+    "as_float32",
+    "classify",
+    "embed",
+    "error_message",
+    "provider_errors",
+    "redact",
+    "request_body",
+    "retry_after",
+]
 
 # Models that refuse the ``dimensions`` parameter (OPENAI_FACTS.md).
 FIXED_DIMENSION_MODELS = {"text-embedding-ada-002"}
@@ -56,17 +69,27 @@ class EmbedResult:
         return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
-def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> EmbedResult:
-    """Embed ``inputs`` in one request; raise a :class:`providers.errors.ProviderError` on failure."""
+def request_body(config: ProviderConfig, inputs: list[str]) -> dict[str, Any]:
+    """The body of one embeddings request: the same whether sent now or in a batch file."""
     options = {} if config.model in FIXED_DIMENSION_MODELS else {"dimensions": config.dimensions}
+    return {"model": config.model, "input": inputs, **options, "encoding_format": "base64"}
+
+
+@contextlib.contextmanager
+def provider_errors(config: ProviderConfig) -> Iterator[None]:
+    """Raise the SDK's HTTP and connection failures as :class:`ProviderError`, never with the key."""
     try:
-        raw = client.embeddings.with_raw_response.create(
-            input=inputs, model=config.model, encoding_format="base64", **options
-        )
+        yield
     except openai.APIStatusError as exc:
         raise classify(exc, secret=config.api_key) from None
     except openai.APIConnectionError as exc:  # includes timeouts
         raise Transient(redact(f"{type(exc).__name__}: {exc}", config.api_key)) from None
+
+
+def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> EmbedResult:
+    """Embed ``inputs`` in one request; raise a :class:`providers.errors.ProviderError` on failure."""
+    with provider_errors(config):
+        raw = client.embeddings.with_raw_response.create(**request_body(config, inputs))
     response = raw.parse()
     vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
     for item in response.data:
@@ -94,7 +117,7 @@ def redact(text: str, secret: str) -> str:
 
 def classify(exc: openai.APIStatusError, *, secret: str = "") -> ProviderError:
     """The decision an HTTP error calls for; its message never holds the API key."""
-    message = redact(_message(exc), secret)
+    message = redact(error_message(exc), secret)
     status = exc.status_code
     if status == 429:
         if exc.code in _BLOCKING_CODES or exc.type in _BLOCKING_CODES:
@@ -112,7 +135,8 @@ def classify(exc: openai.APIStatusError, *, secret: str = "") -> ProviderError:
     return InvalidInput(message)
 
 
-def _message(exc: openai.APIStatusError) -> str:
+def error_message(exc: openai.APIStatusError) -> str:
+    """The API's own message (``error.message`` of the body), not the SDK's wrapping of it."""
     body = exc.body
     if isinstance(body, dict):
         error = body.get("error", body)

@@ -2,7 +2,8 @@
 
 Requests and tokens per window (and optionally requests per day) for one (account, model),
 checked together in one atomic Lua call with Redis's clock; cooldown after a 429; calibration
-from the server's ``x-ratelimit-*`` headers; a per-bucket history of all of it for charts.
+from the server's ``x-ratelimit-*`` headers; a per-bucket history of all of it for charts; and
+the Batch API's enqueued-token queue (:class:`BatchQueue`), shared the same way.
 Imports redis-py and the standard library only.
 """
 
@@ -13,9 +14,11 @@ from .history import Bucket, History, Totals, WindowPoint
 from .keys import KEY_PREFIX
 from .limiter import Limiter
 from .limits import Decision, Limits, Usage
+from .queue import BatchQueue, QueueDecision, QueueUsage
 
 __all__ = [
     "KEY_PREFIX",
+    "BatchQueue",
     "Bucket",
     "Decision",
     "History",
@@ -23,6 +26,8 @@ __all__ = [
     "LimiterUnavailable",
     "Limits",
     "NeverFits",
+    "QueueDecision",
+    "QueueUsage",
     "RateLimitError",
     "ServerLimits",
     "Totals",

@@ -2,7 +2,8 @@
 
 The algorithm lives in the scripts (``lua/<operation>.lua``, each prefixed with
 ``lua/_common.lua`` and ``lua/_history.lua``) and in :mod:`ratelimit.limiter`, which builds their arguments and reads
-their answers; this module only loads and runs them.
+their answers; this module only loads and runs them. The batch queue (:mod:`ratelimit.queue`) runs its own
+operations and prelude through the same class.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ RETRIES = 1  # one immediate retry, so a pooled connection broken by a Redis res
 
 
 @functools.cache
-def script_source(operation: str) -> str:
-    return "".join((SCRIPTS / name).read_text() for name in (*PRELUDES, f"{operation}.lua"))
+def script_source(operation: str, preludes: tuple[str, ...] = PRELUDES) -> str:
+    return "".join((SCRIPTS / name).read_text() for name in (*preludes, f"{operation}.lua"))
 
 
 def address_of(client: Any) -> str:
@@ -54,23 +55,34 @@ class RedisStorage:
         A ``redis.Redis`` (or cluster) client; give it short timeouts, see :meth:`from_url`.
     owns_client:
         Close the client in :meth:`close` (true when built by :meth:`from_url`).
+    operations, preludes:
+        Which scripts to register and what to prepend to each: the limiter's by default.
     """
 
-    def __init__(self, client: Any, *, owns_client: bool = False) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        owns_client: bool = False,
+        operations: Sequence[str] = OPERATIONS,
+        preludes: tuple[str, ...] = PRELUDES,
+    ) -> None:
         self.client = client
         self.address = address_of(client)
         self._owns_client = owns_client
-        self._scripts = {name: client.register_script(script_source(name)) for name in OPERATIONS}
+        self._scripts = {name: client.register_script(script_source(name, preludes)) for name in operations}
 
     @classmethod
-    def from_url(cls, url: str, *, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT) -> RedisStorage:
+    def from_url(
+        cls, url: str, *, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT, **options: Any
+    ) -> RedisStorage:
         client = redis.Redis.from_url(
             url,
             socket_connect_timeout=connect_timeout,
             socket_timeout=timeout,
             retry=Retry(NoBackoff(), RETRIES),
         )
-        return cls(client, owns_client=True)
+        return cls(client, owns_client=True, **options)
 
     def run(self, operation: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run one operation's script; a Redis that cannot answer raises :class:`LimiterUnavailable`.
