@@ -15,12 +15,20 @@ from django.conf import settings
 from providers import ProviderConfig
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
-from ratelimit import Limiter, Limits
+from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
+from ratelimit import BatchQueue, Limiter, Limits
 
 GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
 
 __all__ = [
+    "BATCH_WINDOW_HOURS",
     "RetryPolicy",
+    "batch_auto_tokens",
+    "batch_fallback",
+    "batch_poll_seconds",
+    "batch_queue",
+    "batch_queue_tokens",
+    "batch_tokens",
     "bulk_reserve",
     "group_budget",
     "interactive_max_tokens",
@@ -132,3 +140,46 @@ def interactive_max_tokens() -> int:
 def sweep_seconds() -> float:
     """How often Celery beat runs the sweep."""
     return settings.TOLLGATE_SWEEP_SECONDS
+
+
+# --- the batch lane -------------------------------------------------------------------------------
+
+BATCH_WINDOW_HOURS = 24.0  # the Batch API's only completion window
+BATCH_SHARE_OF_QUEUE = 4  # a batch of a quarter of the queue limit: one finishing leaves room at once
+AUTO_WINDOWS = 10  # `--lane auto` takes the batch lane from ten windows of TPM
+
+
+def batch_queue_tokens() -> int:
+    """The Batch API's enqueued-token limit for the model (``TOLLGATE_BATCH_QUEUE_TOKENS``, else Tier 1's)."""
+    return settings.TOLLGATE_BATCH_QUEUE_TOKENS or TIER1_BATCH_QUEUE_TOKENS
+
+
+def batch_queue(model: str) -> BatchQueue:
+    """This process's handle on the enqueued-token limit every host shares (keyed by account, never by key)."""
+    account = provider_config(model).account()
+    return _batch_queue(settings.REDIS_URL, account, model, batch_queue_tokens())
+
+
+@functools.cache
+def _batch_queue(redis_url: str, account: str, model: str, limit: int) -> BatchQueue:
+    return BatchQueue.from_url(redis_url, account=account, model=model, limit_tokens=limit)
+
+
+def batch_tokens() -> int:
+    """Tokens per batch: ``TOLLGATE_BATCH_TOKENS``, else a quarter of the queue limit; never above it."""
+    return min(settings.TOLLGATE_BATCH_TOKENS or batch_queue_tokens() // BATCH_SHARE_OF_QUEUE, batch_queue_tokens())
+
+
+def batch_fallback() -> str:
+    """What an expired or cancelled batch's unrun lines do: ``resubmit`` or go to the ``sync`` lane."""
+    return settings.TOLLGATE_BATCH_FALLBACK
+
+
+def batch_poll_seconds() -> float:
+    """How often Celery beat polls the batches (and submits what waits for room)."""
+    return settings.TOLLGATE_BATCH_POLL_SECONDS
+
+
+def batch_auto_tokens() -> int:
+    """The job size (tokens to send) from which ``--lane auto`` takes the batch lane."""
+    return settings.TOLLGATE_BATCH_AUTO_TOKENS or AUTO_WINDOWS * settings.TOLLGATE_TPM

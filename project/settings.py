@@ -194,9 +194,24 @@ CELERY_TASK_ROUTES = {
     "tollgate.embed_group": {"queue": "bulk"},
     "tollgate.sweep": {"queue": "interactive"},
     "tollgate.index_maintain": {"queue": "interactive"},
+    "tollgate.batches_drive": {"queue": "interactive"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 TOLLGATE_SWEEP_SECONDS = env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)  # how often beat runs the sweep
+# The batch lane (project/embeddings/batches.py): the Batch API's enqueued-token limit for the
+# model (0: its Tier-1 figure, providers/catalog.py), what an expired or cancelled batch's unrun
+# part does (resubmit, or go to the sync lane), how often beat polls batches, tokens per batch
+# (0: a quarter of the queue limit, so one finishing leaves room for the next at once), and the
+# job size from which `--lane auto` picks the batch lane (0: ten windows of TPM).
+TOLLGATE_BATCH_QUEUE_TOKENS = env.int("TOLLGATE_BATCH_QUEUE_TOKENS", default=0)
+TOLLGATE_BATCH_FALLBACK = env.str("TOLLGATE_BATCH_FALLBACK", default="resubmit")
+if TOLLGATE_BATCH_FALLBACK not in ("resubmit", "sync"):
+    raise environ.ImproperlyConfigured(
+        f"TOLLGATE_BATCH_FALLBACK must be resubmit or sync, not {TOLLGATE_BATCH_FALLBACK!r}"
+    )
+TOLLGATE_BATCH_POLL_SECONDS = env.float("TOLLGATE_BATCH_POLL_SECONDS", default=30.0)
+TOLLGATE_BATCH_TOKENS = env.int("TOLLGATE_BATCH_TOKENS", default=0)
+TOLLGATE_BATCH_AUTO_TOKENS = env.int("TOLLGATE_BATCH_AUTO_TOKENS", default=0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- web: the API, the dashboard, Flower ---------------------------------------------------------

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
+BATCH_PRICE_SHARE = 0.5  # the Batch API bills half the synchronous price
+TIER1_BATCH_QUEUE_TOKENS = 3_000_000  # enqueued tokens per model at Tier 1 (text-embedding-3-*)
 
 
 @dataclass(frozen=True)
@@ -13,6 +15,10 @@ class ModelInfo:
     max_input_tokens: int
     native_dimensions: int
     usd_per_million_tokens: float
+
+    @property
+    def batch_usd_per_million_tokens(self) -> float:
+        return self.usd_per_million_tokens * BATCH_PRICE_SHARE
 
 
 MODELS = {

@@ -40,7 +40,8 @@ class Estimate:
     tokens: int
     requests: int
     minutes_at_limits: float  # real minutes, at the limits' requests and tokens per window
-    usd: float
+    usd: float  # on the sync lane
+    batch_usd: float = 0.0  # the same tokens on the batch lane (the Batch API's half price)
     reused_chunks: int = 0  # chunks whose input is sent by another chunk, or already stored: not sent
     reused_tokens: int = 0
     saved_usd: float = 0.0
@@ -57,6 +58,7 @@ def estimate(*, limits: Limits, model: str, tokens: int, requests: int, chunks: 
         requests=requests,
         minutes_at_limits=round(windows * limits.window_seconds / 60, 2),
         usd=round(tokens / 1e6 * model_info(model).usd_per_million_tokens, 4),
+        batch_usd=round(tokens / 1e6 * model_info(model).batch_usd_per_million_tokens, 4),
     )
 
 

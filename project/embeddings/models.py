@@ -128,6 +128,13 @@ class Embedding(models.Model):
         return f"{self.chunk_id} / {self.model}"
 
 
+class Lane(models.TextChoices):
+    """How a job's requests reach the provider: one at a time under the limit, or through the Batch API."""
+
+    SYNC = "sync"
+    BATCH = "batch"
+
+
 class EmbeddingJob(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -147,6 +154,7 @@ class EmbeddingJob(models.Model):
         max_length=20, choices=[(policy, policy.capitalize()) for policy in POLICIES], default=POLICIES[0]
     )
     documents = models.ManyToManyField(Document, blank=True, related_name="jobs")
+    lane = models.CharField(max_length=10, choices=Lane.choices, default=Lane.SYNC)
 
     total_chunks = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
@@ -165,6 +173,8 @@ class EmbeddingJob(models.Model):
     # Chunks (and their tokens) that got a stored vector of the same input: no call, nothing paid.
     reused_chunks = models.PositiveIntegerField(default=0)
     reused_tokens = models.PositiveBigIntegerField(default=0)
+    # Of embedded_tokens, those paid on the batch lane (at the Batch API's half price).
+    batch_tokens = models.PositiveBigIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, blank=True, default="")
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -269,6 +279,11 @@ class EmbeddingGroup(models.Model):
         FAILED = "failed"
 
     job = models.ForeignKey(EmbeddingJob, on_delete=models.CASCADE, related_name="groups")
+    lane = models.CharField(max_length=10, choices=Lane.choices, default=Lane.SYNC)
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="groups",
+        help_text="The batch lane's batch that carries it (its line's custom_id is the group's id).",
+    )
     chunk_ids = ArrayField(models.BigIntegerField())
     tokens = models.PositiveIntegerField(help_text="Tokens sent: each distinct input once.")
     interactive = models.BooleanField(default=False)
@@ -289,3 +304,50 @@ class EmbeddingGroup(models.Model):
 
 GroupState = EmbeddingGroup.State
 UNFINISHED_GROUP_STATES = frozenset({GroupState.PENDING, GroupState.CLAIMED})
+
+
+class Batch(models.Model):
+    """One Batch API batch: its JSONL file and the provider's batch, recorded before and after each step.
+
+    ``state`` says which remote step is next or under way (``batches.py``): a driver that dies
+    between a step and its record finds the file or batch again by ``key`` (the file's name, the
+    batch's metadata) instead of making a second one. Its groups are the lines; a line's
+    ``custom_id`` is the group's id.
+    """
+
+    class State(models.TextChoices):
+        PREPARING = "preparing"  # its groups are chosen; the file is not uploaded yet
+        UPLOADING = "uploading"  # the upload may have happened: look for the file by name first
+        UPLOADED = "uploaded"  # the file is there; waiting for room in the enqueued-token limit
+        CREATING = "creating"  # admitted; the batch may have been created: look for it by key first
+        SUBMITTED = "submitted"  # the provider runs it; beat polls it
+        DONE = "done"  # its results are stored, its failed lines recorded, what did not run sent on
+        FAILED = "failed"  # the provider refused it (validation); its groups failed or went back
+
+    job = models.ForeignKey(EmbeddingJob, on_delete=models.CASCADE, related_name="batches")
+    key = models.CharField(max_length=64, unique=True, help_text="Names its file and tags its batch.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PREPARING, db_index=True)
+    remote_status = models.CharField(max_length=20, blank=True, default="", help_text="The provider's status.")
+    file_id = models.CharField(max_length=100, blank=True, default="")
+    batch_id = models.CharField(max_length=100, blank=True, default="")
+    output_file_id = models.CharField(max_length=100, blank=True, default="")
+    error_file_id = models.CharField(max_length=100, blank=True, default="")
+    requests = models.PositiveIntegerField(default=0)
+    inputs = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0, help_text="Tokens it enqueues (each input counted once).")
+    completed = models.PositiveIntegerField(default=0, help_text="Lines done, as the provider counts them.")
+    failed = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of job {self.job_id} ({self.state})"
+
+
+BatchState = Batch.State
+UNFINISHED_BATCH_STATES = frozenset(set(BatchState) - {BatchState.DONE, BatchState.FAILED})
