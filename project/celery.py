@@ -24,6 +24,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 EMBED_GROUP = "tollgate.embed_group"
 SWEEP = "tollgate.sweep"
 INDEX_MAINTAIN = "tollgate.index_maintain"
+BATCHES_DRIVE = "tollgate.batches_drive"
 
 
 @signals.celeryd_init.connect

@@ -82,6 +82,15 @@ class JobStateError(TollgateError):
     """The job is not in a state that allows the requested change (e.g. resuming a completed job)."""
 
 
+class UnknownLane(TollgateError):
+    """A lane other than sync, batch or auto was asked for."""
+
+    field = "lane"
+
+    def __init__(self, lane: str) -> None:
+        super().__init__(f"unknown lane {lane!r}: choose sync, batch or auto")
+
+
 class ModelNotConfigured(TollgateError):
     """A limit asked for a model tollgate is not configured to embed with."""
 

@@ -5,15 +5,17 @@
 discovered once Django is set up, as the recipe does, since they use the models.
 """
 
-from project.celery import INDEX_MAINTAIN, SWEEP, app
-from project.provider import sweep_seconds
+from project.celery import BATCHES_DRIVE, INDEX_MAINTAIN, SWEEP, app
+from project.provider import batch_poll_seconds, sweep_seconds
 
 app.autodiscover_tasks(["workers"])
 # The beat schedule, every TOLLGATE_SWEEP_SECONDS: the sweep re-enqueues what lost workers forgot,
-# and the index maintainer builds what ended or interrupted backfills left unindexed.
+# and the index maintainer builds what ended or interrupted backfills left unindexed; every
+# TOLLGATE_BATCH_POLL_SECONDS the batch driver polls the batch lane's batches.
 app.conf.beat_schedule = {
     "sweep": {"task": SWEEP, "schedule": sweep_seconds()},
     "index": {"task": INDEX_MAINTAIN, "schedule": sweep_seconds()},
+    "batches": {"task": BATCHES_DRIVE, "schedule": batch_poll_seconds()},
 }
 
 __all__ = ["app"]

@@ -18,7 +18,6 @@ from project.embeddings.reuse import reuse_stored
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
 from providers import InvalidInput, Passage, RequestTooLarge, Transient, client_for, pass_gate
-from providers.inputs import combine
 from ratelimit import LimiterUnavailable, NeverFits
 
 logger = logging.getLogger(__name__)
@@ -124,37 +123,23 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
 def _store(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage) -> None:
     """Store what the paid response holds; fail what it lacks; pause the job for what it cannot store."""
     result = passage.result
-    vectors, addresses, copies, missing, wrong, position = {}, {}, [], [], [], 0
-    for send in todo:
-        count = len(send.inputs.texts)
-        pieces = result.vectors[position : position + count]
-        position += count
-        if len(pieces) < count or any(piece.size == 0 for piece in pieces):
-            missing.append(send)
-        elif any(piece.size != job.dimensions for piece in pieces):
-            wrong.append(pieces[0].size)
-        else:
-            vectors[send.inputs.chunk_id] = combine(pieces, send.inputs.tokens)
-            addresses[send.inputs.chunk_id] = send.address
-            copies += send.chunk_ids[1:]
-    if wrong:
-        reason = (
-            f"the provider answered {wrong[0]}-dimension vectors for a job of {job.dimensions} "
-            "(does it ignore `dimensions`?); nothing can be stored until that is fixed"
-        )
+    matched = jobs.match_vectors(todo, result.vectors, job.dimensions)
+    if matched.wrong_dimensions is not None:
+        reason = jobs.wrong_dimensions_reason(matched.wrong_dimensions, job.dimensions)
         _unstorable(job, group, result.total_tokens, reason)
         return
     try:
         jobs.store_embeddings(
-            job, vectors, result.total_tokens, group_id=group.pk, input_hashes=addresses, copies=copies
+            job, matched.vectors, result.total_tokens, group_id=group.pk, input_hashes=matched.addresses,
+            copies=matched.copies,
         )
     except VECTORS_UNSTORABLE as exc:
         _unstorable(job, group, result.total_tokens, f"the vectors could not be stored: {exc}".strip())
         return
-    if missing:
+    if matched.missing:
         served = sum(1 for vector in result.vectors if vector.size)
         reason = f"the provider answered {served} vectors for {len(_texts(todo))} inputs; this one had none"
-        jobs.fail_chunks(job.pk, [pk for send in missing for pk in send.chunk_ids], reason)
+        jobs.fail_chunks(job.pk, [pk for send in matched.missing for pk in send.chunk_ids], reason)
 
 
 def _texts(todo: list[Send]) -> list[str]:

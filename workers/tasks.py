@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from project.celery import EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
-from project.embeddings import indexing
+from project.celery import BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.embeddings import batches, indexing
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.planning import sweep_stalled
 from project.provider import max_countdown, stall_seconds
@@ -62,3 +62,19 @@ def index_maintain(self) -> int:
     if built is None:
         raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
     return len(built)
+
+
+@app.task(bind=True, name=BATCHES_DRIVE, ignore_result=True, acks_late=True, max_retries=None,
+          autoretry_for=DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=60)  # fmt: skip
+def batches_drive(self) -> int:
+    """Move every batch of the batch lane one step: form, upload, wait for room, create, poll, store.
+
+    Run by beat every ``TOLLGATE_BATCH_POLL_SECONDS`` and asked for when batch-lane groups
+    commit; it returns at once instead of sleeping on a batch. One runs at a time: a request that
+    finds another driver busy comes back shortly, so new groups never wait a whole poll.
+    Returns how many batches finished.
+    """
+    report = batches.drive()
+    if report is None:
+        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+    return report.finished

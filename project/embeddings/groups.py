@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Sum, Value
 from django.db.models.functions import Now
 
-from project.celery import EMBED_GROUP, app
+from project.celery import BATCHES_DRIVE, EMBED_GROUP, app
 from project.provider import claim_seconds, lease_expirations, lease_seconds, limits, stall_seconds
 
 from .models import (
@@ -40,6 +40,7 @@ from .models import (
     EmbeddingGroup,
     EmbeddingJob,
     GroupState,
+    Lane,
     Status,
 )
 
@@ -75,7 +76,9 @@ def database_now() -> datetime:
 
 def _queue_leases(tokens: Sequence[int]) -> list[datetime]:
     """Leases for groups joining the queue: the limit's time for the work ahead of each, plus a claim's."""
-    ahead = EmbeddingGroup.objects.filter(state__in=UNFINISHED_GROUP_STATES, job__status__in=ACTIVE_STATUSES)
+    ahead = EmbeddingGroup.objects.filter(
+        state__in=UNFINISHED_GROUP_STATES, job__status__in=ACTIVE_STATUSES, lane=Lane.SYNC
+    )
     queued = ahead.aggregate(total=Sum("tokens"))["total"] or 0
     configured = limits()
     per_second = configured.tokens / configured.window_seconds
@@ -91,8 +94,18 @@ def groups_create(
 ) -> list[EmbeddingGroup]:
     """Rows for ``groups`` ((chunk ids, tokens sent) each), sent to the workers once the transaction commits.
 
-    ``send=False`` (a paused job's streaming ingest) only records them: a resume sends them.
+    ``send=False`` (a paused job's streaming ingest) only records them: a resume sends them. A
+    batch-lane job's groups wait for the batch driver instead (``batches.py``), which is asked
+    to run once they commit; they hold no lease, since no task is queued for them.
     """
+    if job.lane == Lane.BATCH:
+        rows = EmbeddingGroup.objects.bulk_create(
+            EmbeddingGroup(job=job, chunk_ids=chunk_ids, tokens=tokens, lane=Lane.BATCH, paced=False)
+            for chunk_ids, tokens in groups
+        )
+        if send and rows:
+            transaction.on_commit(batches_drive_soon)
+        return rows
     leases = _queue_leases([tokens for _, tokens in groups])
     rows = EmbeddingGroup.objects.bulk_create(
         EmbeddingGroup(
@@ -105,9 +118,19 @@ def groups_create(
     return rows
 
 
+def batches_drive_soon() -> None:
+    """Ask a worker to run the batch driver now rather than at beat's next poll."""
+    app.send_task(BATCHES_DRIVE, queue=INTERACTIVE)
+
+
 def groups_resend(job: EmbeddingJob) -> list[EmbeddingGroup]:
-    """Send the job's pending groups again (a resume): a task still queued for one finds it claimed or done."""
-    pending = list(EmbeddingGroup.objects.filter(job=job, state=GroupState.PENDING).order_by("pk"))
+    """Send the job's pending groups again (a resume): a task still queued for one finds it claimed or done.
+
+    The batch lane's pending groups are the batch driver's: it is asked to run.
+    """
+    if EmbeddingGroup.objects.filter(job=job, state=GroupState.PENDING, lane=Lane.BATCH).exists():
+        transaction.on_commit(batches_drive_soon)
+    pending = list(EmbeddingGroup.objects.filter(job=job, state=GroupState.PENDING, lane=Lane.SYNC).order_by("pk"))
     for group, lease in zip(pending, _queue_leases([g.tokens for g in pending]), strict=True):
         EmbeddingGroup.objects.filter(pk=group.pk, state=GroupState.PENDING).update(lease_until=lease)
     _send_on_commit(pending)
@@ -128,7 +151,7 @@ CLAIM_SQL = """
         expirations = g.expirations + (g.state = 'claimed' AND g.holder <> %(holder)s)::int,
         lease_until = now() + %(lease)s * interval '1 second', holder = %(holder)s
     FROM {job} AS j
-    WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s)
+    WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s) AND g.lane = 'sync'
       AND (g.state = 'pending' OR (g.state = 'claimed' AND (g.lease_until < now() OR g.holder = %(holder)s)))
     RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations
 """
@@ -208,7 +231,7 @@ def groups_sweep(*, job_id: int | None = None) -> list[int]:
     the ``lease_expirations()``-th pauses the job instead.
     """
     expired = EmbeddingGroup.objects.filter(
-        state__in=UNFINISHED_GROUP_STATES, lease_until__lt=Now(), job__status=Status.RUNNING
+        state__in=UNFINISHED_GROUP_STATES, lease_until__lt=Now(), job__status=Status.RUNNING, lane=Lane.SYNC
     )
     if job_id is not None:
         expired = expired.filter(job_id=job_id)

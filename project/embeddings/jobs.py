@@ -17,7 +17,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from providers import encoding_for_model, model_info
-from providers.inputs import ChunkInputs, chunk_inputs
+from providers.inputs import ChunkInputs, chunk_inputs, combine
 
 from . import groups, indexing, reuse
 from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
@@ -55,9 +55,14 @@ class Send:
     chunk_ids: list[int]  # the first is ``inputs.chunk_id``; the others are copies
 
 
-def group_inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[Send]:
-    """What the group's chunks not yet embedded send to the API, each distinct input once, after the job's policy."""
-    rows = pending_chunks(job).filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash")
+def group_inputs(job: EmbeddingJob, chunk_ids: list[int], *, pending_only: bool = True) -> list[Send]:
+    """What the group's chunks not yet embedded send to the API, each distinct input once, after the job's policy.
+
+    ``pending_only=False`` reads every chunk of the group, embedded or not: the batch lane reads
+    a line's results back in the order it sent them, whatever was stored meanwhile.
+    """
+    chosen = pending_chunks(job) if pending_only else Chunk.objects.order_by("document_id", "seq")
+    rows = chosen.filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash")
     encoding = encoding_for_model(job.model)
     max_tokens = model_info(job.model).max_input_tokens
     sends: dict[str, Send] = {}
@@ -69,6 +74,42 @@ def group_inputs(job: EmbeddingJob, chunk_ids: list[int]) -> list[Send]:
         inputs = chunk_inputs(pk, text, count, policy=job.long_input_policy, max_tokens=max_tokens, encoding=encoding)
         sends[address] = Send(address, inputs, [pk])
     return list(sends.values())
+
+
+@dataclass
+class Matched:
+    """A paid response's vectors matched to the chunks that sent them (``match_vectors``)."""
+
+    vectors: dict[int, np.ndarray]  # first chunk of each input -> its vector (long inputs combined)
+    addresses: dict[int, str]  # the same chunks -> their input's address
+    copies: list[int]  # chunks sharing an input with one of ``vectors``
+    missing: list[Send]  # inputs the response held no vector for
+    wrong_dimensions: int | None  # a vector's size, when the provider answered the wrong one
+
+
+def match_vectors(todo: list[Send], vectors: list[np.ndarray], dimensions: int) -> Matched:
+    """Split a response's vectors (in the order ``todo`` sent its texts) over the sends, checking each."""
+    matched, position = Matched({}, {}, [], [], None), 0
+    for send in todo:
+        count = len(send.inputs.texts)
+        pieces = vectors[position : position + count]
+        position += count
+        if len(pieces) < count or any(piece.size == 0 for piece in pieces):
+            matched.missing.append(send)
+        elif any(piece.size != dimensions for piece in pieces):
+            matched.wrong_dimensions = matched.wrong_dimensions or pieces[0].size
+        else:
+            matched.vectors[send.inputs.chunk_id] = combine(pieces, send.inputs.tokens)
+            matched.addresses[send.inputs.chunk_id] = send.address
+            matched.copies += send.chunk_ids[1:]
+    return matched
+
+
+def wrong_dimensions_reason(served: int, dimensions: int) -> str:
+    return (
+        f"the provider answered {served}-dimension vectors for a job of {dimensions} "
+        "(does it ignore `dimensions`?); nothing can be stored until that is fixed"
+    )
 
 
 def pause(job_id: int, reason: str) -> None:
@@ -110,6 +151,7 @@ def store_embeddings(
     group_id: int | None = None,
     input_hashes: dict[int, str] | None = None,
     copies: list[int] = (),
+    batch: bool = False,
 ) -> int:
     """Write the vectors once (a redelivered task adds nothing) and advance the counters.
 
@@ -122,12 +164,14 @@ def store_embeddings(
     them (``store.vectors_store``). The rows go to the job's load segment (``indexing.py``): the
     live index, or a backfill's segment that is indexed in bulk later. Inserting into the live
     index, the slow part, runs in parallel across groups: the job's row is locked only by the
-    final counter UPDATE.
+    final counter UPDATE. ``batch``: the tokens were paid on the batch lane (at its price).
     """
     deadline, pause_for = time.monotonic() + STORE_PATIENCE, 0.25
     while True:
         try:
-            return _store_once(job, vectors, tokens, group_id=group_id, input_hashes=input_hashes, copies=copies)
+            return _store_once(
+                job, vectors, tokens, group_id=group_id, input_hashes=input_hashes, copies=copies, batch=batch
+            )
         except DATABASE_UNAVAILABLE:
             if time.monotonic() + pause_for > deadline:
                 raise
@@ -144,6 +188,7 @@ def _store_once(
     group_id: int | None,
     input_hashes: dict[int, str] | None,
     copies: list[int],
+    batch: bool,
 ) -> int:
     with transaction.atomic():
         segment = indexing.store_segment(job.pk)
@@ -157,6 +202,7 @@ def _store_once(
         EmbeddingJob.objects.filter(pk=job.pk).update(
             embedded_chunks=F("embedded_chunks") + new,
             embedded_tokens=F("embedded_tokens") + tokens,
+            batch_tokens=F("batch_tokens") + (tokens if batch else 0),
             groups_done=F("groups_done") + 1,
             requests=F("requests") + 1,
             progressed_at=Now(),
