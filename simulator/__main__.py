@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "different texts are nearly orthogonal")
     knobs.add_argument("--batch-seconds", metavar="S", type=float, default=1800.0,
                        help="how long a batch takes, before --time-scale (default: 1800)")
+    knobs.add_argument("--batch-window-seconds", metavar="S", type=float, default=86_400.0,
+                       help="a batch's completion window, before --time-scale (default: 86400, the API's 24h)")
     knobs.add_argument("--batch-tokens-per-second", metavar="N", type=float, default=0.0,
                        help="batch processing rate: adds tokens/N seconds to a batch (default: 0, off)")
     knobs.add_argument("--batch-line-error-rate", metavar="P", type=float, default=0.0,
@@ -120,6 +122,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         error_503_rate=args.error_503_rate, hang_rate=args.hang_rate, hang_seconds=args.hang_seconds,
         drop_rate=args.drop_rate, insufficient_quota=args.insufficient_quota, vectors=args.vectors,
         batch_seconds=args.batch_seconds, batch_tokens_per_second=args.batch_tokens_per_second,
+        batch_window_seconds=args.batch_window_seconds,
         batch_line_error_rate=args.batch_line_error_rate, batch_expire_rate=args.batch_expire_rate,
         batch_validation_failure_rate=args.batch_validation_failure_rate, file_error_rate=args.file_error_rate,
     )

@@ -51,6 +51,7 @@ def batch_routes(sim: Simulator) -> list[Route]:
             owner=owner, filename=file.filename if file else None, content=file.content if file else None,
             purpose=purpose.content.decode("utf-8", "replace") if purpose else None,
         )
+        sim.stats.record_upload(stored.purpose)
         return json_response(stored.public())
 
     async def list_files(request: Request, owner: str) -> Response:

@@ -92,7 +92,7 @@ class BatchService:
             plan = Batch(
                 id=f"batch_{secrets.token_hex(12)}", owner=owner, input_file_id=file_id, endpoint=ENDPOINT,
                 metadata=metadata, created=now, duration=knobs.batch_seconds / config.time_scale,
-                window=86_400.0 / config.time_scale,
+                window=knobs.batch_window_seconds / config.time_scale,
             )
             try:
                 parsed = read_batch_input(stored.content, endpoint=ENDPOINT, estimator=config.token_estimator,

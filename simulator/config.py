@@ -111,6 +111,7 @@ class Knobs:
     fewer_vectors: int = 0
     ignore_dimensions: bool = False
     batch_seconds: float = 1800.0
+    batch_window_seconds: float = 86_400.0  # the completion window ("24h"); shorter only to rehearse expiry
     batch_tokens_per_second: float = 0.0
     batch_line_error_rate: float = 0.0
     batch_expire_rate: float = 0.0
@@ -127,6 +128,8 @@ class Knobs:
             raise ConfigError("fewer_vectors must not be negative")
         if self.batch_seconds <= 0:
             raise ConfigError("batch_seconds must be positive")
+        if self.batch_window_seconds <= 0:
+            raise ConfigError("batch_window_seconds must be positive")
         for name in ("error_500_rate", "error_503_rate", "hang_rate", "drop_rate", "batch_line_error_rate",
                      "batch_expire_rate", "batch_validation_failure_rate", "file_error_rate"):
             _check_rate(name, getattr(self, name))

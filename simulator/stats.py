@@ -71,6 +71,7 @@ class Stats:
             self.batch_counts: Counter[str] = Counter()
             self.batch_inputs_served: Counter[str] = Counter()  # a batch line's inputs, apart from /v1/embeddings'
             self.max_enqueued_tokens = 0
+            self.uploads: Counter[str] = Counter()  # files uploaded, by purpose
 
     def record_request(self) -> None:
         with self._lock:
@@ -116,6 +117,10 @@ class Stats:
                 requests_completed=completed, requests_failed=failed, inputs=inputs, usage_tokens=usage_tokens
             )
             self.batch_inputs_served.update(digests)
+
+    def record_upload(self, purpose: str) -> None:
+        with self._lock:
+            self.uploads[purpose] += 1
 
     def record_batch_created(self, enqueued_tokens: int) -> None:
         """A batch was accepted into the queue; ``enqueued_tokens``: the (key, model)'s total with it."""
@@ -208,6 +213,7 @@ class Stats:
                     "inputs": self.batch_counts["inputs"],
                     "usage_tokens": self.batch_counts["usage_tokens"],
                     "created": self.batch_counts["created"],
+                    "files_uploaded": self.uploads["batch"],
                     "max_enqueued_tokens": self.max_enqueued_tokens,
                     "inputs_served": {
                         "served": sum(self.batch_inputs_served.values()),

@@ -102,7 +102,7 @@ def test_stats_count_batch_work_apart_from_sync_requests(sim, client):
     served = stats["batch"].pop("inputs_served")
     assert stats["batch"] == {"batches": {"completed": 1, "failed": 0, "expired": 0, "cancelled": 0},
                               "requests_completed": 5, "requests_failed": 0, "inputs": 15, "usage_tokens": 15,
-                              "created": 1, "max_enqueued_tokens": 15}
+                              "created": 1, "files_uploaded": 1, "max_enqueued_tokens": 15}
     # per input, like /v1/embeddings' count: each of the three texts was billed in all five lines
     assert served["served"] == 15 and served["distinct"] == 3 and served["most_per_input"] == 5
     assert stats["inputs"]["served"] == 0
