@@ -91,6 +91,8 @@ def _run_options(args: argparse.Namespace):
         dry_run=args.dry_run,
         progress=not args.json,
         owner=args.owner,
+        lane=args.lane,
+        deadline_hours=args.deadline_hours,
     )
 
 
@@ -220,7 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--owner", default=None, help="the user the documents and job belong to (default: the system user)")
         command.add_argument("--long-input-policy", choices=["split", "truncate", "average"], default="split")
         command.add_argument("--whole-documents", action="store_true", help="embed each document as one input")
-        command.add_argument("--dry-run", action="store_true", help="estimate tokens, requests, time and cost only")
+        command.add_argument("--dry-run", action="store_true", help="estimate tokens, requests, time and cost (both lanes) only")
+        command.add_argument(
+            "--lane", choices=["sync", "batch", "auto"], default="sync",
+            help="sync: under the shared limit now; batch: the Batch API, half price, within 24 h; "
+            "auto: batch for a large job unless --deadline is shorter (default sync)",
+        )  # fmt: skip
+        command.add_argument("--deadline", dest="deadline_hours", type=float, default=None, metavar="HOURS",
+                             help="with --lane auto: hours the job must finish within")
         command.add_argument("--json", action="store_true", help="print one JSON summary object last")
 
     resume = commands.add_parser("resume", help="re-enqueue what a job has not embedded yet")

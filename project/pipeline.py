@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -25,15 +25,17 @@ from project.celery import app as celery_app
 from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.indexing import job_index
-from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Status
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Lane, Status
 from project.embeddings.owners import owner_named
 from project.embeddings.planning import sweep_stalled
 from project.embeddings.preflight import dimensions_check
 from project.embeddings.reuse import estimate_sent
-from project.embeddings.selectors import job_usd
+from project.embeddings.batches import lane_choose
+from project.embeddings.selectors import job_batches, job_cost_usd, job_saved_usd
 from project.embeddings.services import job_create
+from project.embeddings.sources import tokens_guess
 from project.embeddings.streaming import job_ingest
-from project.launch import WorkerPool, simulator_args, start_simulator, start_workers, wait_for_workers
+from project.launch import WorkerPool, simulator_args, start_beat, start_simulator, start_workers, wait_for_workers
 from project.provider import is_configured, stall_seconds
 from providers import encoding_for_model
 from providers.inputs import SPLIT
@@ -54,12 +56,15 @@ class RunOptions:
     dry_run: bool = False
     progress: bool = True
     owner: str | None = None  # a username; None: the system user (TOLLGATE_SYSTEM_USER)
+    lane: str = Lane.SYNC  # sync, batch (the Batch API) or auto (batch for a large job without a short deadline)
+    deadline_hours: float | None = None
 
 
 @dataclass(frozen=True)
 class Summary:
     job: int | None
     status: str
+    lane: str
     documents: int
     chunks: int
     embedded: int
@@ -75,8 +80,10 @@ class Summary:
     reused_chunks: int = 0  # given a stored vector of the same input (or a copy in the job): no call
     reused_tokens: int = 0
     paid_tokens: int = 0  # what the provider billed
-    cost_usd: float = 0.0  # paid_tokens at the model's price (providers/catalog.py)
-    saved_usd: float = 0.0  # reused_tokens at the same price
+    cost_usd: float = 0.0  # paid_tokens at the model's price (providers/catalog.py), half on the batch lane
+    saved_usd: float = 0.0  # reused_tokens at the same price, and the batch lane's discount
+    batch_tokens: int = 0  # of paid_tokens, those paid on the batch lane
+    batches: dict = field(default_factory=dict)  # the batch lane's batches by state
     workers_replaced: int = 0
     last_error: str = ""
 
@@ -149,6 +156,7 @@ def run(
             chunk_tokens=report.chunk_tokens, chunk_hashes=report.chunk_hashes, owner_id=owner.pk,
             model=settings.TOLLGATE_MODEL, dimensions=settings.TOLLGATE_DIMENSIONS, policy=options.long_input_policy,
         )  # fmt: skip
+    lane = lane_choose(options.lane, tokens=tokens_guess(paths, [item.text for item in texts]), deadline_hours=options.deadline_hours)
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -157,7 +165,11 @@ def run(
         say(f"started {options.workers} workers (logs in {settings.TOLLGATE_HOME / 'logs'})")
         stack.callback(pool.stop)
         wait_for_workers(celery_app, options.workers, pool=pool, say=say)  # then the job's busy span is the work's own
-        job = job_create(documents=[], long_input_policy=options.long_input_policy, owner=owner, ingesting=True)
+        if lane == Lane.BATCH:
+            stack.enter_context(_beat())  # it polls the batches; no worker sleeps on one
+        job = job_create(
+            documents=[], long_input_policy=options.long_input_policy, owner=owner, ingesting=True, lane=lane
+        )
         stop = threading.Event()
         ingesting = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest")).submit(
             _ingest_thread, job, paths, texts, stop, ingest_options(options)
@@ -173,6 +185,17 @@ def run(
         if then is not None:
             then(job)
     return _summary(job, len(report.documents), time.monotonic() - started, index=index, replaced=pool.replaced)
+
+
+@contextmanager
+def _beat() -> Iterator[None]:
+    """Celery beat for the run's length: the batch lane's driver runs on its schedule."""
+    home = settings.TOLLGATE_HOME
+    beat = start_beat(schedule=home / "celerybeat-schedule", log_dir=home / "logs")
+    try:
+        yield
+    finally:
+        beat.stop()
 
 
 def _ingest_thread(
@@ -262,6 +285,7 @@ def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "li
     return Summary(
         job=job.pk,
         status=job.status,
+        lane=job.lane,
         documents=documents,
         chunks=job.total_chunks,
         embedded=job.embedded_chunks,
@@ -277,8 +301,10 @@ def _summary(job: EmbeddingJob, documents: int, wall: float, *, index: str = "li
         reused_chunks=job.reused_chunks,
         reused_tokens=job.reused_tokens,
         paid_tokens=job.embedded_tokens,
-        cost_usd=job_usd(job.model, job.embedded_tokens),
-        saved_usd=job_usd(job.model, job.reused_tokens),
+        cost_usd=job_cost_usd(job),
+        saved_usd=job_saved_usd(job),
+        batch_tokens=job.batch_tokens,
+        batches=job_batches(job),
         workers_replaced=replaced,
         last_error=job.last_error,
     )

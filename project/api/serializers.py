@@ -39,14 +39,29 @@ class DocumentInSerializer(serializers.Serializer):
         return storable(value)
 
 
+LANE_HELP = (
+    "sync: embedded now under the shared limit; batch: through the OpenAI Batch API, at half the price, "
+    "within its 24 h window; auto: batch for a large job (TOLLGATE_BATCH_AUTO_TOKENS), else sync."
+)
+
+
 class FilesInSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
     collection = serializers.CharField(max_length=200, required=False, default="default", validators=[storable])
+    lane = serializers.ChoiceField(choices=["sync", "batch", "auto"], required=False, default="sync", help_text=LANE_HELP)
+
+
+class DocumentsInSerializer(serializers.Serializer):
+    """The JSON body as an object: the documents and the job's lane (a bare list takes the sync lane)."""
+
+    documents = DocumentInSerializer(many=True, allow_empty=False)
+    lane = serializers.ChoiceField(choices=["sync", "batch", "auto"], required=False, default="sync", help_text=LANE_HELP)
 
 
 class SubmissionSerializer(serializers.Serializer):
     job = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
+    lane = serializers.CharField(source="job.lane")
     url = serializers.CharField()
     documents = serializers.IntegerField(help_text="Documents in the job, new and already known.")
     created = serializers.IntegerField(source="report.created")
@@ -73,8 +88,9 @@ class ReuseSerializer(serializers.Serializer):
     reused_chunks = serializers.IntegerField(source="job.reused_chunks", help_text="Chunks given a stored vector: no call.")
     reused_tokens = serializers.IntegerField(source="job.reused_tokens")
     paid_tokens = serializers.IntegerField(help_text="Tokens the provider billed.")
-    cost_usd = serializers.FloatField()
-    saved_usd = serializers.FloatField(help_text="What the reused tokens would have cost.")
+    cost_usd = serializers.FloatField(help_text="Paid tokens at the model's price; the batch lane's at half of it.")
+    saved_usd = serializers.FloatField(help_text="What the reused tokens would have cost, and the batch lane's discount.")
+    batch_tokens = serializers.IntegerField(source="job.batch_tokens", help_text="Of paid_tokens, those on the batch lane.")
 
 
 class RequestCountsSerializer(serializers.Serializer):
@@ -108,6 +124,7 @@ class JobIndexSerializer(serializers.Serializer):
 class JobSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
+    lane = serializers.CharField(source="job.lane", help_text="sync, or batch (the OpenAI Batch API).")
     model = serializers.CharField(source="job.model")
     percent = serializers.FloatField()
     eta_seconds = serializers.FloatField(allow_null=True)
@@ -119,6 +136,11 @@ class JobSerializer(serializers.Serializer):
     limiter_waits = serializers.IntegerField(source="job.limiter_waits")
     last_error = serializers.CharField(source="job.last_error")
     index = JobIndexSerializer()
+    batches = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="The batch lane's batches by state: preparing, uploaded (waiting for room in the enqueued-token "
+        "limit), the provider's status while it runs them (validating, in_progress, finalizing), done, failed.",
+    )
     created_at = serializers.DateTimeField(source="job.created_at")
     started_at = serializers.DateTimeField(source="job.started_at", allow_null=True)
     finished_at = serializers.DateTimeField(source="job.finished_at", allow_null=True)

@@ -30,7 +30,10 @@ class DocumentsView(APIView):
     throttle_classes = [ApiRateThrottle, WorkRateThrottle]
 
     @extend_schema(
-        request={"application/json": s.DocumentInSerializer(many=True), "multipart/form-data": s.FilesInSerializer},
+        request={
+            "application/json": s.DocumentsInSerializer,  # or a bare list of documents (the sync lane)
+            "multipart/form-data": s.FilesInSerializer,
+        },
         responses={202: s.SubmissionSerializer},
         summary="Store documents (a JSON list or uploaded files) and start a job embedding them",
     )
@@ -38,9 +41,9 @@ class DocumentsView(APIView):
         message = upload_too_large(request)
         if message:
             raise PayloadTooLarge(message)
-        texts = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
+        texts, lane = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
         key = request.headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_LENGTH]
-        submission = services.documents_submit(texts=texts, owner=request.user, idempotency_key=key)
+        submission = services.documents_submit(texts=texts, owner=request.user, idempotency_key=key, lane=lane)
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
                                        "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
@@ -48,21 +51,33 @@ class DocumentsView(APIView):
         return Response(body, status=status.HTTP_200_OK if submission.replayed else status.HTTP_202_ACCEPTED,
                         headers=headers)  # fmt: skip
 
-    def _json(self, request: Request) -> list[tuple[str, TextInput]]:
-        serializer = s.DocumentInSerializer(data=request.data, many=True, allow_empty=False)
-        serializer.is_valid(raise_exception=True)
-        return [
+    def _json(self, request: Request) -> tuple[list[tuple[str, TextInput]], str]:
+        if isinstance(request.data, dict):  # {"documents": [...], "lane": "batch"}
+            serializer = s.DocumentsInSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            documents, lane = serializer.validated_data["documents"], serializer.validated_data["lane"]
+        else:
+            serializer = s.DocumentInSerializer(data=request.data, many=True, allow_empty=False)
+            serializer.is_valid(raise_exception=True)
+            documents, lane = serializer.validated_data, "sync"
+        texts = [
             (item["collection"], TextInput(item["text"], source=item["source"], metadata=item["metadata"]))
-            for item in serializer.validated_data
+            for item in documents
         ]
+        return texts, lane
 
-    def _files(self, request: Request) -> list[tuple[str, TextInput]]:
-        data = {"files": request.FILES.getlist("files"), "collection": request.data.get("collection", "default")}
+    def _files(self, request: Request) -> tuple[list[tuple[str, TextInput]], str]:
+        data = {
+            "files": request.FILES.getlist("files"),
+            "collection": request.data.get("collection", "default"),
+            "lane": request.data.get("lane", "sync"),
+        }
         serializer = s.FilesInSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
         texts = ingest.upload_texts(files=uploads)
-        return [(serializer.validated_data["collection"], text) for text in texts]
+        collection = serializer.validated_data["collection"]
+        return [(collection, text) for text in texts], serializer.validated_data["lane"]
 
 
 class JobListView(ListAPIView):

@@ -82,14 +82,19 @@ def upload(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Choose at least one text file to upload.")
         return redirect("dashboard:home")
     collection = request.POST.get("collection") or "default"
+    lane = request.POST.get("lane") or "sync"
     try:
         texts = ingest.upload_texts(files=[(f.name, f.read()) for f in files])
-        submission = services.documents_submit(texts=[(collection, text) for text in texts], owner=request.user)
+        submission = services.documents_submit(
+            texts=[(collection, text) for text in texts], owner=request.user, lane=lane
+        )
     except expected() as exc:
         messages.error(request, user_message(exc))
     else:
         messages.success(
-            request, f"Job {submission.job.pk}: {submission.report.created} new documents, {submission.plan.chunks} chunks to embed."
+            request,
+            f"Job {submission.job.pk} ({submission.job.lane} lane): {submission.report.created} new documents, "
+            f"{submission.plan.chunks} chunks to embed.",
         )
     return redirect("dashboard:home")
 

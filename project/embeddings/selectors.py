@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -19,7 +19,17 @@ from providers import model_info
 from ratelimit import Usage
 
 from .indexing import JobIndex, job_index, search_cover
-from .models import ACTIVE_STATUSES, LIVE_SEGMENT, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from .models import (
+    ACTIVE_STATUSES,
+    LIVE_SEGMENT,
+    BatchState,
+    Chunk,
+    Embedding,
+    EmbeddingJob,
+    FailedChunk,
+    Lane,
+    Status,
+)
 from .owners import Viewer, sees_all, visible
 
 # HNSW's candidate list (pgvector's default is 40): on clustered 1,536-d vectors, recall@10 was
@@ -139,16 +149,48 @@ class JobProgress:
 
     @property
     def cost_usd(self) -> float:
-        return job_usd(self.job.model, self.job.embedded_tokens)
+        return job_cost_usd(self.job)
 
     @property
     def saved_usd(self) -> float:
-        return job_usd(self.job.model, self.job.reused_tokens)
+        return job_saved_usd(self.job)
+
+    @property
+    def batches(self) -> dict[str, int]:
+        """The batch lane's batches by state (the provider's status while it runs them)."""
+        return job_batches(self.job) if self.job.lane == Lane.BATCH else {}
 
 
-def job_usd(model: str, tokens: int) -> float:
-    """What ``tokens`` cost at the model's price (providers/catalog.py), rounded to a millionth of a dollar."""
-    return round(tokens / 1e6 * model_info(model).usd_per_million_tokens, 6)
+def job_usd(model: str, tokens: int, *, batch: bool = False) -> float:
+    """What ``tokens`` cost at the model's price (providers/catalog.py), rounded to a millionth of a dollar.
+
+    ``batch``: at the Batch API's price, half the synchronous one.
+    """
+    info = model_info(model)
+    price = info.batch_usd_per_million_tokens if batch else info.usd_per_million_tokens
+    return round(tokens / 1e6 * price, 6)
+
+
+def job_batches(job: EmbeddingJob) -> dict[str, int]:
+    """How many of the job's batches are in each state (a submitted one by the provider's status)."""
+    counts: dict[str, int] = {}
+    for row in job.batches.values("state", "remote_status").annotate(n=Count("pk")):
+        submitted = row["state"] == BatchState.SUBMITTED and row["remote_status"]
+        name = row["remote_status"] if submitted else row["state"]
+        counts[name] = counts.get(name, 0) + row["n"]
+    return counts
+
+
+def job_cost_usd(job: EmbeddingJob) -> float:
+    """What the job paid: tokens on the sync lane at the price, on the batch lane at half of it."""
+    sync = job.embedded_tokens - job.batch_tokens
+    return round(job_usd(job.model, sync) + job_usd(job.model, job.batch_tokens, batch=True), 6)
+
+
+def job_saved_usd(job: EmbeddingJob) -> float:
+    """What the job did not pay: reused inputs at the price, and the batch lane's discount."""
+    discount = job_usd(job.model, job.batch_tokens) - job_usd(job.model, job.batch_tokens, batch=True)
+    return round(job_usd(job.model, job.reused_tokens) + discount, 6)
 
 
 def job_list(*, viewer: Viewer) -> QuerySet[EmbeddingJob]:

@@ -13,17 +13,18 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from project.errors import JobNotFound, JobStateError
 from providers import encoding_for_model
 from providers.inputs import SPLIT
 
+from .batches import lane_choose
 from .budget import budget_check
 from .ingest import IngestReport, TextInput, document_ingest
 from .jobs import pause
-from .models import ACTIVE_STATUSES, RESUMABLE_STATUSES, Document, EmbeddingJob, FailedChunk, Status
+from .models import ACTIVE_STATUSES, RESUMABLE_STATUSES, Chunk, Document, EmbeddingJob, FailedChunk, Lane, Status
 from .owners import Viewer, system_owner, visible
 from .planning import Plan, job_enqueue
 
@@ -37,14 +38,22 @@ def job_create(
     owner: AbstractBaseUser | None = None,
     idempotency_key: str = "",
     ingesting: bool = False,
+    lane: str = Lane.SYNC,
+    deadline_hours: float | None = None,
 ) -> EmbeddingJob:
     """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work.
 
     ``ingesting``: a streaming ingest adds its documents as they commit (``streaming.job_ingest``).
+    ``lane``: ``sync``, ``batch`` (the Batch API, ``batches.py``) or ``auto``, which picks the batch
+    lane for a large job unless ``deadline_hours`` is shorter than the Batch API's window.
     """
     model = model or settings.TOLLGATE_MODEL
     encoding_for_model(model)  # an unknown model is a configuration error now, not in a worker
+    if lane == "auto":
+        tokens = Chunk.objects.filter(document__in=documents).aggregate(tokens=Sum("token_count"))["tokens"] or 0
+    lane = lane_choose(lane, tokens=tokens if lane == "auto" else 0, deadline_hours=deadline_hours)
     job = EmbeddingJob.objects.create(
+        lane=lane,
         model=model,
         dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
         long_input_policy=long_input_policy,
@@ -107,6 +116,7 @@ def documents_submit(
     owner: AbstractBaseUser,
     model: str | None = None,
     idempotency_key: str = "",
+    lane: str = Lane.SYNC,
 ) -> Submission:
     """Store (collection, text) pairs of ``owner`` and start one job over them, all or nothing.
 
@@ -137,7 +147,9 @@ def documents_submit(
                                   replayed=True)  # fmt: skip
         for collection, items in by_collection.items():
             report.merge(document_ingest(texts=items, collection=collection, model=model, owner=owner))
-        job = job_create(documents=report.documents, model=model, owner=owner, idempotency_key=idempotency_key)
+        job = job_create(
+            documents=report.documents, model=model, owner=owner, idempotency_key=idempotency_key, lane=lane
+        )
         plan = job_start(job=job)
         budget_check(owner=owner, tokens=plan.tokens, exclude_job=job.pk)  # a refusal rolls back the enqueue too
     job.refresh_from_db()

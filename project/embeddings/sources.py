@@ -64,3 +64,13 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
                     yield child
         else:
             yield path
+
+
+CHARS_PER_TOKEN = 4  # English text, roughly: enough to tell a backfill from a few files
+
+
+def tokens_guess(paths: Iterable[Path], texts: Iterable[str] = ()) -> int:
+    """About how many tokens these files and texts hold, before any is read (for ``--lane auto``)."""
+    size = sum(len(text) for text in texts)
+    size += sum(path.stat().st_size for path in expand_paths(paths) if path.is_file())
+    return size // CHARS_PER_TOKEN

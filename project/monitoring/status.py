@@ -48,6 +48,9 @@ def _job(progress: selectors.JobProgress) -> dict[str, Any]:
     return {
         "id": job.pk,
         "status": job.status,
+        "lane": job.lane,
+        "batches": progress.batches,
+        "cost_usd": progress.cost_usd,
         "model": job.model,
         "percent": progress.percent,
         "chunks": {"done": progress.done_chunks, "total": job.total_chunks, "failed": job.failed_chunks},

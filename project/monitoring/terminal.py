@@ -48,8 +48,8 @@ def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
     if not jobs:
         return Text("no jobs yet", style="dim")
     table = Table(title="jobs", title_justify="left", expand=False)
-    for column in ("job", "status", "done", "chunks", "tokens", "requests", "429s", "waits", "ETA"):
-        table.add_column(column, justify="left" if column == "status" else "right")
+    for column in ("job", "status", "lane", "done", "chunks", "tokens", "requests", "429s", "waits", "ETA"):
+        table.add_column(column, justify="left" if column in ("status", "lane") else "right")
     for job in jobs:
         eta = "–" if job["eta_seconds"] is None else f"{job['eta_seconds']:.0f} s"
         chunks, tokens = job["chunks"], job["tokens"]
@@ -57,6 +57,7 @@ def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
         table.add_row(
             str(job["id"]),
             job["status"],
+            _lane(job),
             f"{job['percent']:.1f}%",
             f"{chunks['done']:,}/{chunks['total']:,}{failed}",
             f"{tokens['done']:,}/{tokens['total']:,}",
@@ -66,6 +67,12 @@ def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
             eta,
         )
     return table
+
+
+def _lane(job: dict[str, Any]) -> str:
+    """``sync``, or ``batch`` with its batches by state: ``batch 2 in_progress, 1 uploaded``."""
+    batches = ", ".join(f"{count} {state}" for state, count in job.get("batches", {}).items())
+    return f"{job['lane']} {batches}".strip() if job.get("lane") else ""
 
 
 def _workers(part: dict[str, Any], queues: Any) -> RenderableType:

@@ -1,8 +1,9 @@
-"""``manage.py ingest PATH... [--collection NAME] [--owner USER] [--embed] [--dry-run]``: files to documents and chunks.
+"""``manage.py ingest PATH... [--collection NAME] [--owner USER] [--embed [--lane L]] [--dry-run]``: files to documents and chunks.
 
 The documents belong to ``--owner`` (default: the system user, ``TOLLGATE_SYSTEM_USER``).
 ``--embed`` also makes a job over them whose groups are sent as each batch is stored, so
-workers already running (``tollgate up``, ``celery -A workers worker``) embed while it ingests.
+workers already running (``tollgate up``, ``celery -A workers worker``) embed while it ingests;
+``--lane batch`` sends them through the Batch API instead (beat polls it: ``tollgate up``).
 """
 
 from pathlib import Path
@@ -10,10 +11,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from project.embeddings.batches import lane_choose
 from project.embeddings.ingest import files_ingest
 from project.embeddings.owners import OwnerNotFound, owner_named
 from project.embeddings.services import job_create
-from project.embeddings.sources import expand_paths
+from project.embeddings.sources import expand_paths, tokens_guess
 from project.embeddings.streaming import job_ingest
 from project.errors import IngestStopped
 
@@ -27,15 +29,20 @@ class Command(BaseCommand):
         parser.add_argument("--owner", default=None, help="the user the documents belong to (default: the system user)")
         parser.add_argument("--embed", action="store_true", help="also start a job that running workers embed as it goes")
         parser.add_argument("--dry-run", action="store_true", help="count tokens and estimate cost, store nothing")
+        parser.add_argument("--lane", choices=["sync", "batch", "auto"], default="sync",
+                            help="with --embed: the sync lane, the Batch API, or auto (batch for a large job)")
 
-    def handle(self, *args, paths, collection, dry_run, embed, owner, **options):
+    def handle(self, *args, paths, collection, dry_run, embed, owner, lane, **options):
         try:
             owner = owner_named(owner)
         except OwnerNotFound as exc:
             raise CommandError(str(exc)) from exc
         files = list(expand_paths(paths))
         bar = tqdm(files, unit="file", disable=not files or options["verbosity"] == 0)  # advances as files are read
-        job = job_create(documents=[], owner=owner, ingesting=True) if embed and not dry_run else None
+        job = None
+        if embed and not dry_run:
+            lane = lane_choose(lane, tokens=tokens_guess(paths))
+            job = job_create(documents=[], owner=owner, ingesting=True, lane=lane)
         try:
             if job is not None:
                 report = job_ingest(job=job, paths=bar, collection=collection, owner=owner)
@@ -52,9 +59,12 @@ class Command(BaseCommand):
         )
         if job is not None:
             job.refresh_from_db()
+            where = "running workers embed them: uv run celery -A workers worker"
+            if job.lane == "batch":
+                where = "they go to the Batch API in batches that beat follows: uv run tollgate up"
             self.stdout.write(
-                f"job {job.pk}: {job.total_chunks} chunks in {job.total_groups} groups, sent as they were stored "
-                f"({job.status}); running workers embed them: uv run celery -A workers worker"
+                f"job {job.pk} ({job.lane} lane): {job.total_chunks} chunks in {job.total_groups} groups, "
+                f"sent as they were stored ({job.status}); {where}"
             )
         if dry_run:
             for name, value in report.estimate().as_dict().items():
