@@ -18,7 +18,16 @@ from django.db import connection
 from project.celery import app as celery_app
 from project.embeddings.models import Document, Embedding, EmbeddingJob, vector_indexes
 from project.embeddings.services import job_create, job_start
-from project.launch import Simulator, WorkerPool, simulator_args, start_simulator, start_workers, wait_for_workers
+from project.launch import (
+    Service,
+    Simulator,
+    WorkerPool,
+    simulator_args,
+    start_beat,
+    start_simulator,
+    start_workers,
+    wait_for_workers,
+)
 from project.pipeline import watch_job
 
 
@@ -30,6 +39,7 @@ class Rig:
     stack: ExitStack = field(default_factory=ExitStack)
     simulator: Simulator | None = None
     pool: WorkerPool | None = None
+    beat: Service | None = None
 
     def configure(self, **values: Any) -> None:
         for name, value in values.items():
@@ -46,9 +56,14 @@ class Rig:
         concurrency: int = 1,
         extra_args: tuple[str, ...] = (),
         api_key: str = "test-key",
+        beat: bool = False,
         **values: Any,
     ) -> None:
-        """The simulator at these limits per ``window`` seconds, and ``workers`` worker processes."""
+        """The simulator at these limits per ``window`` seconds, and ``workers`` worker processes.
+
+        ``beat``: Celery beat too (the batch lane's driver runs on its schedule). ``workers=0``
+        starts none yet (:meth:`start_workers` does, later).
+        """
         celery_app.control.purge()  # nothing left over from an earlier test
         self.simulator = self.stack.enter_context(
             start_simulator(*simulator_args(rpm=rpm, tpm=tpm, window_seconds=window), *extra_args)
@@ -64,9 +79,16 @@ class Rig:
             DATABASE_URL=f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
             **values,
         )
+        if workers:
+            self.start_workers(workers, concurrency=concurrency, beat=beat)
+
+    def start_workers(self, workers: int, *, concurrency: int = 1, beat: bool = False) -> None:
         self.pool = start_workers(workers, concurrency=concurrency, log_dir=self.log_dir)
         self.stack.callback(self.pool.stop)
         wait_for_workers(celery_app, workers, pool=self.pool)
+        if beat:
+            self.beat = start_beat(schedule=self.log_dir / "celerybeat-schedule", log_dir=self.log_dir)
+            self.stack.callback(self.beat.stop)
 
     def embed(self, documents: list[Document], **job_options: Any) -> EmbeddingJob:
         """Create and start a job over ``documents`` and wait until it ends."""

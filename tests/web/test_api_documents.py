@@ -108,3 +108,31 @@ def test_a_chunk_larger_than_the_limit_leaves_nothing_half_written(api, settings
     assert response.status_code == 400
     assert response.json()["field"] == "text"
     assert (Document.objects.count(), Chunk.objects.count(), EmbeddingJob.objects.count()) == (0, 0, 0)
+
+
+def test_an_object_body_chooses_the_lane_and_the_job_shows_it_with_its_batches(api, django_capture_on_commit_callbacks):
+    body = {"documents": [{"text": "A backfill that can wait a day."}], "lane": "batch"}
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = api.post(URL, body, format="json")
+    assert response.status_code == 202, response.json()
+    job = EmbeddingJob.objects.get(pk=response.json()["job"])
+    assert response.json()["lane"] == job.lane == "batch"
+    assert len(callbacks) == 1  # the batch driver is asked for once the groups commit; no embed task
+    shown = api.get(f"/api/jobs/{job.pk}").json()
+    assert shown["lane"] == "batch" and shown["batches"] == {}
+    assert shown["reuse"]["batch_tokens"] == 0 and shown["reuse"]["cost_usd"] == 0.0
+
+
+def test_a_multipart_upload_chooses_the_lane_too(api):
+    files = [SimpleUploadedFile("one.txt", b"A file about gates.")]
+    response = api.post(URL, {"files": files, "lane": "batch"}, format="multipart")
+    assert response.status_code == 202, response.json()
+    assert EmbeddingJob.objects.get().lane == "batch"
+
+
+@pytest.mark.parametrize("body", [{"documents": [{"text": "x"}], "lane": "express"}, {"documents": [], "lane": "sync"}])
+def test_a_bad_lane_or_no_documents_in_an_object_body_is_a_400(api, body):
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] in ("lane", "documents")
+    assert Document.objects.count() == 0 and EmbeddingJob.objects.count() == 0

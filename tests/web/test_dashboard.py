@@ -53,9 +53,27 @@ def test_an_upload_starts_a_job_shown_with_its_progress(browser):
                             follow=True)  # fmt: skip
     assert response.status_code == 200
     job = EmbeddingJob.objects.get()
-    assert f"Job {job.pk}: 1 new documents, 1 chunks to embed." in response.content.decode()
+    assert f"Job {job.pk} (sync lane): 1 new documents, 1 chunks to embed." in response.content.decode()
     jobs = browser.get("/dashboard/jobs").content.decode()
     assert f'id="job-{job.pk}"' in jobs and 'data-status="running"' in jobs and "0.0%" in jobs
+
+
+def test_the_upload_form_chooses_the_batch_lane_and_the_job_page_shows_its_batches(browser):
+    home = browser.get("/").content.decode()
+    assert '<select name="lane">' in home and 'value="batch"' in home and 'value="auto"' in home
+    response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("a.txt", b"Some text to embed.")],
+                                                  "lane": "batch"}, follow=True)  # fmt: skip
+    job = EmbeddingJob.objects.get()
+    assert job.lane == "batch" and f"Job {job.pk} (batch lane)" in response.content.decode()
+    page = browser.get(f"/dashboard/jobs/{job.pk}/live").content.decode()
+    assert "batch (OpenAI Batch API, half price)" in page and "no batch yet" in page
+
+
+def test_an_unknown_lane_is_reported_and_nothing_is_stored(browser):
+    response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("a.txt", b"Some text.")],
+                                                  "lane": "express"}, follow=True)  # fmt: skip
+    assert "unknown lane &#x27;express&#x27;" in response.content.decode()
+    assert Document.objects.count() == 0 and EmbeddingJob.objects.count() == 0
 
 
 def test_an_oversized_upload_is_a_413_page(browser, settings):
