@@ -43,6 +43,8 @@ from providers.planning import Estimate
 from ratelimit import LimiterUnavailable
 
 POLL_SECONDS = 0.25
+SIMULATED_BATCH_SECONDS = 10  # a simulated batch ends in seconds (the real API takes up to 24 h)
+SIMULATED_BATCH_POLL_SECONDS = 1  # and beat polls it as often
 SIMULATOR_KEY = "tollgate-simulator"  # the simulator accepts any key; this one names it in logs
 
 
@@ -95,11 +97,12 @@ class Summary:
 def simulated_provider() -> Iterator[str]:
     """Run the built-in simulator at the configured limits and point this process and its workers at it."""
     simulator = start_simulator(
-        "--log-level", "warning",
+        "--log-level", "warning", "--batch-seconds", str(SIMULATED_BATCH_SECONDS),
         *simulator_args(rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS),
     )
-    saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "TOLLGATE_BATCH_POLL_SECONDS")}
     os.environ.update(OPENAI_BASE_URL=simulator.base_url, OPENAI_API_KEY=SIMULATOR_KEY)
+    os.environ.setdefault("TOLLGATE_BATCH_POLL_SECONDS", str(SIMULATED_BATCH_POLL_SECONDS))  # beat's, for a rehearsal
     settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = simulator.base_url, SIMULATOR_KEY
     try:
         yield simulator.base_url
@@ -233,7 +236,11 @@ def watch_job(
             bar.set_description("ingesting and embedding" if job.ingesting else "embedding", refresh=False)
             bar.total = job.total_chunks
             bar.update(job.embedded_chunks + job.failed_chunks - bar.n)
-            bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
+            if job.lane == Lane.BATCH:  # the batches by state: "1 in_progress, 2 uploaded"
+                batches = ", ".join(f"{n} {state}" for state, n in job_batches(job).items()) or "forming"
+                bar.set_postfix_str(f"tokens={job.embedded_tokens}, batches: {batches}", refresh=False)
+            else:
+                bar.set_postfix(tokens=job.embedded_tokens, http_429=job.http_429, waits=job.limiter_waits, refresh=False)
             if job.status not in ACTIVE_STATUSES:  # ended, or paused for a person
                 return job
             for line in pool.replace_exited() if pool is not None else ():

@@ -14,7 +14,7 @@ from project.demo_corpus import SAMPLE_ANSWER, SAMPLE_QUERY
 FAST = {"TOLLGATE_RPM": "100", "TOLLGATE_TPM": "40000", "TOLLGATE_WINDOW_SECONDS": "1"}
 SUMMARY_KEYS = {"documents", "chunks", "embedded", "failed", "tokens", "requests", "http_429", "limiter_waits",
                 "wall_seconds", "tokens_per_minute", "tpm_utilization", "reused_chunks", "reused_tokens",
-                "paid_tokens", "cost_usd", "saved_usd"}  # fmt: skip
+                "paid_tokens", "cost_usd", "saved_usd", "lane", "batch_tokens", "batches"}  # fmt: skip
 
 
 def tollgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -80,6 +80,19 @@ def test_dry_run_estimates_without_calling_anything(tmp_path: Path):
     assert result.returncode == 0, result.stderr[-2000:]
     estimate = json.loads(result.stdout.strip().splitlines()[-1])
     assert estimate["tokens"] > 1000 and estimate["requests"] >= 1 and estimate["usd"] >= 0
+    assert estimate["batch_usd"] == round(estimate["usd"] / 2, 4)  # the cost on both lanes
+
+
+def test_run_on_the_batch_lane_pays_half_through_batches_that_beat_follows(tmp_path: Path):
+    for i in range(30):
+        (tmp_path / f"note-{i}.txt").write_text(f"Note {i}: a backfill that can wait for the Batch API. " * 20)
+    result = tollgate("run", str(tmp_path), "--workers", "1", "--lane", "batch", "--json", "--collection", "batch-lane",
+                      env={**FAST, "TOLLGATE_BATCH_POLL_SECONDS": "0.5"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "completed" and summary["lane"] == "batch" and summary["embedded"] == 30
+    assert summary["batch_tokens"] == summary["paid_tokens"] > 0 and summary["batches"] == {"done": 1}
+    assert summary["saved_usd"] == summary["cost_usd"] > 0  # half the price: the other half saved
 
 
 def test_an_unknown_model_is_one_clear_line(tmp_path: Path):

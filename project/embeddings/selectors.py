@@ -183,14 +183,16 @@ def job_batches(job: EmbeddingJob) -> dict[str, int]:
 
 def job_cost_usd(job: EmbeddingJob) -> float:
     """What the job paid: tokens on the sync lane at the price, on the batch lane at half of it."""
+    info = model_info(job.model)
     sync = job.embedded_tokens - job.batch_tokens
-    return round(job_usd(job.model, sync) + job_usd(job.model, job.batch_tokens, batch=True), 6)
+    return round((sync * info.usd_per_million_tokens + job.batch_tokens * info.batch_usd_per_million_tokens) / 1e6, 6)
 
 
 def job_saved_usd(job: EmbeddingJob) -> float:
     """What the job did not pay: reused inputs at the price, and the batch lane's discount."""
-    discount = job_usd(job.model, job.batch_tokens) - job_usd(job.model, job.batch_tokens, batch=True)
-    return round(job_usd(job.model, job.reused_tokens) + discount, 6)
+    info = model_info(job.model)
+    discount = info.usd_per_million_tokens - info.batch_usd_per_million_tokens
+    return round((job.reused_tokens * info.usd_per_million_tokens + job.batch_tokens * discount) / 1e6, 6)
 
 
 def job_list(*, viewer: Viewer) -> QuerySet[EmbeddingJob]:
