@@ -63,9 +63,10 @@ class Simulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def stats(self) -> dict[str, Any]:
-        """``GET /stats``: the server's ground truth (see simulator/stats.py)."""
-        return self._call("GET", "/stats")
+    def stats(self, *, per_input: bool = True) -> dict[str, Any]:
+        """``GET /stats``: the server's ground truth (see simulator/stats.py); ``per_input=False``
+        leaves out the per-input counts (large after a big job) for a frequent poller."""
+        return self._call("GET", "/stats" if per_input else "/stats?per_input=0")
 
     def reset_stats(self) -> dict[str, Any]:
         return self._call("POST", "/stats/reset", {})

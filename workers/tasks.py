@@ -72,9 +72,9 @@ def batches_drive(self) -> int:
     Run by beat every ``TOLLGATE_BATCH_POLL_SECONDS`` and asked for when batch-lane groups
     commit; it returns at once instead of sleeping on a batch. One runs at a time: a request that
     finds another driver busy comes back shortly, so new groups never wait a whole poll.
-    Returns how many batches finished.
+    Returns how many batches it formed.
     """
     report = batches.drive()
     if report is None:
         raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
-    return report.finished
+    return report.formed

@@ -72,7 +72,8 @@ logger = logging.getLogger(__name__)
 DRIVER_LOCK = 0x7467_6200  # pg advisory lock key: one batch driver at a time
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
-REFUSAL_POLLS = 10  # after a "queue full" refusal, the lowered belief holds for this many polls
+REFUSAL_POLLS = 10
+UPLOAD_AHEAD = 2  # batches uploaded and waiting for room, at most: the next ones are ready, the rest not yet built  # after a "queue full" refusal, the lowered belief holds for this many polls
 
 
 def lane_choose(requested: str, *, tokens: int, deadline_hours: float | None = None) -> str:
@@ -88,10 +89,9 @@ def lane_choose(requested: str, *, tokens: int, deadline_hours: float | None = N
 
 @dataclass
 class DriveReport:
+    """What one drive did: batches formed, and left waiting for room; the errors the next poll retries."""
+
     formed: int = 0
-    uploaded: int = 0
-    submitted: int = 0
-    finished: int = 0
     waiting_for_room: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -112,8 +112,12 @@ def _driver_lock() -> Iterator[bool]:
 def drive() -> DriveReport | None:
     """Move every batch one step (form, upload, wait for room, create, poll, store); None if another driver runs.
 
-    Batches that are already at the provider are followed whatever their job's status (their
-    results are paid for); new work is formed and sent only for active jobs.
+    In an order that keeps the queue full: first the batches at the provider are polled (a final
+    one gives its room back at once), then waiting batches fill that room, then finished
+    batches' results are stored (the slow part), and last a few more files are uploaded ahead
+    (``UPLOAD_AHEAD``), so the next batch is ready when room frees. Batches already at the
+    provider are followed whatever their job's status (their results are paid for); new work
+    is formed and sent only for active jobs.
     """
     with _driver_lock() as held:
         if not held:
@@ -125,16 +129,48 @@ def drive() -> DriveReport | None:
             groups__batch__isnull=True,
         ).distinct():
             report.formed += len(batches_form(job))
-        unfinished = Batch.objects.filter(state__in=UNFINISHED_BATCH_STATES).select_related("job").order_by("pk")
-        for batch in unfinished:
-            try:
-                _advance(batch, report)
-            except ProviderError as exc:  # a 5xx or a dropped connection: the next poll tries again
-                message = f"batch {batch.pk}: {exc}"
-                Batch.objects.filter(pk=batch.pk).update(last_error=str(exc))
-                report.errors.append(message)
-                logger.warning("%s", message)
+        unfinished = list(Batch.objects.filter(state__in=UNFINISHED_BATCH_STATES).select_related("job").order_by("pk"))
+        for batch in [b for b in unfinished if b.state == BatchState.SUBMITTED]:
+            _step(batch, report, _poll)
+        for batch in [b for b in unfinished if b.state in (BatchState.UPLOADED, BatchState.CREATING)]:
+            _step(batch, report, _create)
+        for batch in [b for b in unfinished if b.state == BatchState.FINISHED]:
+            _step(batch, report, _results_store)
+        ahead = sum(1 for b in unfinished if b.state == BatchState.UPLOADED)
+        for batch in [b for b in unfinished if b.state in (BatchState.PREPARING, BatchState.UPLOADING)]:
+            if ahead >= UPLOAD_AHEAD:
+                break
+            _step(batch, report, _upload)
+            if batch.state == BatchState.UPLOADED:
+                _step(batch, report, _create)
+                ahead += batch.state == BatchState.UPLOADED
+        report.waiting_for_room = sum(1 for b in unfinished if b.state == BatchState.UPLOADED)
         return report
+
+
+def _step(batch: Batch, report: DriveReport, step) -> None:
+    """One remote step of one batch, its failures sorted: retry at the next poll, pause, or fail the batch."""
+    job = batch.job
+    if batch.state not in (BatchState.CREATING, BatchState.SUBMITTED, BatchState.FINISHED):
+        if job.status in ENDED_STATUSES:
+            _abandon(batch, f"its job is {job.status}")
+            return
+        if job.status not in ACTIVE_STATUSES:
+            return  # paused: it waits, uploaded or not, for a resume
+    config = provider_config(job.model, job.dimensions)
+    try:
+        step(batch, client_for(config), config)
+    except AccountBlocked as exc:  # credentials, quota: nothing works until a person acts
+        jobs.pause(job.pk, f"the Batch API refused: {exc}")
+        _record(batch, last_error=str(exc))
+    except InvalidInput as exc:  # the file or batch is wrong as it is: no retry mends it
+        _refused(batch, f"the Batch API refused the batch: {exc}")
+    except NeverFits as exc:
+        _refused(batch, f"larger than the enqueued-token limit can ever admit: {exc}")
+    except ProviderError as exc:  # a 5xx or a dropped connection: the next poll tries again
+        _record(batch, last_error=str(exc))
+        report.errors.append(f"batch {batch.pk}: {exc}")
+        logger.warning("batch %s: %s", batch.pk, exc)
 
 
 def _queues_sync() -> None:
@@ -238,37 +274,6 @@ def _file_name(batch: Batch) -> str:
 # --- 2.-5. the remote steps ----------------------------------------------------------------------
 
 
-def _advance(batch: Batch, report: DriveReport) -> None:
-    job = batch.job
-    config = provider_config(job.model, job.dimensions)
-    client = client_for(config)
-    if batch.state in (BatchState.PREPARING, BatchState.UPLOADING, BatchState.UPLOADED, BatchState.CREATING):
-        if job.status in ENDED_STATUSES and batch.state != BatchState.CREATING:
-            _abandon(batch, f"its job is {job.status}")
-            return
-        if job.status not in ACTIVE_STATUSES and batch.state != BatchState.CREATING:
-            return  # paused: it waits, uploaded or not, for a resume
-    try:
-        if batch.state in (BatchState.PREPARING, BatchState.UPLOADING):
-            _upload(batch, client, config)
-            report.uploaded += 1
-        if batch.state in (BatchState.UPLOADED, BatchState.CREATING):
-            if not _create(batch, client, config):
-                report.waiting_for_room += 1
-                return
-            report.submitted += 1
-        if batch.state == BatchState.SUBMITTED:
-            if _poll(batch, client, config):
-                report.finished += 1
-    except AccountBlocked as exc:  # credentials, quota: nothing works until a person acts
-        jobs.pause(job.pk, f"the Batch API refused: {exc}")
-        Batch.objects.filter(pk=batch.pk).update(last_error=str(exc))
-    except InvalidInput as exc:  # the file or batch is wrong as it is: no retry mends it
-        _refused(batch, f"the Batch API refused the batch: {exc}")
-    except NeverFits as exc:
-        _refused(batch, f"larger than the enqueued-token limit can ever admit: {exc}")
-
-
 def _record(batch: Batch, **values) -> None:
     Batch.objects.filter(pk=batch.pk).update(**values)
     for name, value in values.items():
@@ -286,10 +291,10 @@ def _upload(batch: Batch, client, config) -> None:
     _record(batch, file_id=file_id, state=BatchState.UPLOADED, last_error="")
 
 
-def _create(batch: Batch, client, config) -> bool:
+def _create(batch: Batch, client, config) -> None:
     """Take room in the shared queue limit, record ``creating``, create (or find) the batch, record it.
 
-    Returns False while the queue has no room for it (it waits; nothing is refused).
+    While the queue has no room for it, it waits (``uploaded``); nothing is refused.
     """
     queue = batch_queue(batch.job.model)
     found = None
@@ -298,7 +303,7 @@ def _create(batch: Batch, client, config) -> bool:
         found = remote.find_batch(client, config, key=batch.key, since=since)
     if found is None:
         if not queue.admit(batch.key, batch.tokens).admitted:
-            return False
+            return
         if batch.state != BatchState.CREATING:
             _record(batch, state=BatchState.CREATING)
         found = remote.create(client, config, file_id=batch.file_id, key=batch.key)
@@ -307,25 +312,23 @@ def _create(batch: Batch, client, config) -> bool:
         batch, batch_id=found.id, state=BatchState.SUBMITTED, remote_status=found.status, submitted_at=timezone.now(),
         last_error="",
     )  # fmt: skip
-    return True
 
 
-def _poll(batch: Batch, client, config) -> bool:
-    """Read the batch's status; once it is final, store its results. Returns whether it finished."""
+def _poll(batch: Batch, client, config) -> None:
+    """Read the batch's status; once it is final, give its room back and record it ``finished``."""
     state = remote.retrieve(client, config, batch.batch_id)
     if batch.job.status == Status.CANCELLED and state.status in ("validating", "in_progress"):
         state = remote.cancel(client, config, batch.batch_id)  # what it completed is still stored
     _record(batch, remote_status=state.status, completed=state.completed, failed=state.failed)
     if not state.final:
-        return False
-    # Released first: a driver that dies after this finds the batch still submitted and final,
-    # stores what is not stored yet and releases again (a no-op), so no room is held forever.
+        return
+    # Released first: a driver that dies after this finds the batch finished and stores it then.
     batch_queue(batch.job.model).release(batch.key)
     if state.status == "failed":
         _failed(batch, state)
-    else:
-        _results_store(batch, state, client, config)
-    return True
+        return
+    _record(batch, state=BatchState.FINISHED, output_file_id=state.output_file_id or "",
+            error_file_id=state.error_file_id or "")  # fmt: skip
 
 
 def _failed(batch: Batch, state: remote.BatchState) -> None:
@@ -358,8 +361,9 @@ def _abandon(batch: Batch, reason: str) -> None:
         _record(batch, state=BatchState.FAILED, last_error=f"not submitted: {reason}", finished_at=timezone.now())
 
 
-def _results_store(batch: Batch, state: remote.BatchState, client, config) -> None:
+def _results_store(batch: Batch, client, config) -> None:
     """Store each line's vectors (matched by ``custom_id``), fail failed lines, send on what never ran."""
+    state = remote.retrieve(client, config, batch.batch_id)
     job = EmbeddingJob.objects.get(pk=batch.job_id)
     waiting = {str(group.pk): group for group in batch.groups.filter(state=GroupState.CLAIMED)}
     not_run: list[EmbeddingGroup] = []

@@ -321,6 +321,7 @@ class Batch(models.Model):
         UPLOADED = "uploaded"  # the file is there; waiting for room in the enqueued-token limit
         CREATING = "creating"  # admitted; the batch may have been created: look for it by key first
         SUBMITTED = "submitted"  # the provider runs it; beat polls it
+        FINISHED = "finished"  # final at the provider (its room given back); its results are being stored
         DONE = "done"  # its results are stored, its failed lines recorded, what did not run sent on
         FAILED = "failed"  # the provider refused it (validation); its groups failed or went back
 
