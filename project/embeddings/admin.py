@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+from .models import Batch, Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 
 
 @admin.register(Document)
@@ -31,9 +31,10 @@ class EmbeddingAdmin(admin.ModelAdmin):
 @admin.register(EmbeddingJob)
 class EmbeddingJobAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "owner", "status", "model", "total_chunks", "embedded_chunks", "failed_chunks", "http_429", "created_at"
+        "id", "owner", "status", "lane", "model", "total_chunks", "embedded_chunks", "failed_chunks", "http_429",
+        "created_at",
     ]
-    list_filter = ["status", "model", "owner"]
+    list_filter = ["status", "lane", "model", "owner"]
     raw_id_fields = ["documents", "owner"]
 
 
@@ -41,3 +42,11 @@ class EmbeddingJobAdmin(admin.ModelAdmin):
 class FailedChunkAdmin(admin.ModelAdmin):
     list_display = ["id", "job", "chunk", "reason", "created_at"]
     raw_id_fields = ["job", "chunk"]
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "job", "state", "remote_status", "requests", "tokens", "completed", "failed", "created_at"]
+    list_filter = ["state", "remote_status"]
+    raw_id_fields = ["job"]
+    search_fields = ["key", "batch_id", "file_id"]

@@ -28,9 +28,9 @@ from django.db.models.functions import Now
 
 from project.errors import IngestStopped
 
-from . import jobs
+from . import groups, jobs
 from .ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
-from .models import ACTIVE_STATUSES, Document, EmbeddingJob, Status
+from .models import ACTIVE_STATUSES, Document, EmbeddingJob, Lane, Status
 from .planning import batch_enqueue
 
 __all__ = ["job_ingest"]
@@ -86,5 +86,7 @@ def ingest_end(job_id: int, *, error: str = "") -> None:
             EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
                 status=Status.FAILED, last_error=error, finished_at=Now()
             )
+        elif EmbeddingJob.objects.filter(pk=job_id, lane=Lane.BATCH).exists():
+            transaction.on_commit(groups.batches_drive_soon)  # its last, partial batch can be formed now
     if not error:
         jobs.finish_if_done(job_id, exact=True)
