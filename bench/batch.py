@@ -92,7 +92,7 @@ def corpus(count: int, tokens: int) -> list:
     words = ("limit window token request worker queue vector search gate road car speed batch lane file line "
              "price half day night store index segment graph build merge poll beat driver room wait").split()  # fmt: skip
     rng = np.random.default_rng(7)
-    picks = rng.integers(0, len(words), size=(count, max(1, tokens - 4)))  # a word is a token
+    picks = rng.integers(0, len(words), size=(count, max(1, tokens - 16)))  # a word is a token: one chunk each
     return [TextInput(f"Text {i}. " + " ".join(words[j] for j in row) + ".", source=f"text-{i}")
             for i, row in enumerate(picks)]  # fmt: skip
 

@@ -73,7 +73,8 @@ DRIVER_LOCK = 0x7467_6200  # pg advisory lock key: one batch driver at a time
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
 REFUSAL_POLLS = 10
-UPLOAD_AHEAD = 2  # batches uploaded and waiting for room, at most: the next ones are ready, the rest not yet built  # after a "queue full" refusal, the lowered belief holds for this many polls
+UPLOAD_AHEAD = 2  # batches uploaded and waiting for room, at most: the next ones are ready, the rest not yet built
+FORM_AHEAD = UPLOAD_AHEAD + 2  # a job's batches formed and not yet submitted, at most  # after a "queue full" refusal, the lowered belief holds for this many polls
 
 
 def lane_choose(requested: str, *, tokens: int, deadline_hours: float | None = None) -> str:
@@ -197,7 +198,9 @@ def batches_form(job: EmbeddingJob) -> list[Batch]:
     """Cut the job's pending batch-lane groups into batches within the caps; returns the new ones.
 
     While the job still ingests, only full batches are formed (the rest waits for more groups or
-    the end of the ingest), so a streaming backfill does not turn into many small batches.
+    the end of the ingest), so a streaming backfill does not turn into many small batches. At
+    most ``FORM_AHEAD`` of the job's batches wait unsubmitted: a huge backfill is cut as it goes,
+    and each poll stays short.
     """
     config = provider_config(job.model, job.dimensions)
     budget = batch_tokens()
@@ -205,7 +208,8 @@ def batches_form(job: EmbeddingJob) -> list[Batch]:
     while True:
         with transaction.atomic():
             job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
-            if job.status not in ACTIVE_STATUSES:
+            unsubmitted = job.batches.filter(state__in=(BatchState.PREPARING, BatchState.UPLOADING, BatchState.UPLOADED))
+            if job.status not in ACTIVE_STATUSES or unsubmitted.count() >= FORM_AHEAD:
                 return formed
             pending = job.groups.filter(lane=Lane.BATCH, state=GroupState.PENDING, batch__isnull=True)
             chosen, tokens, full = [], 0, False

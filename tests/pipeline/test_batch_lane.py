@@ -143,6 +143,17 @@ def test_failed_lines_fail_their_chunks_with_the_api_message_and_the_rest_are_st
     assert Embedding.objects.filter(chunk__document__in=documents).count() == job.embedded_chunks
 
 
+def test_a_batch_that_fails_validation_fails_its_chunks_with_the_reason_and_pays_nothing(rig):
+    documents = ingest(40, words=30)
+    _start(rig, extra=("--batch-validation-failure-rate", "1"), TOLLGATE_GROUP_TOKENS=1_000)
+    job = rig.embed(documents, lane=Lane.BATCH)
+
+    assert job.status == EmbeddingJob.Status.COMPLETED and job.failed_chunks == 40 and job.embedded_chunks == 0
+    reasons = set(FailedChunk.objects.filter(job=job).values_list("reason", flat=True))
+    assert len(reasons) == 1 and reasons.pop().startswith("the Batch API refused the batch: validation_failed: ")
+    assert job.embedded_tokens == 0 and rig.simulator.stats()["batch"]["usage_tokens"] == 0
+
+
 CRASH = Path(__file__).with_name("batch_crash.py")
 
 
