@@ -25,6 +25,7 @@ EMBED_GROUP = "tollgate.embed_group"
 SWEEP = "tollgate.sweep"
 INDEX_MAINTAIN = "tollgate.index_maintain"
 BATCHES_DRIVE = "tollgate.batches_drive"
+BATCH_STORE = "tollgate.batch_store"
 
 
 @signals.celeryd_init.connect

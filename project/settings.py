@@ -195,6 +195,7 @@ CELERY_TASK_ROUTES = {
     "tollgate.sweep": {"queue": "interactive"},
     "tollgate.index_maintain": {"queue": "interactive"},
     "tollgate.batches_drive": {"queue": "interactive"},
+    "tollgate.batch_store": {"queue": "bulk"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 TOLLGATE_SWEEP_SECONDS = env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)  # how often beat runs the sweep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from project.celery import BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
 from project.embeddings import batches, indexing
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.planning import sweep_stalled
@@ -78,3 +78,10 @@ def batches_drive(self) -> int:
     if report is None:
         raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
     return report.formed
+
+
+@app.task(name=BATCH_STORE, ignore_result=True, acks_late=True, max_retries=None,
+          autoretry_for=DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=60)  # fmt: skip
+def batch_store(batch_id: int) -> bool:
+    """Store a finished batch's results through the write path; the driver sends it and polls on meanwhile."""
+    return batches.batch_store(batch_id)

@@ -32,10 +32,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from project.celery import BATCH_STORE, app
 from project.errors import UnknownLane
 from project.provider import (
     BATCH_WINDOW_HOURS,
@@ -65,11 +67,13 @@ from .models import (
 )
 from .reuse import reuse_stored
 
-__all__ = ["DriveReport", "batches_form", "drive", "lane_choose"]
+__all__ = ["DriveReport", "batch_store", "batches_form", "drive", "lane_choose"]
 
 logger = logging.getLogger(__name__)
 
 DRIVER_LOCK = 0x7467_6200  # pg advisory lock key: one batch driver at a time
+STORE_LOCK = 0x7467_6201  # with a batch's id: one task storing each batch
+STORE_RESEND_SECONDS = 120  # a finished batch's store task is sent again after this (its worker was lost)
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
 REFUSAL_POLLS = 10
@@ -114,8 +118,9 @@ def drive() -> DriveReport | None:
     """Move every batch one step (form, upload, wait for room, create, poll, store); None if another driver runs.
 
     In an order that keeps the queue full: first the batches at the provider are polled (a final
-    one gives its room back at once), then waiting batches fill that room, then finished
-    batches' results are stored (the slow part), and last a few more files are uploaded ahead
+    one gives its room back at once), then waiting batches fill that room, then a task is sent
+    to store each finished batch's results (the slow part, :func:`batch_store`, on any worker,
+    so polls stay a few calls long), and last a few more files are uploaded ahead
     (``UPLOAD_AHEAD``), so the next batch is ready when room frees. Batches already at the
     provider are followed whatever their job's status (their results are paid for); new work
     is formed and sent only for active jobs.
@@ -136,7 +141,7 @@ def drive() -> DriveReport | None:
         for batch in [b for b in unfinished if b.state in (BatchState.UPLOADED, BatchState.CREATING)]:
             _step(batch, report, _create)
         for batch in [b for b in unfinished if b.state == BatchState.FINISHED]:
-            _step(batch, report, _results_store)
+            _store_send(batch)
         ahead = sum(1 for b in unfinished if b.state == BatchState.UPLOADED)
         for batch in [b for b in unfinished if b.state in (BatchState.PREPARING, BatchState.UPLOADING)]:
             if ahead >= UPLOAD_AHEAD:
@@ -172,6 +177,36 @@ def _step(batch: Batch, report: DriveReport, step) -> None:
         _record(batch, last_error=str(exc))
         report.errors.append(f"batch {batch.pk}: {exc}")
         logger.warning("batch %s: %s", batch.pk, exc)
+
+
+def _store_send(batch: Batch) -> None:
+    """Ask a worker to store the finished batch's results, unless one was asked a moment ago."""
+    recent = timezone.now() - timedelta(seconds=STORE_RESEND_SECONDS)
+    if batch.store_sent_at is not None and batch.store_sent_at > recent:
+        return
+    _record(batch, store_sent_at=timezone.now())
+    app.send_task(BATCH_STORE, (batch.pk,))
+
+
+def batch_store(batch_id: int) -> bool:
+    """Store a finished batch's results (``finished`` → ``done``); False if another task is storing it.
+
+    A task lost with its worker is sent again by a later poll (``STORE_RESEND_SECONDS``); one
+    that dies midway leaves the batch ``finished``, and the next stores only what is not stored
+    yet (each stored line's group is done).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [STORE_LOCK, batch_id])
+        if not cursor.fetchone()[0]:
+            return False
+    try:
+        batch = Batch.objects.select_related("job").filter(pk=batch_id, state=BatchState.FINISHED).first()
+        if batch is not None:
+            _step(batch, DriveReport(), _results_store)
+        return True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [STORE_LOCK, batch_id])
 
 
 def _queues_sync() -> None:

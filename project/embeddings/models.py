@@ -341,6 +341,9 @@ class Batch(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    store_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a task to store its results was last sent (batches.batch_store)."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
