@@ -76,9 +76,9 @@ STORE_LOCK = 0x7467_6201  # with a batch's id: one task storing each batch
 STORE_RESEND_SECONDS = 120  # a finished batch's store task is sent again after this (its worker was lost)
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
-REFUSAL_POLLS = 10
+REFUSAL_POLLS = 10  # after a "queue full" refusal, the lowered belief holds for this many polls
 UPLOAD_AHEAD = 2  # batches uploaded and waiting for room, at most: the next ones are ready, the rest not yet built
-FORM_AHEAD = UPLOAD_AHEAD + 2  # a job's batches formed and not yet submitted, at most  # after a "queue full" refusal, the lowered belief holds for this many polls
+FORM_AHEAD = UPLOAD_AHEAD + 2  # a job's batches formed and not yet submitted, at most
 
 
 def lane_choose(requested: str, *, tokens: int, deadline_hours: float | None = None) -> str:
