@@ -21,6 +21,7 @@ from ratelimit import BatchQueue, Limiter, Limits
 GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
 
 __all__ = [
+    "BATCH_SHARE_OF_QUEUE",
     "BATCH_WINDOW_HOURS",
     "RetryPolicy",
     "batch_auto_tokens",

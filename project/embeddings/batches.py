@@ -40,6 +40,7 @@ from django.utils import timezone
 from project.celery import BATCH_STORE, app
 from project.errors import UnknownLane
 from project.provider import (
+    BATCH_SHARE_OF_QUEUE,
     BATCH_WINDOW_HOURS,
     batch_auto_tokens,
     batch_fallback,
@@ -77,7 +78,9 @@ STORE_RESEND_SECONDS = 120  # a finished batch's store task is sent again after 
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
 REFUSAL_POLLS = 10  # after a "queue full" refusal, the lowered belief holds for this many polls
-UPLOAD_AHEAD = 2  # batches uploaded and waiting for room, at most: the next ones are ready, the rest not yet built
+# Batches uploaded and waiting for room, at most: a full queue's worth, so when the batches in
+# flight end together their room is filled at once; the rest are not yet built.
+UPLOAD_AHEAD = BATCH_SHARE_OF_QUEUE
 FORM_AHEAD = UPLOAD_AHEAD + 2  # a job's batches formed and not yet submitted, at most
 
 
