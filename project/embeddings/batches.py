@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from project.celery import BATCH_STORE, app
@@ -54,6 +52,7 @@ from providers import batch as remote
 from ratelimit import NeverFits
 
 from . import groups, jobs
+from .locks import advisory_lock
 from .models import (
     ACTIVE_STATUSES,
     ENDED_STATUSES,
@@ -73,7 +72,7 @@ __all__ = ["DriveReport", "batch_store", "batches_form", "drive", "lane_choose"]
 logger = logging.getLogger(__name__)
 
 DRIVER_LOCK = 0x7467_6200  # pg advisory lock key: one batch driver at a time
-STORE_LOCK = 0x7467_6201  # with a batch's id: one task storing each batch
+STORE_LOCK = 0x7467_6201  # an int, with a batch's id: one task storing each batch
 STORE_RESEND_SECONDS = 120  # a finished batch's store task is sent again after this (its worker was lost)
 NOT_RUN_CODES = frozenset({"batch_expired", "batch_cancelled"})
 CLOCK_SLACK_SECONDS = 3600  # the provider's clock against the database's, when looking for a lost create
@@ -104,19 +103,6 @@ class DriveReport:
     errors: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _driver_lock() -> Iterator[bool]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [DRIVER_LOCK])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [DRIVER_LOCK])
-
-
 def drive() -> DriveReport | None:
     """Move every batch one step (form, upload, wait for room, create, poll, store); None if another driver runs.
 
@@ -128,7 +114,7 @@ def drive() -> DriveReport | None:
     provider are followed whatever their job's status (their results are paid for); new work
     is formed and sent only for active jobs.
     """
-    with _driver_lock() as held:
+    with advisory_lock(DRIVER_LOCK) as held:
         if not held:
             return None
         report = DriveReport()
@@ -198,18 +184,13 @@ def batch_store(batch_id: int) -> bool:
     that dies midway leaves the batch ``finished``, and the next stores only what is not stored
     yet (each stored line's group is done).
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [STORE_LOCK, batch_id])
-        if not cursor.fetchone()[0]:
+    with advisory_lock(STORE_LOCK, batch_id) as held:
+        if not held:
             return False
-    try:
         batch = Batch.objects.select_related("job").filter(pk=batch_id, state=BatchState.FINISHED).first()
         if batch is not None:
             _step(batch, DriveReport(), _results_store)
         return True
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [STORE_LOCK, batch_id])
 
 
 def _queues_sync() -> None:

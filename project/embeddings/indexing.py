@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -36,6 +34,7 @@ from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
 
+from .locks import advisory_lock
 from .models import (
     ACTIVE_STATUSES,
     HNSW_OPTIONS,
@@ -178,7 +177,7 @@ def maintain() -> list[IndexRange] | None:
     if not index_supported():
         return []
     built: list[IndexRange] = []
-    with _maintenance_lock() as held:
+    with advisory_lock(LOCK_KEY) as held:
         if not held:
             return None
         _forget_interrupted_builds()
@@ -309,19 +308,6 @@ def _forget_interrupted_builds() -> None:
         orphans = [name for (name,) in cursor.fetchall() if name not in known]
         for name in orphans:
             cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
-@contextmanager
-def _maintenance_lock() -> Iterator[bool]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-        held = cursor.fetchone()[0]
-    try:
-        yield held
-    finally:
-        if held:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
 # --- the read side ---------------------------------------------------------------------------------
