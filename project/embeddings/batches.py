@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,7 +49,7 @@ from project.provider import (
     batch_tokens,
     provider_config,
 )
-from providers import AccountBlocked, InvalidInput, ProviderError, client_for
+from providers import AccountBlocked, InvalidInput, ProviderConfig, ProviderError, client_for
 from providers import batch as remote
 from ratelimit import NeverFits
 
@@ -70,6 +72,9 @@ from .reuse import reuse_stored
 __all__ = ["DriveReport", "batch_store", "batches_form", "drive", "lane_choose"]
 
 logger = logging.getLogger(__name__)
+
+Client = object  # the openai SDK's client, as ``providers.client_for`` builds it
+Step = Callable[[Batch, Client, ProviderConfig], None]
 
 DRIVER_LOCK = 0x7467_6200  # pg advisory lock key: one batch driver at a time
 STORE_LOCK = 0x7467_6201  # an int, with a batch's id: one task storing each batch
@@ -143,7 +148,7 @@ def drive() -> DriveReport | None:
         return report
 
 
-def _step(batch: Batch, report: DriveReport, step) -> None:
+def _step(batch: Batch, report: DriveReport, step: Step) -> None:
     """One remote step of one batch, its failures sorted: retry at the next poll, pause, or fail the batch."""
     job = batch.job
     if batch.state not in (BatchState.CREATING, BatchState.SUBMITTED, BatchState.FINISHED):
@@ -248,7 +253,7 @@ def batches_form(job: EmbeddingJob) -> list[Batch]:
                 formed.append(batch)
 
 
-def _batch_make(job: EmbeddingJob, chosen: list[EmbeddingGroup], config) -> Batch | None:
+def _batch_make(job: EmbeddingJob, chosen: list[EmbeddingGroup], config: ProviderConfig) -> Batch | None:
     """A ``preparing`` batch of ``chosen``: each group narrowed to what is still unpaid, its line measured.
 
     Groups whose inputs were all stored meanwhile are done at once. Lines that would take the
@@ -281,7 +286,7 @@ def _batch_make(job: EmbeddingJob, chosen: list[EmbeddingGroup], config) -> Batc
     return batch
 
 
-def _content(batch: Batch, config) -> bytes:
+def _content(batch: Batch, config: ProviderConfig) -> bytes:
     """The batch's JSONL: one line per group, rebuilt from its rows the same way every time."""
     lines = []
     for group in batch.groups.order_by("pk"):
@@ -297,13 +302,14 @@ def _file_name(batch: Batch) -> str:
 # --- 2.-5. the remote steps ----------------------------------------------------------------------
 
 
-def _record(batch: Batch, **values) -> None:
+def _record(batch: Batch, **values: object) -> None:
+    """Write ``values`` to the batch's row now (each step's record commits on its own) and to ``batch``."""
     Batch.objects.filter(pk=batch.pk).update(**values)
     for name, value in values.items():
         setattr(batch, name, value)
 
 
-def _upload(batch: Batch, client, config) -> None:
+def _upload(batch: Batch, client: Client, config: ProviderConfig) -> None:
     """Record ``uploading``, upload (or find the upload a dead driver made), record the file's id."""
     found = None
     if batch.state == BatchState.UPLOADING:
@@ -314,7 +320,7 @@ def _upload(batch: Batch, client, config) -> None:
     _record(batch, file_id=file_id, state=BatchState.UPLOADED, last_error="")
 
 
-def _create(batch: Batch, client, config) -> None:
+def _create(batch: Batch, client: Client, config: ProviderConfig) -> None:
     """Take room in the shared queue limit, record ``creating``, create (or find) the batch, record it.
 
     While the queue has no room for it, it waits (``uploaded``); nothing is refused.
@@ -337,7 +343,7 @@ def _create(batch: Batch, client, config) -> None:
     )  # fmt: skip
 
 
-def _poll(batch: Batch, client, config) -> None:
+def _poll(batch: Batch, client: Client, config: ProviderConfig) -> None:
     """Read the batch's status; once it is final, give its room back and record it ``finished``."""
     state = remote.retrieve(client, config, batch.batch_id)
     if batch.job.status == Status.CANCELLED and state.status in ("validating", "in_progress"):
@@ -384,7 +390,7 @@ def _abandon(batch: Batch, reason: str) -> None:
         _record(batch, state=BatchState.FAILED, last_error=f"not submitted: {reason}", finished_at=timezone.now())
 
 
-def _results_store(batch: Batch, client, config) -> None:
+def _results_store(batch: Batch, client: Client, config: ProviderConfig) -> None:
     """Store each line's vectors (matched by ``custom_id``), fail failed lines, send on what never ran."""
     state = remote.retrieve(client, config, batch.batch_id)
     job = EmbeddingJob.objects.get(pk=batch.job_id)
@@ -410,7 +416,7 @@ def _results_store(batch: Batch, client, config) -> None:
             remote.delete_file(client, config, file_id)
 
 
-def _line_store(job: EmbeddingJob, group: EmbeddingGroup, vectors, total_tokens: int) -> None:
+def _line_store(job: EmbeddingJob, group: EmbeddingGroup, vectors: list[np.ndarray], total_tokens: int) -> None:
     """One line's vectors through the sync lane's write path; the line was paid for, on the batch lane."""
     todo = jobs.group_inputs(job, group.chunk_ids, pending_only=False)
     matched = jobs.match_vectors(todo, vectors, job.dimensions)
