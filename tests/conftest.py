@@ -25,6 +25,12 @@ TEST_HOME = Path(tempfile.mkdtemp(prefix="tollgate-test-"))
 os.environ["TOLLGATE_HOME"] = str(TEST_HOME)
 os.environ["TIKTOKEN_CACHE_DIR"] = str(TEST_HOME / "tiktoken")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+# The suite starts well over a hundred Python processes (workers, simulators, CLI runs), each
+# importing Django, Celery and openai: they compile those once into the test home (the xdist
+# controller's, shared by its workers) and read the bytecode after, even where
+# PYTHONDONTWRITEBYTECODE is set; nothing is written into the source tree or the venv.
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(TEST_HOME / "pycache"))
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 import django  # noqa: E402  (after the environment is set)
 
