@@ -106,7 +106,11 @@ class Network:
         self.namespaces.clear()
         for link in self.root_links:
             if subprocess.run(["ip", "link", "show", link], capture_output=True, check=False).returncode == 0:
-                ip("link", "del", link)
+                try:
+                    ip("link", "del", link)
+                except RuntimeError as exc:  # its namespace's deletion took the pair meanwhile (asynchronous)
+                    if "Cannot find device" not in str(exc):
+                        raise
         self.root_links.clear()
         if errors:
             raise RuntimeError("; ".join(errors))

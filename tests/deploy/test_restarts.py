@@ -7,6 +7,8 @@ its sweep, tests/deploy/driver.py), and restarts one server once a third of the 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -37,9 +39,13 @@ def embedded_chunks(pg: EmbeddedPostgres) -> int:
 def run_with_restart(tmp_path: Path, procs: hosts.Processes, restart: Callable[[EmbeddedPostgres, EmbeddedRedis], None]
                      ) -> tuple[dict, dict]:  # fmt: skip
     """The job, with ``restart`` called once a third of it is embedded; the driver's report and /stats."""
-    home = tmp_path / "home"
+    # Not under tmp_path: another pytest session on the machine closes pytest's base folder to
+    # others (0700) when it starts, and pg_ctl, run as PostgreSQL's system user, waits for the
+    # restarted server through that folder (seen: "could not access directory ... Permission denied").
+    home = Path(tempfile.mkdtemp(prefix="tollgate-deploy-home-")) / "home"
     pg, rd = EmbeddedPostgres(home), EmbeddedRedis(home)
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, home.parent, ignore_errors=True)
         stack.callback(pg.stop)
         pg.start()
         stack.callback(rd.stop)

@@ -62,7 +62,7 @@ def test_metrics_parse_and_count_jobs_by_status(client, user, provider):
 
 def test_limiter_figures_match_the_api_during_a_run(rig, api, user):
     rig.start(rpm=600, tpm=3_000, window=1.0, workers=2, concurrency=2)
-    job = start_long_job()
+    job = start_long_job(documents=20)  # about 12,000 tokens: four windows of the limit, read in the first
     scraper = Client()
     scraper.force_login(user)
     deadline = time.monotonic() + 60
