@@ -116,6 +116,19 @@ def test_the_ingest_command_with_embed_makes_a_job_whose_totals_are_what_it_stor
     call_command("ingest", str(tmp_path), "--embed", "--collection", "c9", stdout=out, verbosity=0)
 
     job = EmbeddingJob.objects.latest("pk")
-    assert f"job {job.pk}: 5 chunks in 1 groups" in out.getvalue()
+    assert f"job {job.pk} (sync lane): 5 chunks in 1 groups" in out.getvalue()
     assert job.documents.count() == 5 and job.total_chunks == 5 and not job.ingesting
     assert job.status == EmbeddingJob.Status.RUNNING  # running workers complete it
+
+
+def test_the_ingest_command_embeds_on_the_batch_lane_when_asked(tmp_path: Path):
+    for i in range(3):
+        (tmp_path / f"{i}.txt").write_text(f"Note {i}. {ENGLISH}")
+    out = StringIO()
+
+    call_command("ingest", str(tmp_path), "--embed", "--lane", "batch", "--collection", "c10", stdout=out, verbosity=0)
+
+    job = EmbeddingJob.objects.latest("pk")
+    assert job.lane == "batch" and job.total_chunks == 3
+    assert f"job {job.pk} (batch lane)" in out.getvalue() and "beat follows: uv run tollgate up" in out.getvalue()
+    assert set(job.groups.values_list("lane", flat=True)) == {"batch"}  # for the driver, not embed tasks
