@@ -18,7 +18,7 @@ import pytest
 
 from project.embeddings.models import Batch, BatchState, Chunk, Embedding, EmbeddingJob, FailedChunk, Lane
 from project.embeddings.selectors import job_cost_usd, job_saved_usd, job_usd
-from project.embeddings.services import job_create, job_start
+from project.embeddings.services import job_cancel, job_create, job_start
 from project.pipeline import watch_job
 from simulator.errors import API_REFERENCE_HINT
 from tests.pipeline.helpers import ingest
@@ -117,6 +117,37 @@ def test_an_expired_batch_keeps_its_completed_part_and_sends_the_rest_again(rig,
         assert 0 < job.batch_tokens < job.embedded_tokens  # the rest at the sync price
     else:
         assert stats["requests"] == 0 and Batch.objects.filter(job=job).count() >= 2
+
+
+def test_cancelling_the_job_cancels_its_running_batch_and_keeps_what_it_completed(rig):
+    documents = ingest(200, words=30)
+    _start(rig, extra=("--batch-seconds", "600"), TOLLGATE_GROUP_TOKENS=500, TOLLGATE_BATCH_TOKENS=100_000)  # 10 s
+    job = job_create(documents=documents, lane=Lane.BATCH)
+    job_start(job=job)
+    _wait(lambda: Batch.objects.filter(job=job, remote_status="in_progress").exists())
+    _wait(lambda: Batch.objects.filter(job=job, completed__gt=0).exists())  # some lines ran
+    job_cancel(job_id=job.pk)
+    batch = _wait(lambda: Batch.objects.filter(job=job, state=BatchState.DONE).first())
+
+    stats = rig.simulator.stats()
+    assert batch.remote_status == "cancelled" and stats["batch"]["batches"]["cancelled"] == 1
+    job.refresh_from_db()
+    assert job.status == EmbeddingJob.Status.CANCELLED
+    assert 0 < job.embedded_chunks < 200  # the lines it ran before the cancel were paid for: stored
+    paid = _paid(stats)
+    assert set(paid.values()) == {1} and len(paid) == job.embedded_chunks
+    assert stats["batch"]["created"] == 1  # nothing sent after the cancel
+
+
+def _wait(found, timeout: float = 60.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := found():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout} s")
 
 
 def _first_finished(job: EmbeddingJob, timeout: float = 60.0) -> Batch:
