@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from project.embeddings import groups, jobs
-from project.embeddings.jobs import VECTORS_UNSTORABLE, Send
+from project.embeddings.jobs import Send
 from project.embeddings.models import EmbeddingGroup, EmbeddingJob, GroupState
 from project.embeddings.preflight import dimensions_check
 from project.embeddings.reuse import reuse_stored
@@ -101,8 +101,8 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         _fail(job, group, todo, f"larger than the rate limit can ever admit: {exc}")
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
-        try:
-            _store(job, group, todo, passage)
+        try:  # fail what it lacks, pause the job for what it cannot store
+            jobs.store_paid(job, group.pk, todo, passage.result.vectors, passage.result.total_tokens)
         finally:
             passage.settle()  # after the store: a Redis error here never sends the paid call again
         if passage.refusals:
@@ -118,40 +118,6 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
     # Back a little before it fits (never after: a Celery ETA runs late, and the window's room
     # would stand unused meanwhile); the short rest is then slept in place.
     return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
-
-
-def _store(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage) -> None:
-    """Store what the paid response holds; fail what it lacks; pause the job for what it cannot store."""
-    result = passage.result
-    matched = jobs.match_vectors(todo, result.vectors, job.dimensions)
-    if matched.wrong_dimensions is not None:
-        reason = jobs.wrong_dimensions_reason(matched.wrong_dimensions, job.dimensions)
-        _unstorable(job, group, result.total_tokens, reason)
-        return
-    try:
-        jobs.store_embeddings(
-            job, matched.vectors, result.total_tokens, group_id=group.pk, input_hashes=matched.addresses,
-            copies=matched.copies,
-        )
-    except VECTORS_UNSTORABLE as exc:
-        _unstorable(job, group, result.total_tokens, f"the vectors could not be stored: {exc}".strip())
-        return
-    if matched.missing:
-        served = sum(1 for vector in result.vectors if vector.size)
-        reason = f"the provider answered {served} vectors for {len(_texts(todo))} inputs; this one had none"
-        jobs.fail_chunks(job.pk, [pk for send in matched.missing for pk in send.chunk_ids], reason)
-
-
-def _texts(todo: list[Send]) -> list[str]:
-    return [text for send in todo for text in send.inputs.texts]
-
-
-def _unstorable(job: EmbeddingJob, group: EmbeddingGroup, tokens: int, reason: str) -> None:
-    """A paid response that can never be stored: count what it cost, pause the job with the reason."""
-    jobs.count(job.pk, requests=1, embedded_tokens=tokens)
-    groups.group_finish(group.pk, state=GroupState.FAILED)
-    jobs.pause(job.pk, reason)
-    logger.error("job %s paused: %s", job.pk, reason)
 
 
 def _later(group: EmbeddingGroup, retry_in: float, attempt: int, clock_offset: float) -> Outcome:

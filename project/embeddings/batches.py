@@ -33,7 +33,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -400,8 +399,9 @@ def _results_store(batch: Batch, client: Client, config: ProviderConfig) -> None
         group = waiting.pop(line.custom_id, None)
         if group is None:  # stored by an earlier driver that died midway, or not ours
             continue
-        if line.vectors is not None:
-            _line_store(job, group, line.vectors, line.total_tokens)
+        if line.vectors is not None:  # the sync lane's write path; paid on the batch lane
+            todo = jobs.group_inputs(job, group.chunk_ids, pending_only=False)  # as the line sent them
+            jobs.store_paid(job, group.pk, todo, line.vectors, line.total_tokens, batch=True)
         elif line.code in NOT_RUN_CODES:
             not_run.append(group)
         else:
@@ -414,31 +414,6 @@ def _results_store(batch: Batch, client: Client, config: ProviderConfig) -> None
     for file_id in (batch.file_id, state.output_file_id, state.error_file_id):  # the account's storage
         if file_id:
             remote.delete_file(client, config, file_id)
-
-
-def _line_store(job: EmbeddingJob, group: EmbeddingGroup, vectors: list[np.ndarray], total_tokens: int) -> None:
-    """One line's vectors through the sync lane's write path; the line was paid for, on the batch lane."""
-    todo = jobs.group_inputs(job, group.chunk_ids, pending_only=False)
-    matched = jobs.match_vectors(todo, vectors, job.dimensions)
-    if matched.wrong_dimensions is not None:
-        reason = jobs.wrong_dimensions_reason(matched.wrong_dimensions, job.dimensions)
-        jobs.count(job.pk, requests=1, embedded_tokens=total_tokens, batch_tokens=total_tokens)
-        groups.group_finish(group.pk, state=GroupState.FAILED)
-        jobs.pause(job.pk, reason)
-        return
-    try:
-        jobs.store_embeddings(
-            job, matched.vectors, total_tokens, group_id=group.pk, input_hashes=matched.addresses,
-            copies=matched.copies, batch=True,
-        )  # fmt: skip
-    except jobs.VECTORS_UNSTORABLE as exc:
-        jobs.count(job.pk, requests=1, embedded_tokens=total_tokens, batch_tokens=total_tokens)
-        groups.group_finish(group.pk, state=GroupState.FAILED)
-        jobs.pause(job.pk, f"the vectors could not be stored: {exc}".strip())
-        return
-    if matched.missing:
-        jobs.fail_chunks(job.pk, [pk for send in matched.missing for pk in send.chunk_ids],
-                         "the Batch API's answer held no vector for this input")  # fmt: skip
 
 
 def _send_on(job: EmbeddingJob, not_run: list[EmbeddingGroup]) -> None:

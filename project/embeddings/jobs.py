@@ -7,6 +7,7 @@ not from a counter a redelivered task could have advanced twice.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -20,8 +21,10 @@ from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs, combine
 
 from . import groups, indexing, reuse
-from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, GroupState, Status
 from .store import vectors_store
+
+logger = logging.getLogger(__name__)
 
 
 def count(job_id: int, **increments: int) -> None:
@@ -105,11 +108,42 @@ def match_vectors(todo: list[Send], vectors: list[np.ndarray], dimensions: int) 
     return matched
 
 
-def wrong_dimensions_reason(served: int, dimensions: int) -> str:
-    return (
-        f"the provider answered {served}-dimension vectors for a job of {dimensions} "
-        "(does it ignore `dimensions`?); nothing can be stored until that is fixed"
-    )
+def store_paid(
+    job: EmbeddingJob, group_id: int, todo: list[Send], vectors: list[np.ndarray], tokens: int, *, batch: bool = False
+) -> None:
+    """Store what a paid response holds (either lane); fail the inputs it lacks; pause the job for what it cannot store.
+
+    ``vectors`` are in the order ``todo`` sent its texts; ``tokens`` is what the provider billed.
+    """
+    matched = match_vectors(todo, vectors, job.dimensions)
+    if matched.wrong_dimensions is not None:
+        reason = (
+            f"the provider answered {matched.wrong_dimensions}-dimension vectors for a job of {job.dimensions} "
+            "(does it ignore `dimensions`?); nothing can be stored until that is fixed"
+        )
+        _unstorable(job, group_id, tokens, reason, batch=batch)
+        return
+    try:
+        store_embeddings(
+            job, matched.vectors, tokens, group_id=group_id, input_hashes=matched.addresses, copies=matched.copies,
+            batch=batch,
+        )  # fmt: skip
+    except VECTORS_UNSTORABLE as exc:
+        _unstorable(job, group_id, tokens, f"the vectors could not be stored: {exc}".strip(), batch=batch)
+        return
+    if matched.missing:
+        served = sum(1 for vector in vectors if vector.size)
+        inputs = sum(len(send.inputs.texts) for send in todo)
+        reason = f"the provider answered {served} vectors for {inputs} inputs; this one had none"
+        fail_chunks(job.pk, [pk for send in matched.missing for pk in send.chunk_ids], reason)
+
+
+def _unstorable(job: EmbeddingJob, group_id: int, tokens: int, reason: str, *, batch: bool) -> None:
+    """A paid response that can never be stored: count what it cost, pause the job with the reason."""
+    count(job.pk, requests=1, embedded_tokens=tokens, batch_tokens=tokens if batch else 0)
+    groups.group_finish(group_id, state=GroupState.FAILED)
+    pause(job.pk, reason)
+    logger.error("job %s paused: %s", job.pk, reason)
 
 
 def pause(job_id: int, reason: str) -> None:
