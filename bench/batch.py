@@ -25,15 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.embedded_home import embedded_django  # noqa: E402  (after the path)
 
 OUT = ROOT / "bench" / "out"
 GOAL_QUEUE_SHARE = 0.9
@@ -58,24 +58,8 @@ def say(line: str) -> None:
 
 def main() -> int:
     args = parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tollgate-batch-bench-"))
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        os.environ.pop(name, None)
-    os.environ.update(TOLLGATE_HOME=str(home), DJANGO_SETTINGS_MODULE="project.settings",
-                      TOLLGATE_BATCH_POLL_SECONDS=str(args.poll_seconds))  # fmt: skip
-    import django
-
-    from project import embedded
-
-    try:
-        with embedded.started(home):
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
-            report = run(args, home)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with embedded_django("tollgate-batch-bench-", TOLLGATE_BATCH_POLL_SECONDS=str(args.poll_seconds)) as home:
+        report = run(args, home)
     OUT.mkdir(parents=True, exist_ok=True)
     samples = report.pop("samples")
     (OUT / "batch.json").write_text(json.dumps(report, indent=2) + "\n")

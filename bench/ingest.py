@@ -26,16 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.embedded_home import embedded_django  # noqa: E402  (after the path)
 
 TIER5_TOKENS_PER_SECOND = 10_000_000 / 60
 OUT = ROOT / "bench" / "out"
@@ -58,23 +58,8 @@ def say(line: str) -> None:
 
 def main() -> int:
     args = parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tollgate-ingest-bench-"))
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
-        os.environ.pop(name, None)
-    os.environ.update(TOLLGATE_HOME=str(home), DJANGO_SETTINGS_MODULE="project.settings")
-    import django
-
-    from project import embedded
-
-    try:
-        with embedded.started(home):
-            django.setup()
-            from django.core.management import call_command
-
-            call_command("migrate", verbosity=0)
-            report = run(args, home)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with embedded_django("tollgate-ingest-bench-") as home:
+        report = run(args, home)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "ingest.json").write_text(json.dumps(report, indent=2) + "\n")
     plot(report, OUT / "ingest.png")
