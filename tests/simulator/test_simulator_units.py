@@ -122,7 +122,9 @@ def test_shortened_vectors_are_the_renormalized_prefix(kind):
 
 def test_stats_keep_the_exact_sliding_maximum():
     stats = Stats(window_seconds=10, day_seconds=100, track_day=True)
-    base = stats.started
+    # A start time that offsets add to exactly: with the monotonic clock's own value,
+    # (start + 30) - start can round to 29.99999… and land in second 29.
+    stats.started = base = 1_000.0
     for offset, tokens in [(0, 5), (1, 5), (9, 5), (10, 1), (10.5, 1), (30, 100)]:
         stats.record_admission("g", tokens, base + offset)
     snapshot = stats.snapshot()
