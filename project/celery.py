@@ -28,6 +28,19 @@ BATCHES_DRIVE = "tollgate.batches_drive"
 BATCH_STORE = "tollgate.batch_store"
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _close_old_connections(**_: object) -> None:
+    """Django's request-cycle rule around each task: drop a connection that broke or outlived CONN_MAX_AGE.
+
+    Celery's own fixup closes connections only every ``CELERY_DB_REUSE_MAX`` tasks (settings.py),
+    so a connection that died with a PostgreSQL restart is replaced here, before the next task.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()
+
+
 @signals.celeryd_init.connect
 @signals.beat_init.connect
 def _require_embedded_services(**_: object) -> None:

@@ -198,6 +198,11 @@ CELERY_TASK_ROUTES = {
     "tollgate.batch_store": {"queue": "bulk"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after each task unless this is
+# set (CONN_MAX_AGE is ignored since Celery 5.5.3), so each group paid for a new PostgreSQL backend
+# and pgvector's type lookup. It now closes them only every this many tasks; between tasks
+# project/celery.py applies Django's own rule (CONN_MAX_AGE, CONN_HEALTH_CHECKS) as a request does.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 TOLLGATE_SWEEP_SECONDS = env.float("TOLLGATE_SWEEP_SECONDS", default=30.0)  # how often beat runs the sweep
 # The batch lane (project/embeddings/batches.py): the Batch API's enqueued-token limit for the
 # model (0: its Tier-1 figure, providers/catalog.py), what an expired or cancelled batch's unrun
