@@ -46,14 +46,21 @@ class Physical:
 
 
 def physical_limit(database_url: str, *, rows: int, dimensions: int, workers: int = 1) -> Physical:
-    """COPY ``rows`` random unit vectors into a fresh unindexed table, then build its HNSW index once."""
+    """COPY ``rows`` random unit vectors into a fresh unindexed table, then build its HNSW index once.
+
+    The table keeps its vectors in the row when they fit, as tollgate's does (``vector_inline``):
+    the fastest this machine can load them.
+    """
+    from project.embeddings.models import vector_inline
+
     kind = "halfvec" if dimensions > 2000 else "vector"
+    storage = " STORAGE PLAIN" if vector_inline(kind, dimensions) else ""
     values = np.random.default_rng(11).standard_normal((rows, dimensions), dtype=np.float32)
     values /= np.linalg.norm(values, axis=1, keepdims=True)
     with psycopg.connect(database_url, autocommit=True) as conn:
         register_vector(conn)
         conn.execute("DROP TABLE IF EXISTS bench_physical")
-        conn.execute(f"CREATE TABLE bench_physical (id bigserial PRIMARY KEY, v {kind}({dimensions}))")
+        conn.execute(f"CREATE TABLE bench_physical (id bigserial PRIMARY KEY, v {kind}({dimensions}){storage})")
         started = time.perf_counter()
         with conn.cursor() as cursor, cursor.copy("COPY bench_physical (v) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["vector"])

@@ -90,3 +90,28 @@ def test_combined_pieces_are_a_unit_token_weighted_mean():
     assert mean.dtype == np.float32 and abs(float(np.linalg.norm(mean)) - 1.0) < 1e-5
     expected = (3 * a.astype(np.float64) + b) / np.linalg.norm(3 * a.astype(np.float64) + b)
     assert np.allclose(mean, expected, atol=1e-6)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vectors_that_fit_in_a_row_are_kept_there_and_larger_ones_still_store():
+    """1,536 float32 values live in the row (no TOAST on the write path); a vector too large for
+    a page could not, and the rule says so before PostgreSQL would refuse the row."""
+    from project.embeddings.models import vector_inline
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attrelid = 'embeddings_embedding'::regclass "
+            "AND attname = 'vector'"
+        )
+        assert cursor.fetchone()[0] == "p"
+    assert vector_inline("vector", 1536) and vector_inline("halfvec", 3072)
+    assert not vector_inline("vector", 2000) and not vector_inline("vector", 3072)
+    ids = chunks(3, "inline")
+    vectors = {cid: unit(cid) for cid in ids}
+    with transaction.atomic():
+        assert vectors_store(model="m", dimensions=DIMENSIONS, vectors=vectors) == 3
+    with connection.cursor() as cursor:  # nothing went out of line
+        cursor.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = 'embeddings_embedding'::regclass"
+        )
+        assert cursor.fetchone()[0] == 0

@@ -32,6 +32,24 @@ def vector_field() -> VectorField | HalfVectorField:
     return field(dimensions=settings.TOLLGATE_DIMENSIONS)
 
 
+# A vector kept in the row itself (STORAGE PLAIN) is read and written with the row; one stored out
+# of line (TOAST, pgvector's default) costs a second table and its index on every insert, and a
+# second lookup on every read: COPY of 1,536-d rows ran 1.7x faster inline here, and loading a
+# backfill about 1.5x (docs/OPERATIONS.md). It must fit in a page with the row's other columns.
+PAGE_ROW_BYTES = 8160  # the largest row an 8 KB PostgreSQL page holds (MaxHeapTupleSize)
+ROW_OTHER_BYTES = 300  # the embedding row's other columns at their widest, with the tuple header
+
+
+def vector_bytes(kind: str, dimensions: int) -> int:
+    """A pgvector value's size: a header of 8 bytes, then 4 bytes a dimension (``halfvec``: 2)."""
+    return 8 + dimensions * (2 if kind == "halfvec" else 4)
+
+
+def vector_inline(kind: str, dimensions: int) -> bool:
+    """Whether a vector of this type and size fits in the row (``STORAGE PLAIN``); larger ones stay in TOAST."""
+    return vector_bytes(kind, dimensions) + ROW_OTHER_BYTES <= PAGE_ROW_BYTES
+
+
 LIVE_SEGMENT = 0  # rows of small and interactive jobs: the live index takes them row by row
 HNSW_OPTIONS = {"m": 16, "ef_construction": 64}
 

@@ -21,11 +21,12 @@ import numpy as np
 from django.db import connection
 from pgvector.psycopg import register_vector
 
-from .models import LIVE_SEGMENT, Embedding, vector_type
+from .models import LIVE_SEGMENT, Embedding, vector_inline, vector_type
 
 __all__ = ["vectors_store"]
 
 INCOMING = "tollgate_incoming_vectors"  # per connection; emptied at each commit
+INCOMING_INLINE = "tollgate_incoming_inline"  # the same, for vectors that fit in the row (no TOAST)
 
 
 def vectors_store(
@@ -47,36 +48,41 @@ def vectors_store(
         return 0
     connection.ensure_connection()
     raw = connection.connection
-    _prepare(raw)
+    incoming = _prepare(raw, dimensions)
     table = Embedding._meta.db_table
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {INCOMING} (chunk_id, input_hash, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
+        with cursor.cursor.copy(f"COPY {incoming} (chunk_id, input_hash, vector) FROM STDIN WITH (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "text", "vector"])
             hashes = input_hashes or {}
             for chunk_id, vector in vectors.items():
                 copy.write_row((chunk_id, hashes.get(chunk_id, ""), vector))
         cursor.execute(
             f"INSERT INTO {table} (chunk_id, model, dimensions, input_hash, vector, segment, created_at) "
-            f"SELECT chunk_id, %s, %s, input_hash, vector::{vector_type()}, %s, now() FROM {INCOMING} "
+            f"SELECT chunk_id, %s, %s, input_hash, vector::{vector_type()}, %s, now() FROM {incoming} "
             "ON CONFLICT (chunk_id, model) DO NOTHING",
             [model, dimensions, segment],
         )
         return cursor.rowcount
 
 
-def _prepare(raw: object) -> None:
-    """pgvector's psycopg types (once per connection), and the temporary table.
+def _prepare(raw: object, dimensions: int) -> str:
+    """pgvector's psycopg types (once per connection), and the temporary table; returns its name.
 
     The table is made in the caller's transaction, so a rollback takes it away again: it is
-    asked for every time (``IF NOT EXISTS`` costs a catalog lookup), never remembered.
+    asked for every time (``IF NOT EXISTS`` costs a catalog lookup), never remembered. Vectors
+    that fit in a row go to a table that keeps them there (``models.vector_inline``), the
+    others to one that keeps them in TOAST: one connection may serve jobs of both sizes.
     """
     if not getattr(raw, "_tollgate_vector_types", False):
         register_vector(raw)
         raw._tollgate_vector_types = True
+    inline = vector_inline("vector", dimensions)
+    name, storage = (INCOMING_INLINE, " STORAGE PLAIN") if inline else (INCOMING, "")
     with raw.cursor() as cursor:
         cursor.execute("SET LOCAL client_min_messages = warning")  # no NOTICE when the table exists
         cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {INCOMING} "
-            "(chunk_id bigint NOT NULL, input_hash text NOT NULL, vector vector NOT NULL) "
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} "
+            f"(chunk_id bigint NOT NULL, input_hash text NOT NULL, vector vector{storage} NOT NULL) "
             "ON COMMIT DELETE ROWS"
         )
+    return name
