@@ -10,7 +10,9 @@ so a "minute" lasts 60/K seconds. Side by side, in the same run, on the same chu
    (``bench/throughput_naive.py``), the same W workers;
 3. one process that sleeps a window on each 429 (``bench/throughput_baselines.py``).
 
-Then a short job (two windows' tokens: goal wall <= 1.15x the sliding window's ideal) and the
+Then a short job (two windows' tokens: goal wall <= 1.15x the sliding window's ideal; at the real
+60 s window, where that goal applies, and again at the bench's scale, where a window is shorter
+than this machine needs to process one) and the
 ceiling (no limits: chunks/s beside COPY + one HNSW build of as many rows, measured in the same
 run; goal >= 0.6 of it), both in ``bench/throughput_limits.py``; then tollgate again with
 W = 1, 2, 4, 8, 16, 32 workers on a smaller slice of the corpus.
@@ -45,7 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 RPM, TPM = 3_000, 1_000_000  # Tier 1, text-embedding-3-*
-GOAL = 0.97
+TIER5_RPM, TIER5_TPM = 10_000, 10_000_000  # the account whose rate Tier 1 at time scale 10 stands for
+GOAL = 0.95  # steady utilization at the model's 1,536 dimensions (issue 12; 0.97 was the goal at 256)
 SEARCHABLE_GOAL = 1.2  # time to searchable (job start → every vector indexed) over tokens ÷ the limit's rate
 BOOT_TIMEOUT = 240.0  # seconds for a pool of workers to answer a ping (32 of them boot slowly on 2 cores)
 RUN_TIMEOUT = 600  # seconds before a configuration is abandoned
@@ -159,7 +162,8 @@ class Bench:
                 comparison.append(self.naive(corpus["document_ids"], groups, args.workers))
             if "loop" not in args.skip:
                 comparison.append(self.loop(corpus["document_ids"], groups))
-            short = self.short_job() if "short" not in args.skip else None
+            short = self.short_job(time_scale=1.0) if "short" not in args.skip else None
+            short_scaled = self.short_job() if "short" not in args.skip else None
             ceiling = self.ceiling() if "ceiling" not in args.skip else None
             sweep = []
             if "sweep" not in args.skip:
@@ -172,7 +176,7 @@ class Bench:
                         say(f"sweep-w{workers}: {exc}")
                         sweep.append({"name": f"sweep-w{workers}", "workers": workers, "error": str(exc)})
         report = self.report(corpus, cost, groups, comparison, sweep, time.monotonic() - started)
-        report |= {"short_job": short, "ceiling": ceiling}
+        report |= {"short_job": short, "short_job_scaled": short_scaled, "ceiling": ceiling}
         report["goals"] |= _limit_goals(short, ceiling)
         self.write(report, comparison, sweep)
         return 0
@@ -427,45 +431,93 @@ class Bench:
             total += count or 0
         return chosen
 
-    def short_job(self) -> dict:
-        """Two windows' tokens on a fresh key: the first window at once, the rest as it frees."""
-        from bench.throughput_limits import SHORT_GOAL, short_job_ideal
+    def short_job(self, time_scale: float | None = None) -> dict:
+        """Two windows' tokens on a fresh key: the first window at once, the rest as it frees.
 
-        run = self.tollgate(f"short-job-w{self.args.workers}", self.subset_tokens(2 * TPM), self.args.workers, None)
-        ideal = short_job_ideal(run["job_tokens"], tpm=TPM, window_seconds=self.window)
+        ``time_scale`` 1 runs it at the real 60 s window (its own simulator, the workers told the
+        same), as a Tier-1 user's job runs: the pacing's cost shows there, where the machine has a
+        window's time to process the first window. At the bench's scale (default) a window lasts
+        6 s, and processing the first window's ~2,000 chunks alone takes seconds on 2 cores.
+        """
+        from bench.throughput_limits import SHORT_GOAL, short_job_ideal
+        from project.launch import start_simulator
+
+        scale = time_scale or self.args.time_scale
+        name = f"short-job-k{scale:g}-w{self.args.workers}"
+        # Two windows of what a backfill may use: the bulk reserve keeps 1% free for searches, and
+        # a sliding window admits nothing past a window's share until the first admissions leave
+        # it, so a job even slightly over two windows' shares waits a whole third window.
+        documents = self.subset_tokens(int(2 * TPM * (1 - self.settings.TOLLGATE_BULK_RESERVE)))
+        if time_scale is None:
+            run = self.tollgate(name, documents, self.args.workers, None)
+            window = self.window
+        else:
+            window = 60.0 / scale
+            scaled = (self.sim, self.window, self.settings.TOLLGATE_WINDOW_SECONDS)
+            with start_simulator("--rpm", str(RPM), "--tpm", str(TPM), "--time-scale", repr(scale), "--vectors",
+                                 self.args.vectors, "--log-level", "warning") as sim:  # fmt: skip
+                self.sim, self.window, self.settings.TOLLGATE_WINDOW_SECONDS = sim, window, window
+                try:
+                    run = self.tollgate(name, documents, self.args.workers, None,
+                                        env={"TOLLGATE_WINDOW_SECONDS": repr(window)})  # fmt: skip
+                finally:
+                    self.sim, self.window, self.settings.TOLLGATE_WINDOW_SECONDS = scaled
+        ideal = short_job_ideal(run["job_tokens"], tpm=TPM, window_seconds=window)
         ratio = run["job_span_seconds"] / ideal if ideal else None
-        say(f"short job: {run['job_tokens']:,} tokens in {run['job_span_seconds']} s, ideal {ideal:.2f} s, "
+        say(f"{name}: {run['job_tokens']:,} tokens in {run['job_span_seconds']} s, ideal {ideal:.2f} s, "
             f"ratio {ratio and round(ratio, 3)} (goal <= {SHORT_GOAL})")  # fmt: skip
-        return {**_brief(run), "ideal_seconds": round(ideal, 2), "wall_over_ideal": ratio and round(ratio, 3),
-                "goal": SHORT_GOAL}  # fmt: skip
+        return {**_brief(run), "time_scale": scale, "window_seconds": window, "ideal_seconds": round(ideal, 2),
+                "wall_over_ideal": ratio and round(ratio, 3), "goal": SHORT_GOAL}  # fmt: skip
 
     def ceiling(self) -> dict:
-        """The pipeline with no limit to wait for, beside COPY + one HNSW build of as many rows."""
+        """The pipeline with no limit to wait for, beside COPY + one HNSW build of as many rows.
+
+        Run twice: with the groups this bench's limits give (1% of Tier 1's TPM: 10,000 tokens,
+        ~20 chunks a request), and with those of the Tier-5 account whose rate the bench
+        represents (1% of 10M TPM: 100,000 tokens), since a group's fixed cost (a task, a claim,
+        a request, a commit) is most of the workers' CPU. The goal is judged on the second.
+        """
         from bench.throughput_limits import CEILING_GOAL, database_url, physical_limit
         from project.launch import start_simulator
+        from providers.planning import group_budget
+        from ratelimit import Limits
 
         subset = self.subset(self.args.ceiling_chunks)
         unlimited = {"TOLLGATE_RPM": str(10**9), "TOLLGATE_TPM": str(10**12)}
-        limited_sim = self.sim
+        tier5 = group_budget(Limits(requests=TIER5_RPM, tokens=TIER5_TPM, window_seconds=60.0))
+        limited_sim, runs = self.sim, {}
         with start_simulator("--rpm", "0", "--tpm", "0", "--vectors", self.args.vectors, "--log-level", "warning") as sim:
             self.sim = sim
             try:
-                run = self.tollgate(f"ceiling-w{self.args.workers}", subset, self.args.workers, None, env=unlimited)
+                for label, group_tokens in (("tier1_groups", 0), ("tier5_groups", tier5)):
+                    self.settings.TOLLGATE_GROUP_TOKENS = group_tokens  # the groups are planned in this process
+                    runs[label] = self.tollgate(f"ceiling-{label}-w{self.args.workers}", subset, self.args.workers,
+                                                None, env=unlimited)  # fmt: skip
             finally:
-                self.sim = limited_sim
-        chunks_per_s = run["chunks"] / run["job_span_seconds"]
-        physical = physical_limit(database_url(), rows=run["chunks"], dimensions=self.dimensions)
-        ratio = chunks_per_s / physical.rows_per_second
-        say(f"ceiling: {chunks_per_s:.1f} chunks/s against {physical.rows_per_second:.1f} rows/s for COPY + one "
-            f"HNSW build ({physical.as_dict()}): {ratio:.3f} (goal >= {CEILING_GOAL})")  # fmt: skip
-        return {**_brief(run), "chunks_per_second": round(chunks_per_s, 1), "physical": physical.as_dict(),
-                "of_physical": round(ratio, 3), "goal": CEILING_GOAL}  # fmt: skip
+                self.sim, self.settings.TOLLGATE_GROUP_TOKENS = limited_sim, 0
+        chunks = runs["tier5_groups"]["chunks"]
+        physical = physical_limit(database_url(), rows=chunks, dimensions=self.dimensions)
+        report = {"physical": physical.as_dict(), "goal": CEILING_GOAL, "tier5_group_tokens": tier5}
+        for label, run in runs.items():
+            chunks_per_s = run["chunks"] / run["job_span_seconds"]
+            # Until every row is indexed too (the physical limit includes its build): the stricter figure.
+            searchable = run["chunks"] / run["searchable_seconds"] if run.get("searchable_seconds") else None
+            report[label] = {**_brief(run), "chunks_per_second": round(chunks_per_s, 1),
+                             "of_physical": round(chunks_per_s / physical.rows_per_second, 3),
+                             "searchable_chunks_per_second": searchable and round(searchable, 1),
+                             "searchable_of_physical": searchable and round(searchable / physical.rows_per_second, 3)}  # fmt: skip
+            say(f"ceiling, {label}: {chunks_per_s:.1f} chunks/s against {physical.rows_per_second:.1f} rows/s for "
+                f"COPY + one HNSW build ({physical.as_dict()}): {report[label]['of_physical']} (goal >= "
+                f"{CEILING_GOAL}); every row indexed: {report[label]['searchable_chunks_per_second']} chunks/s, "
+                f"{report[label]['searchable_of_physical']}")  # fmt: skip
+        report["of_physical"] = report["tier5_groups"]["of_physical"]
+        return report
 
     # --- output ---------------------------------------------------------------------------------
     def report(self, corpus, cost, groups, comparison, sweep, seconds) -> dict:
         main = comparison[0]
         goals = {
-            "steady_utilization_at_least_0_97": main["steady_utilization"] is not None
+            "steady_utilization_at_least_0_95": main["steady_utilization"] is not None
             and main["steady_utilization"] >= GOAL,
             "http_429_is_0": main["http_429"] == 0,
             "lost_is_0": main["lost"] == 0,
