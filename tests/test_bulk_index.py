@@ -110,3 +110,23 @@ def test_an_interrupted_build_is_dropped_and_built_again():
     built = indexing.maintain()
     assert [(b.lo, b.state) for b in built] == [(segment.pk, "ready")]
     assert IndexRange.objects.count() == 1
+
+
+def test_near_a_jobs_end_its_open_segment_closes_so_the_build_after_the_last_row_stays_small(settings):
+    """Segments double for search's sake, but the one open at a job's end is built after its last
+    row: once no more than a segment's rows are left to load, the open segment closes."""
+    settings.TOLLGATE_SEGMENT_ROWS = 100
+    job = EmbeddingJob.objects.create(
+        model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING, total_chunks=1_000, embedded_chunks=550
+    )
+    Segment.objects.create(job=job, rows=400, state=Segment.State.CLOSED)
+    open_segment = Segment.objects.create(job=job, rows=150)  # under the 400 before it: it would grow on
+    EmbeddingJob.objects.filter(pk=job.pk).update(load_segment=open_segment.pk)
+
+    assert not indexing.segment_filled(job.pk, open_segment.pk)  # 450 rows still to load
+    EmbeddingJob.objects.filter(pk=job.pk).update(embedded_chunks=900, ingesting=True)
+    assert not indexing.segment_filled(job.pk, open_segment.pk)  # a streaming ingest may add more yet
+    EmbeddingJob.objects.filter(pk=job.pk).update(ingesting=False)
+    assert indexing.segment_filled(job.pk, open_segment.pk)  # 100 left: the tail gets its own segment
+    assert Segment.objects.get(pk=open_segment.pk).state == Segment.State.CLOSED
+    assert EmbeddingJob.objects.get(pk=job.pk).load_segment not in (0, open_segment.pk)

@@ -135,7 +135,10 @@ def segment_filled(job_id: int, segment: int) -> bool:
     if segment == LIVE_SEGMENT:
         return False
     rows = Segment.objects.filter(pk=segment).values_list("rows", flat=True).first() or 0
-    if rows < settings.TOLLGATE_SEGMENT_ROWS or rows < min(_earlier_rows(job_id, segment), MAX_SEGMENT_GROWTH * settings.TOLLGATE_SEGMENT_ROWS):
+    least = settings.TOLLGATE_SEGMENT_ROWS
+    if rows < least:
+        return False
+    if rows < min(_earlier_rows(job_id, segment), MAX_SEGMENT_GROWTH * least) and not _near_the_end(job_id, least):
         return False
     if not Segment.objects.filter(pk=segment, state=Segment.State.OPEN).update(
         state=Segment.State.CLOSED, closed_at=timezone.now()
@@ -145,6 +148,18 @@ def segment_filled(job_id: int, segment: int) -> bool:
         job_segment_open(job_id)
     maintain_soon()
     return True
+
+
+def _near_the_end(job_id: int, tail: int) -> bool:
+    """At most ``tail`` rows are left to load: the segment closes now, so the index built after the
+    job's last row (the wait until every vector is searchable) covers at most those, not up to
+    four segments' worth. A job still ingesting does not know its end yet.
+    """
+    job = EmbeddingJob.objects.filter(pk=job_id).values("total_chunks", "embedded_chunks", "failed_chunks", "ingesting")
+    row = job.first()
+    if row is None or row["ingesting"]:
+        return False
+    return row["total_chunks"] - row["embedded_chunks"] - row["failed_chunks"] <= tail
 
 
 def _earlier_rows(job_id: int, segment: int) -> int:
