@@ -130,3 +130,12 @@ def test_near_a_jobs_end_its_open_segment_closes_so_the_build_after_the_last_row
     assert indexing.segment_filled(job.pk, open_segment.pk)  # 100 left: the tail gets its own segment
     assert Segment.objects.get(pk=open_segment.pk).state == Segment.State.CLOSED
     assert EmbeddingJob.objects.get(pk=job.pk).load_segment not in (0, open_segment.pk)
+
+
+def test_a_build_beside_loading_takes_no_parallel_worker_and_the_last_one_takes_them(settings):
+    settings.TOLLGATE_INDEX_WORKERS = 1
+    job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
+    loading = Segment.objects.create(job=job)
+    assert indexing._build_workers() == 0  # one core stays with the workers filling the window
+    Segment.objects.filter(pk=loading.pk).update(state=Segment.State.CLOSED)
+    assert indexing._build_workers() == 1  # everything waits for this one: all the help it may have

@@ -198,11 +198,11 @@ def maintain() -> list[IndexRange] | None:
         _forget_interrupted_builds()
         _close_ended_segments()
         for lo, hi in _unindexed_runs():
-            built.append(_build(lo, hi))
+            built.append(_build(lo, hi, workers=_build_workers()))
         if not Segment.objects.filter(state=Segment.State.OPEN).exists():
             run = _merge_candidates()
             if run:
-                built.append(_build(run[0].lo, run[-1].hi))
+                built.append(_build(run[0].lo, run[-1].hi, workers=_build_workers()))
                 _retire(run)
     return built
 
@@ -247,14 +247,28 @@ def _merge_candidates() -> list[IndexRange]:
     return tail if len(tail) >= 2 else []
 
 
+def _build_workers() -> int:
+    """Parallel maintenance workers for the next build: none while a backfill still loads.
+
+    A build beside loading has the time the next segment takes to fill, and its leader alone
+    keeps up; with a parallel worker too it took both cores of a 2-core host for seconds at a
+    time, and the workers that keep the provider's window full fell behind (utilization 0.93
+    at 20,000 chunks in bench/throughput.py). The build after the last row, which everything
+    waits for, and merges get ``TOLLGATE_INDEX_WORKERS``.
+    """
+    loading = Segment.objects.filter(state=Segment.State.OPEN).exists()
+    return 0 if loading else settings.TOLLGATE_INDEX_WORKERS
+
+
 def _graph_memory_mb(rows: int) -> int:
     per_row = settings.TOLLGATE_DIMENSIONS * GRAPH_BYTES_PER_DIMENSION + GRAPH_BYTES_PER_ROW
     needed = int(rows * per_row * 1.25 / 2**20) + 64
     return max(64, min(settings.TOLLGATE_INDEX_MEMORY_MB, needed))
 
 
-def _build(lo: int, hi: int) -> IndexRange:
-    """One ``CREATE INDEX CONCURRENTLY`` over segments ``lo``..``hi``; searches use it once it is ready."""
+def _build(lo: int, hi: int, *, workers: int) -> IndexRange:
+    """One ``CREATE INDEX CONCURRENTLY`` over segments ``lo``..``hi`` (``workers``: parallel ones beside
+    the leader); searches use it once it is ready."""
     table = Embedding._meta.db_table
     name = f"{RANGE_PREFIX}{lo}_{hi}"
     rows = Embedding.objects.filter(segment__gte=lo, segment__lte=hi).count()
@@ -264,7 +278,7 @@ def _build(lo: int, hi: int) -> IndexRange:
     with connection.cursor() as cursor:
         _parallel_workers(cursor, table)
         cursor.execute(f"SET maintenance_work_mem = '{_graph_memory_mb(rows)}MB'")
-        cursor.execute(f"SET max_parallel_maintenance_workers = {int(settings.TOLLGATE_INDEX_WORKERS)}")
+        cursor.execute(f"SET max_parallel_maintenance_workers = {int(workers)}")
         cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")  # one an emptied table left behind
         try:
             cursor.execute(
@@ -284,8 +298,9 @@ def _build(lo: int, hi: int) -> IndexRange:
 def _parallel_workers(cursor: object, table: str) -> None:
     """Let the build use its parallel workers: the table's own size would say none.
 
-    PostgreSQL plans a build's workers from the heap's size, and vectors live in TOAST, so the
-    heap looks small; the table's ``parallel_workers`` setting overrides that estimate.
+    PostgreSQL plans a build's workers from the heap's size, and vectors too large to be kept in
+    the row (``models.vector_inline``) live in TOAST, so the heap looks small; the table's
+    ``parallel_workers`` setting overrides that estimate.
     """
     wanted = f"parallel_workers={int(settings.TOLLGATE_INDEX_WORKERS)}"
     cursor.execute("SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s::regclass", [table])

@@ -209,5 +209,11 @@ def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> l
     if job_id is not None:
         orphans = orphans.filter(pk=job_id)
     for job in orphans:
-        job_enqueue(job)
+        # A job whose last group just committed looks orphaned until its last task marks it
+        # complete. Re-planning it would hold its row lock over a scan of every chunk (seconds
+        # for a large backfill) while that task waits to complete it; the check is cheap.
+        if jobs.pending_chunks(job).exists():
+            job_enqueue(job)
+        else:
+            jobs.finish_if_done(job.pk, exact=True)
     return swept
