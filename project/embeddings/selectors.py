@@ -63,9 +63,10 @@ def chunk_search(
     fewer. ``relaxed_order`` may hand rows back slightly out of order, so the ``k`` are sorted.
 
     An unfiltered search plans with sorts off, so each part reads its HNSW index: PostgreSQL
-    does not cost reading vectors out of TOAST, so it takes sorting a 10,000-row segment
-    exactly for cheap (0.2-0.4 s a part, measured in bench/search.py) and a search of ten
-    segment indexes would read every row. A join filter (a collection, an owner) keeps the
+    does not cost reading vectors out of TOAST (where vectors too large for the row live), and
+    even in the row it takes sorting a 10,000-row segment exactly for cheap (0.2-0.4 s a part
+    out of TOAST, measured in bench/search.py), so a search of ten segment indexes would read
+    every row. A join filter (a collection, an owner) keeps the
     planner's choice: for a small collection its exact scan over the few rows is the faster.
     """
     with search_transaction(k=k, viewer=viewer, collection=collection):
