@@ -177,7 +177,7 @@ class SearchBench:
         """Recall and latency over every query at the ef_search a search now uses (``selectors.ef_search``)."""
         found, ms = zip(*(search(q, collection=collection) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
-        return {"ef_search": selectors.ef_search(K), "recall_at_10": round(float(np.mean(recalls)), 4),
+        return {"ef_search": selectors.ef_search(K, filtered=bool(collection)), "recall_at_10": round(float(np.mean(recalls)), 4),
                 "min_recall": round(float(np.min(recalls)), 2), **latency(list(ms)),
                 "queries_with_k_hits": sum(len(f) == K for f in found)}  # fmt: skip
 

@@ -139,3 +139,16 @@ def test_a_build_beside_loading_takes_no_parallel_worker_and_the_last_one_takes_
     assert indexing._build_workers() == 0  # one core stays with the workers filling the window
     Segment.objects.filter(pk=loading.pk).update(state=Segment.State.CLOSED)
     assert indexing._build_workers() == 1  # everything waits for this one: all the help it may have
+
+
+def test_a_search_over_several_segment_indexes_narrows_its_candidate_list_unless_filtered():
+    from project.embeddings import selectors
+
+    job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
+    first, second = Segment.objects.create(job=job), Segment.objects.create(job=job)
+    IndexRange.objects.create(lo=first.pk, hi=first.pk, name="one", state=IndexRange.State.READY)
+    assert selectors.ef_search(10) == selectors.EF_SEARCH  # one index: the wide list
+    IndexRange.objects.create(lo=second.pk, hi=second.pk, name="two", state=IndexRange.State.READY)
+    assert selectors.ef_search(10) == selectors.EF_SEARCH_SEGMENTS < selectors.EF_SEARCH
+    assert selectors.ef_search(10, filtered=True) == selectors.EF_SEARCH
+    assert selectors.ef_search(100) == 200  # never fewer candidates than twice the hits asked for

@@ -35,16 +35,18 @@ from .owners import Viewer, sees_all, visible
 # HNSW's candidate list (pgvector's default is 40), raised for a larger k. Over one large index
 # (a merged backfill of 110,000 clustered 1,536-d vectors, bench/search.py) recall@10 was 0.929
 # at 40, 0.947 at 80 and 0.985 at 160, for p50 13.1, 14.5 and 15.7 ms. A search that reads
-# several segment indexes (a backfill still loading) takes each one's k best, and the union of
-# those already held the true k at 40 (recall 1.0), where each more candidate costs once per index.
+# several segment indexes (a backfill still loading) unfiltered takes each one's k best, and the
+# union of those already held the true k at 40 (recall 1.0), where each more candidate costs once
+# per index. Filtered to a collection, 40 lost recall there (0.953) and iterated longer (104 ms
+# against 71 at 80), so a filtered search keeps the wide list.
 EF_SEARCH = 160
 EF_SEARCH_SEGMENTS = 40
 
 
-def ef_search(k: int) -> int:
+def ef_search(k: int, *, filtered: bool = False) -> int:
     """The candidate list for this search: wide over one large index, narrow over several small ones."""
-    several = len(search_cover().ranges) > 1
-    return max(EF_SEARCH_SEGMENTS if several else EF_SEARCH, 2 * k)
+    narrow = not filtered and len(search_cover().ranges) > 1
+    return max(EF_SEARCH_SEGMENTS if narrow else EF_SEARCH, 2 * k)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def search_transaction(*, k: int, viewer: Viewer, collection: str | None) -> Ite
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
             "set_config('hnsw.ef_search', %s, true), set_config('enable_sort', %s, true)",
-            [str(ef_search(k)), "on" if joined else "off"],
+            [str(ef_search(k, filtered=joined)), "on" if joined else "off"],
         )
         yield
 
