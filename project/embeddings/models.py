@@ -34,8 +34,8 @@ def vector_field() -> VectorField | HalfVectorField:
 
 # A vector kept in the row itself (STORAGE PLAIN) is read and written with the row; one stored out
 # of line (TOAST, pgvector's default) costs a second table and its index on every insert, and a
-# second lookup on every read: COPY of 1,536-d rows ran 1.7x faster inline here, and loading a
-# backfill about 1.5x (docs/OPERATIONS.md). It must fit in a page with the row's other columns.
+# second lookup on every read: COPY of 1,536-d rows ran 1.7x faster inline here, and the
+# pipeline's ceiling 1.3x (docs/OPERATIONS.md). It must fit in a page with the row's other columns.
 PAGE_ROW_BYTES = 8160  # the largest row an 8 KB PostgreSQL page holds (MaxHeapTupleSize)
 ROW_OTHER_BYTES = 300  # the embedding row's other columns at their widest, with the tuple header
 
