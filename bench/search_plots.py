@@ -40,11 +40,11 @@ def search_png(path: Path, report: dict) -> None:
     middle.legend(fontsize=8)
     for name in ("segments", "merged"):
         sweep = states[name]["ef_sweep"]
-        right.plot([r["ef_search"] for r in sweep], [r["recall_at_10"] for r in sweep], marker="o", label=name)
+        right.plot([r["ef_search_budget"] for r in sweep], [r["recall_at_10"] for r in sweep], marker="o", label=name)
         for r in sweep:
-            right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search"], r["recall_at_10"]), fontsize=7)
+            right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search_budget"], r["recall_at_10"]), fontsize=7)
     right.axhline(RECALL_GOAL, color="tab:red", linestyle="--")
-    right.set_xlabel("hnsw.ef_search (labels: p50)")
+    right.set_xlabel("EF_SEARCH, shared by the segment indexes (labels: p50)")
     right.set_ylabel("recall@10")
     right.legend(fontsize=8)
     data = report["data"]

@@ -141,14 +141,18 @@ def test_a_build_beside_loading_takes_no_parallel_worker_and_the_last_one_takes_
     assert indexing._build_workers() == 1  # everything waits for this one: all the help it may have
 
 
-def test_a_search_over_several_segment_indexes_narrows_its_candidate_list_unless_filtered():
+def test_several_segment_indexes_share_one_candidate_list_unless_the_search_is_filtered():
     from project.embeddings import selectors
 
     job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
-    first, second = Segment.objects.create(job=job), Segment.objects.create(job=job)
-    IndexRange.objects.create(lo=first.pk, hi=first.pk, name="one", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == selectors.EF_SEARCH  # one index: the wide list
-    IndexRange.objects.create(lo=second.pk, hi=second.pk, name="two", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == selectors.EF_SEARCH_SEGMENTS < selectors.EF_SEARCH
-    assert selectors.ef_search(10, filtered=True) == selectors.EF_SEARCH
+    segments = [Segment.objects.create(job=job) for _ in range(10)]
+    IndexRange.objects.create(lo=segments[0].pk, hi=segments[0].pk, name="one", state=IndexRange.State.READY)
+    assert selectors.ef_search(10) == selectors.EF_SEARCH  # one index: the whole list
     assert selectors.ef_search(100) == 200  # never fewer candidates than twice the hits asked for
+    IndexRange.objects.create(lo=segments[1].pk, hi=segments[1].pk, name="two", state=IndexRange.State.READY)
+    assert selectors.ef_search(10) == selectors.EF_SEARCH // 2  # two indexes: half each
+    assert selectors.ef_search(10, filtered=True) == selectors.EF_SEARCH
+    for i, segment in enumerate(segments[2:], start=3):
+        IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"i{i}", state=IndexRange.State.READY)
+    assert selectors.ef_search(10) == 16  # ten: 160 shared
+    assert selectors.ef_search(100) == 100  # each index still keeps at least the k it may have to give
