@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Value
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -96,7 +97,8 @@ def chunk_search(
     with search_transaction(k=k, viewer=viewer, collection=collection, cover=cover):
         rows = query.rows()
     rows.sort(key=lambda row: row[1])
-    chunks = Chunk.objects.select_related("document").in_bulk([chunk_id for chunk_id, _ in rows])
+    hits = Chunk.objects.select_related("document").defer("document__text")  # a hit shows its source, not its whole file
+    chunks = hits.in_bulk([chunk_id for chunk_id, _ in rows])
     return [SearchHit(chunks[chunk_id], 1 - distance) for chunk_id, distance in rows if chunk_id in chunks]
 
 
@@ -113,6 +115,19 @@ def search_transaction(
             [str(ef_search(k, filtered=joined, cover=cover)), "on" if joined else "off"],
         )
         yield
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """``vector`` as pgvector's text form, each float32 in the 9 significant digits that keep it exact.
+
+    pgvector's own ``to_text`` writes each value's shortest float64 repr, up to 17 digits: 1.9 ms
+    for 1,536 values here, against 0.8 ms for ``%.9g``, which PostgreSQL reads back to the same
+    float32.
+    """
+    values = np.asarray(vector, dtype=np.float32)
+    if values.ndim != 1:
+        raise ValueError("expected ndim to be 1")  # as pgvector's Vector says
+    return "[" + ",".join(["%.9g" % value for value in values.tolist()]) + "]"
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,7 @@ def nearest_embeddings(
     embeddings = visible(Embedding.objects.filter(model=model), viewer=viewer, owner_path="chunk__document__owner")
     if collection:
         embeddings = embeddings.filter(chunk__document__collection=collection)
-    rows = embeddings.annotate(distance=CosineDistance("vector", vector))
+    rows = embeddings.annotate(distance=CosineDistance("vector", Value(vector_literal(vector))))
     if threshold is not None:
         rows = rows.filter(distance__lte=1 - threshold)
     base, params = rows.values("chunk_id", "segment", "distance").query.sql_with_params()
