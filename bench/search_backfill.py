@@ -1,11 +1,13 @@
 """The search bench's "while a backfill is loading": searches beside a paced COPY and a segment build.
 
-A loader thread stores ``--backfill-rows`` more rows into the job's open segment at
+A loader process stores ``--backfill-rows`` more rows into the job's open segment at
 ``--backfill-rate`` rows/s, 100 rows a transaction (a worker's group); halfway it closes the
-segment and opens the next, as ``indexing.segment_filled`` does, and a builder thread runs
-``indexing.maintain()`` over the closed half while loading goes on. Meanwhile this thread
-searches: the held-out queries in turn, and every fifth search a probe made from a row the
-loader already stored (half from its latest batch), which must come back first.
+segment and opens the next, as ``indexing.segment_filled`` does, and a builder thread of its own
+runs ``indexing.maintain()`` over the closed half while loading goes on. The loader is a process
+of its own because workers are: as a thread of this one it held the interpreter lock this
+thread's searches wait for. Meanwhile this process searches: the held-out queries in turn, and
+every fifth search a probe made from a row the loader already stored (half from its latest
+batch), which must come back first.
 
 Rows committed during a search may or may not be in its snapshot: its recall is taken against
 the exact answer over the rows committed when it started or when it ended, whichever it matches
@@ -14,80 +16,97 @@ better (``queries_straddling_a_commit`` says how often the two differ).
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 
 import numpy as np
-from django.db import connection
+from django.db import connection, connections
 
 from bench.search_data import near, recall
 from project.embeddings import indexing
+from project.embeddings.models import EmbeddingJob, Segment
 
 PROBE_EVERY = 5
 LOAD_BATCH = 100
 
 
-def backfill(bench) -> dict:
-    args, base = bench.args, bench.loaded
-    builds: list[dict] = []
-    threads: dict[str, threading.Thread] = {}
-    errors: list[BaseException] = []
+def _load_and_build(bench, committed, loading, building, sender) -> None:
+    """The loader process: the paced load, and halfway the build of the closed half beside it."""
+    args, builds, threads = bench.args, [], []
+    t0 = time.perf_counter()
 
     def build() -> None:
+        building.value = True
         try:
             started = time.perf_counter()
             built = indexing.maintain()
             builds.extend({"name": b.name, "rows": b.rows, "seconds": b.build_seconds,
                            "started_after_s": round(started - t0, 1)} for b in built or [])  # fmt: skip
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the main thread)
-            errors.append(exc)
         finally:
+            building.value = False
             connection.close()
 
-    def load() -> None:
-        try:
-            segment = bench.open_segment
-            for i in range(0, args.backfill_rows, LOAD_BATCH):
-                if i >= args.backfill_rows // 2 and "build" not in threads:
-                    segment = bench.close_and_open(segment)
-                    threads["build"] = threading.Thread(target=build, name="build")
-                    threads["build"].start()
-                bench.store(min(LOAD_BATCH, args.backfill_rows - i), segment.pk, batch=LOAD_BATCH)
-                pause = t0 + (i + LOAD_BATCH) / args.backfill_rate - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-            bench.open_segment = segment
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the main thread)
-            errors.append(exc)
-        finally:
-            connection.close()
+    try:
+        segment = bench.open_segment
+        for i in range(0, args.backfill_rows, LOAD_BATCH):
+            if i >= args.backfill_rows // 2 and not threads:
+                segment = bench.close_and_open(segment)
+                threads.append(threading.Thread(target=build, name="build"))
+                threads[0].start()
+            bench.store(min(LOAD_BATCH, args.backfill_rows - i), segment.pk, batch=LOAD_BATCH)
+            committed.value = bench.loaded
+            pause = t0 + (i + LOAD_BATCH) / args.backfill_rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        loading.value = False
+        for thread in threads:
+            thread.join()
+        sender.send({"builds": builds})
+    except BaseException as exc:  # noqa: BLE001 (raised again in the searching process)
+        loading.value = False
+        sender.send({"error": repr(exc)})
+    finally:
+        connections.close_all()
 
+
+def backfill(bench) -> dict:
+    base = bench.loaded
+    context = multiprocessing.get_context("fork")
+    committed = context.Value("q", base)  # rows of bench.values the loader has committed
+    loading, building = context.Value("b", True), context.Value("b", False)
+    results, sender = context.Pipe(duplex=False)
+    connections.close_all()  # the loader opens its own connection; a socket is never shared across a fork
+    loader = context.Process(target=_load_and_build, args=(bench, committed, loading, building, sender), name="loader")
     rng = np.random.default_rng(9)
     records, probes = [], []
     t0 = time.perf_counter()
-    threads["load"] = threading.Thread(target=load, name="load")
-    threads["load"].start()
+    loader.start()
+    sender.close()  # so a loader that dies without a word is an EOFError below, not a hang
     from bench.search_run import search
 
-    while threads["load"].is_alive():
-        committed = bench.loaded
-        building = "build" in threads and threads["build"].is_alive()
-        if (len(records) + len(probes)) % PROBE_EVERY == PROBE_EVERY - 1 and committed > base:
+    while loading.value:
+        before, during_build = committed.value, bool(building.value)
+        if (len(records) + len(probes)) % PROBE_EVERY == PROBE_EVERY - 1 and before > base:
             latest = len(probes) % 2 == 0
-            row = int(rng.integers(max(base, committed - LOAD_BATCH) if latest else base, committed))
+            row = int(rng.integers(max(base, before - LOAD_BATCH) if latest else base, before))
             found, ms = search(near(rng, bench.values[row]))
             probes.append({"latest_batch": latest, "first": found[:1] == [int(bench.ids[row])],
-                           "found": int(bench.ids[row]) in found, "ms": ms, "building": building})  # fmt: skip
+                           "found": int(bench.ids[row]) in found, "ms": ms, "building": during_build})  # fmt: skip
             continue
         query = len(records) % len(bench.queries)
         found, ms = search(bench.queries[query])
-        records.append((query, committed, bench.loaded, found, ms, building))
-    threads["load"].join()
-    if "build" in threads:
-        threads["build"].join()
-    if errors:
-        raise errors[0]
-    return summary(bench, records, probes, builds, time.perf_counter() - t0)
+        records.append((query, before, committed.value, found, ms, during_build))
+    try:
+        outcome = results.recv()
+    except EOFError:
+        outcome = {"error": "the loader process exited without a result"}
+    loader.join()
+    if "error" in outcome:
+        raise RuntimeError(f"backfill loader: {outcome['error']}")
+    bench.loaded = committed.value
+    bench.open_segment = Segment.objects.get(pk=EmbeddingJob.objects.get(pk=bench.job.pk).load_segment)
+    return summary(bench, records, probes, outcome["builds"], time.perf_counter() - t0)
 
 
 def summary(bench, records, probes, builds, seconds) -> dict:
