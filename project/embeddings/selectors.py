@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import numpy as np
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Count, Model, QuerySet, Value
 from django.utils import timezone
 from pgvector.django import CosineDistance
@@ -50,10 +50,16 @@ def ef_search(k: int, *, filtered: bool = False, cover: Cover | None = None) -> 
     A search that reads several segment indexes (a backfill still loading) unfiltered takes each
     one's k best, and each holds only its share of the true k, so the indexes share one list of
     ``EF_SEARCH`` candidates instead of keeping one each: every candidate costs a 1,536-d distance
-    per index. Over 10 segment indexes of 9,800 rows each (clustered vectors, 200 queries), recall@10
-    was 0.997 at 10 candidates each, 1.0 at 20 and at 40, while the search's execution took 11, 16
-    and 27 ms. Filtered to a collection, a narrow list lost recall there (0.953 at 40) and iterated
-    longer (104 ms against 71 at 80), so a filtered search keeps the whole list in every index.
+    per index. Measured on 100,000 clustered vectors (bench/search.py's data, 200 queries), recall@10:
+
+    candidates each (hnsw.ef_search):  10     16     20     40      80     160
+    2 indexes of 49,000 rows           0.897  0.930  0.947  0.985   0.999  0.999
+    4 of 19,600-29,400                 0.972  0.991  0.992  0.9995  1.0    1.0
+    10 of 9,800                        0.997  1.0    1.0    1.0     1.0    1.0
+
+    so 160 shared (80, 40 and 16 each) keeps recall at 0.999 or more, where 160 each took the
+    ten-index search from 7.8 to 76 ms. Filtered to a collection, a narrow list lost recall (0.953
+    at 40) and iterated longer (104 ms against 71 at 80), so a filtered search keeps the whole list.
     """
     wide = max(EF_SEARCH, 2 * k)
     indexes = len((cover or search_cover()).ranges)
@@ -110,35 +116,45 @@ _DOCUMENT_FIELDS = tuple(field for field in Document._meta.concrete_fields if fi
 def _hits(query: NearestQuery) -> list[SearchHit]:
     """The nearest rows with their chunks and documents, read in the query's own statement.
 
-    One statement instead of the nearest ids and then an ORM query for their chunks: the second
-    round trip, its planning and its compiling took 1.7-2.0 ms of a 14 ms search here.
+    One statement instead of the nearest ids and then an ORM query for their chunks: that second
+    query took 1.7-2.0 ms here, and a search beside a loading segment went from 23.8 to 21.8 ms
+    (p50, 200 queries alternating, the same hits).
     """
     columns = [f'c."{f.column}"' for f in _CHUNK_FIELDS] + [f'd."{f.column}"' for f in _DOCUMENT_FIELDS]
     sql = (
         f"SELECT nearest.distance, {', '.join(columns)} FROM ({query.sql}) AS nearest "
         f'JOIN "{Chunk._meta.db_table}" AS c ON c."id" = nearest.chunk_id '
-        f'JOIN "{Document._meta.db_table}" AS d ON d."id" = c."document_id" ORDER BY nearest.distance'
+        f'JOIN "{Document._meta.db_table}" AS d ON d."id" = c."document_id"'
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, query.params)
         rows = cursor.fetchall()
+    rows.sort(key=lambda row: row[0])  # relaxed_order: the planner takes the index's order for sorted, so sort here
+    chunk_reader, document_reader = _reader(Chunk, _CHUNK_FIELDS), _reader(Document, _DOCUMENT_FIELDS)
     split = 1 + len(_CHUNK_FIELDS)
     hits = []
     for row in rows:
-        chunk = _instance(Chunk, _CHUNK_FIELDS, row[1:split])
-        chunk.document = _instance(Document, _DOCUMENT_FIELDS, row[split:])
+        chunk = chunk_reader(row[1:split])
+        chunk.document = document_reader(row[split:])
         hits.append(SearchHit(chunk, 1 - row[0]))
     return hits
 
 
-def _instance(model: type[M], fields: tuple, values: Sequence) -> M:
-    """A model instance from raw column values, converted as the ORM's own reads convert them."""
-    converted = []
-    for field, value in zip(fields, values):
-        for convert in connection.ops.get_db_converters(field) + field.get_db_converters(connection):
-            value = convert(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+def _reader(model: type[M], fields: tuple) -> Callable[[Sequence], M]:
+    """Model instances from raw column values, converted as the ORM's own reads convert them."""
+    db = connections[DEFAULT_DB_ALIAS]
+    converters = [db.ops.get_db_converters(field) + field.get_db_converters(db) for field in fields]
+    names = [field.attname for field in fields]
+
+    def read(values: Sequence) -> M:
+        converted = []
+        for field, convert_all, value in zip(fields, converters, values):
+            for convert in convert_all:
+                value = convert(value, field, db)
+            converted.append(value)
+        return model.from_db(DEFAULT_DB_ALIAS, names, converted)
+
+    return read
 
 
 @contextmanager
