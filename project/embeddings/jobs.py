@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
@@ -21,7 +22,8 @@ from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs, combine
 
 from . import groups, indexing, reuse
-from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, GroupState, Status
+from .locks import advisory_lock
+from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, GroupState, Lane, Status
 from .store import vectors_store
 
 logger = logging.getLogger(__name__)
@@ -275,3 +277,46 @@ STORE_PATIENCE = 30.0  # seconds a paid response waits for PostgreSQL to come ba
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
 # PostgreSQL refuses the vectors as they are (a size the column does not hold, a NaN): no retry mends it.
 VECTORS_UNSTORABLE: tuple[type[Exception], ...] = (DataError,)
+
+
+# --- a streaming ingest's end ---------------------------------------------------------------------
+
+INGEST_LOCK = 0x696E6773  # pg advisory lock (with the job's id): held by the session ingesting into a job
+INGEST_START_SECONDS = 10.0  # a job this young may not have taken its ingest's lock yet
+
+
+def ingest_end(job_id: int, *, error: str = "") -> None:
+    """The job's ingest is over: it completes once its work is stored, or, after ``error``, fails with it."""
+    with transaction.atomic():
+        EmbeddingJob.objects.filter(pk=job_id).update(ingesting=False)
+        if error:
+            EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
+                status=Status.FAILED, last_error=error, finished_at=Now()
+            )
+        elif EmbeddingJob.objects.filter(pk=job_id, lane=Lane.BATCH).exists():
+            transaction.on_commit(groups.batches_drive_soon)  # its last, partial batch can be formed now
+    if not error:
+        finish_if_done(job_id, exact=True)
+
+
+def ingests_gone() -> list[int]:
+    """End the ingests whose process is gone (killed, its host lost), so their jobs do not wait forever.
+
+    A streaming ingest holds an advisory lock keyed by its job for as long as it runs
+    (``streaming.job_ingest``), and PostgreSQL frees it when that session ends, however it ends.
+    A job still marked ``ingesting`` whose lock is free has no ingest left: it fails with a line
+    that says how to go on, and what its batches committed stays (``tollgate resume`` embeds it).
+    Returns the ids of the jobs ended.
+    """
+    young = Now() - timedelta(seconds=INGEST_START_SECONDS)
+    ended = []
+    for job_id in EmbeddingJob.objects.filter(ingesting=True, created_at__lt=young).values_list("pk", flat=True):
+        with advisory_lock(INGEST_LOCK, job_id) as free:
+            if free:
+                committed = EmbeddingJob.documents.through.objects.filter(embeddingjob_id=job_id).count()
+                ingest_end(job_id, error=(
+                    f"ingest stopped after {committed} documents: the process ingesting them is gone; "
+                    f"`tollgate resume {job_id}` embeds what was stored"
+                ))  # fmt: skip
+                ended.append(job_id)
+    return ended

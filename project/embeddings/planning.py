@@ -199,9 +199,11 @@ def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> l
 
     The database is the truth: a group waiting its turn, a cooldown or a retry's ETA holds a
     lease covering the wait and is left alone (``groups.groups_sweep``). A running job left with
-    pending chunks and no live group (rows from before groups existed) is planned again.
+    pending chunks and no live group (rows from before groups existed) is planned again. A job
+    whose streaming ingest died with its process is failed, resumable (``jobs.ingests_gone``).
     Returns the ids of the swept groups. ``stall_seconds`` is kept for callers; leases decide.
     """
+    jobs.ingests_gone()
     swept = groups.groups_sweep(job_id=job_id)
     orphans = EmbeddingJob.objects.filter(status=EmbeddingJob.Status.RUNNING).exclude(
         groups__state__in=UNFINISHED_GROUP_STATES

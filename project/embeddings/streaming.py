@@ -23,14 +23,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Unpack
 
-from django.db import transaction
-from django.db.models.functions import Now
-
 from project.errors import IngestStopped
 
-from . import groups, jobs
+from . import jobs
 from .ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
-from .models import ACTIVE_STATUSES, Document, EmbeddingJob, Lane, Status
+from .locks import advisory_lock
+from .models import Document, EmbeddingJob
 from .planning import batch_enqueue
 
 __all__ = ["job_ingest"]
@@ -63,30 +61,19 @@ def job_ingest(
         batch_enqueue(job, documents)
 
     error = INTERRUPTED  # unless the ingest ends, or fails with a reason
-    try:
-        report = files_ingest(paths=paths, on_batch=on_batch, **options) if paths else IngestReport()
-        if texts:
-            report.merge(document_ingest(texts=texts, on_batch=on_batch, **options))
-        error = ""
-        return report
-    except Exception as exc:  # any cause: the job must not wait for an ingest that is gone
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        committed = job.documents.count()  # the batches before the failing one
-        error = f"ingest stopped after {committed} documents: {reason}"
-        raise IngestStopped(job.pk, committed, reason) from exc
-    finally:
-        ingest_end(job.pk, error=error)
-
-
-def ingest_end(job_id: int, *, error: str = "") -> None:
-    """The job's ingest is over: it completes once its work is stored, or, after ``error``, fails with it."""
-    with transaction.atomic():
-        EmbeddingJob.objects.filter(pk=job_id).update(ingesting=False)
-        if error:
-            EmbeddingJob.objects.filter(pk=job_id, status__in=ACTIVE_STATUSES).update(
-                status=Status.FAILED, last_error=error, finished_at=Now()
-            )
-        elif EmbeddingJob.objects.filter(pk=job_id, lane=Lane.BATCH).exists():
-            transaction.on_commit(groups.batches_drive_soon)  # its last, partial batch can be formed now
-    if not error:
-        jobs.finish_if_done(job_id, exact=True)
+    # Held for the ingest's whole run: if this process dies, PostgreSQL frees it with the
+    # session, and the sweep ends the job's ingest (jobs.ingests_gone) instead of it waiting forever.
+    with advisory_lock(jobs.INGEST_LOCK, job.pk):
+        try:
+            report = files_ingest(paths=paths, on_batch=on_batch, **options) if paths else IngestReport()
+            if texts:
+                report.merge(document_ingest(texts=texts, on_batch=on_batch, **options))
+            error = ""
+            return report
+        except Exception as exc:  # any cause: the job must not wait for an ingest that is gone
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            committed = job.documents.count()  # the batches before the failing one
+            error = f"ingest stopped after {committed} documents: {reason}"
+            raise IngestStopped(job.pk, committed, reason) from exc
+        finally:
+            jobs.ingest_end(job.pk, error=error)

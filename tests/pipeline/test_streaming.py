@@ -1,18 +1,26 @@
 """Streaming ingest with real workers, Redis, PostgreSQL and the simulator.
 
 A job embeds while its ingest runs: each batch's groups are sent as the batch commits, the job
-cannot complete before its ingest has ended, and an ingest that fails midway keeps what it
-committed (resumable, nothing embedded twice).
+cannot complete before its ingest has ended, and an ingest that fails midway, or whose process
+dies, keeps what it committed (resumable, nothing embedded twice).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from project.embeddings import ingest as ingest_module
+from project.embeddings import jobs
 from project.embeddings.models import Chunk, Document, EmbeddingJob
+from project.embeddings.planning import sweep_stalled
 from project.embeddings.services import job_create, job_resume
 from project.embeddings.streaming import job_ingest
 from project.errors import IngestStopped
@@ -93,3 +101,59 @@ def test_an_ingest_error_midway_keeps_what_committed_and_nothing_is_lost(rig, mo
     assert report.duplicates == 80 and report.created == 120
     assert again.status == Status.COMPLETED and again.total_chunks == again.embedded_chunks == 120
     assert_each_chunk_embedded_once(list(Document.objects.filter(source__startswith="broken-")))
+
+
+CRASH = Path(__file__).with_name("ingest_crash.py")
+
+
+def test_an_ingest_whose_process_dies_is_ended_by_the_sweep_and_a_live_one_is_not(rig, monkeypatch):
+    """kill -9 mid-ingest: the job would wait for its ingest forever. The sweep sees the ingest's
+    lock freed with its session, fails the job with a line saying how to go on, and resume
+    embeds what committed, once. A live ingest holds its lock and is left alone."""
+    monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 40)
+    monkeypatch.setattr(jobs, "INGEST_START_SECONDS", 0.0)  # the jobs here are seconds old
+    rig.start(rpm=200, tpm=50_000, window=1.0, workers=2)
+
+    live = job_create(documents=[], ingesting=True)
+    release = threading.Event()
+
+    def slow_corpus():
+        yield from texts(50, prefix="alive-")
+        release.wait(60)
+
+    def ingest_in_a_thread() -> None:  # as tollgate run does, on the thread's own connection
+        try:
+            job_ingest(job=live, texts=slow_corpus())
+        finally:
+            connection.close()
+
+    ingesting = threading.Thread(target=ingest_in_a_thread)
+    ingesting.start()
+    deadline = time.monotonic() + 30
+    while EmbeddingJob.objects.get(pk=live.pk).total_chunks < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)  # its first batch committed: it is mid-ingest
+    sweep_stalled()
+    assert EmbeddingJob.objects.get(pk=live.pk).ingesting  # alive: left alone
+    release.set()
+    ingesting.join(60)
+    assert watch_job(live.pk, progress=False).status == Status.COMPLETED
+
+    job = job_create(documents=[], ingesting=True)
+    crashed = subprocess.run([sys.executable, str(CRASH), str(job.pk)], env=os.environ.copy(), capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert crashed.returncode == 137, crashed.stdout + crashed.stderr
+    job.refresh_from_db()
+    assert job.ingesting and job.status in (Status.QUEUED, Status.RUNNING)  # what it would wait in forever
+
+    sweep_stalled()
+    job.refresh_from_db()
+    assert not job.ingesting and job.status == Status.FAILED
+    assert job.last_error == (
+        f"ingest stopped after 80 documents: the process ingesting them is gone; `tollgate resume {job.pk}` embeds "
+        "what was stored"
+    )
+    job_resume(job_id=job.pk)
+    job = watch_job(job.pk, progress=False)
+    stored = Document.objects.filter(source__startswith="killed-")
+    assert job.status == Status.COMPLETED and job.embedded_chunks == stored.count() == 80
+    assert_each_chunk_embedded_once(list(stored))
