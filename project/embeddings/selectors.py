@@ -192,11 +192,6 @@ class NearestQuery:
     sql: str
     params: tuple
 
-    def rows(self) -> list[tuple[int, float]]:
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, self.params)
-            return cursor.fetchall()
-
     def explain(self) -> str:
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + self.sql, self.params)
