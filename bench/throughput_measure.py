@@ -82,15 +82,15 @@ def database_truth(document_ids: Sequence[int]) -> dict:
 def reset_embeddings() -> None:
     """Every configuration embeds the same chunks from nothing (TRUNCATE also empties the HNSW index).
 
-    A bulk job's segments and their indexes go too (project/embeddings/indexing.py).
+    A bulk job's segments, their indexes and their rows' sign bits go too (project/embeddings/indexing.py).
     """
-    from project.embeddings.models import IndexRange, Segment
+    from project.embeddings.models import IndexRange, Segment, UnindexedVector
 
     with connection.cursor() as cursor:
         for name in IndexRange.objects.values_list("name", flat=True):
             cursor.execute(f"DROP INDEX IF EXISTS {name}")
         IndexRange.objects.all().delete()
-        cursor.execute(f"TRUNCATE {Embedding._meta.db_table}")
+        cursor.execute(f"TRUNCATE {Embedding._meta.db_table}, {UnindexedVector._meta.db_table}")
         Segment.objects.all().delete()
 
 

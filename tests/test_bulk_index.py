@@ -1,7 +1,7 @@
 """Bulk mode on real PostgreSQL+pgvector: segments loaded outside the live index, built, merged.
 
 Searches must stay correct at every step: rows of a segment no index covers yet are found by
-an exact scan, each ready index serves its own segments (read with EXPLAIN), and the merged
+their sign bits and ranked exactly (or, filtered by a join, by an exact scan), each ready index serves its own segments (read with EXPLAIN), and the merged
 index replaces the segment indexes without a search ever seeing a row twice.
 """
 
@@ -14,7 +14,15 @@ import pytest
 from django.db import connection, transaction
 
 from project.embeddings import indexing
-from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, IndexRange, Segment
+from project.embeddings.models import (
+    Chunk,
+    Document,
+    Embedding,
+    EmbeddingJob,
+    IndexRange,
+    Segment,
+    UnindexedVector,
+)
 from project.embeddings.selectors import chunk_search, nearest_embeddings, search_transaction
 from project.embeddings.store import vectors_store
 
@@ -61,11 +69,21 @@ def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
-    # Nothing built yet: the bulk rows are scanned exactly, so the nearest rows are all found.
+    # Nothing built yet. The trigger kept the sign bits of every bulk row (not the live ones): an
+    # unfiltered search ranks the rows nearest by them exactly, and one filtered by a join (here
+    # a collection holding every row) scans every row exactly, so its ten are the exact ten.
+    assert UnindexedVector.objects.count() == 2 * PER_SEGMENT
+    assert set(UnindexedVector.objects.values_list("segment", flat=True)) == {first.pk, second.pk}
     sources = (3, LIVE + 5, total - 7)  # one row in each part: the live index, each segment
     queries = [values[i] + 0.05 * _unit(rng, 1)[0] for i in sources]
-    for query in queries:
-        assert _found(query) == _exact_top(values, ids, query, 10)
+    for query, source in zip(queries, sources):
+        assert _found(query)[0] == ids[source]
+        found = [hit.chunk.pk for hit in chunk_search(vector=query, model=MODEL, viewer=None, k=10, collection="bulk")]
+        assert found == _exact_top(values, ids, query, 10)
+    with search_transaction(k=10, viewer=None, collection=None):
+        plan = nearest_embeddings(vector=queries[0], model=MODEL, viewer=None, k=10).explain()
+    assert "on embeddings_unindexedvector" in plan, plan
+    assert "Index Scan on embeddings_embedding_pkey" in plan or "Index Scan using embeddings_embedding_pkey" in plan, plan
     assert indexing.job_index(job).state == "loading"
     assert indexing.job_index(job).unindexed_rows == 2 * PER_SEGMENT
 
@@ -80,6 +98,7 @@ def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged()
     # at 10 means little here; bench/search.py measures it on clustered data.)
     assert [_found(q)[0] for q in queries] == [ids[i] for i in sources]
     assert indexing.job_index(job).unindexed_rows == PER_SEGMENT
+    assert set(UnindexedVector.objects.values_list("segment", flat=True)) == {second.pk}  # the built one's went
 
     # The job ends: its last segment is closed and built, then both segments merge into one index.
     EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
@@ -88,6 +107,7 @@ def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged()
     assert list(IndexRange.objects.values_list("lo", "hi", "state")) == [(first.pk, second.pk, "ready")]
     assert indexing.search_cover() == indexing.Cover(ranges=((first.pk, second.pk),), exact=())
     assert indexing.job_index(job).state == "indexed"
+    assert not UnindexedVector.objects.exists()
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'embedding_hnsw_%%'")
         assert [row[0] for row in cursor.fetchall()] == [f"embedding_hnsw_{first.pk}_{second.pk}"]

@@ -23,7 +23,7 @@ import django
 django.setup()
 from django.core.management import call_command
 from django.db import connection, transaction
-from project.embeddings.models import Chunk, Document, Embedding, vector_indexes, vector_type
+from project.embeddings.models import Chunk, Document, Embedding, Segment, UnindexedVector, vector_indexes, vector_type
 from project.embeddings.selectors import chunk_search, nearest_embeddings
 from project.embeddings.store import vectors_store
 
@@ -51,8 +51,18 @@ with connection.cursor() as cursor:
     cursor.execute("ANALYZE")
 plan = nearest_embeddings(vector=values[5], model="large", viewer=None, k=5).explain()
 hits = chunk_search(vector=values[5], model="large", viewer=None, k=5)
+# A backfill's rows in a bulk segment: the trigger keeps their sign bits, and a search finds them.
+segment = Segment.objects.create()
+more = Chunk.objects.bulk_create(
+    Chunk(document=document, seq=ROWS + i, text="b", start=0, token_count=1, content_hash=f"b{i}") for i in range(40)
+)
+with transaction.atomic():
+    vectors_store(model="large", dimensions=3072, vectors={c.pk: v for c, v in zip(more, values[:40] * -1)},
+                  segment=segment.pk)
+bulk_hit = chunk_search(vector=-values[7], model="large", viewer=None, k=5)[0].chunk.seq
 print(json.dumps({"type": vector_type(), "column": column, "stored": stored, "plan": plan,
-                  "first": hits[0].chunk.seq, "similarity": hits[0].similarity}))
+                  "first": hits[0].chunk.seq, "similarity": hits[0].similarity,
+                  "bits": UnindexedVector.objects.filter(segment=segment.pk).count(), "bulk_first": bulk_hit}))
 """
 
 
@@ -80,3 +90,4 @@ def test_3072_dimensions_are_halfvec_with_an_hnsw_index_that_search_uses(fresh_d
     assert found["type"] == "halfvec" and found["column"] == "halfvec(3072)" and found["stored"] == 3000
     assert "Index Scan using embedding_vector_hnsw" in found["plan"], found["plan"][:400]
     assert found["first"] == 5 and found["similarity"] > 0.999  # its own vector, at half precision
+    assert found["bits"] == 40 and found["bulk_first"] == 3000 + 7  # halfvec rows in a bulk segment have sign bits too

@@ -16,8 +16,9 @@ indexed soon after the last is stored. When no backfill is loading, the newest i
 merged into one wider range (an LSM's tiered merge), so a search reads a handful of indexes.
 
 Searches stay correct throughout (:func:`search_cover`): each ready index serves the segments
-it covers, and the rows of segments no index covers yet are scanned exactly, then the parts
-are merged by distance. Small and interactive jobs write segment 0, the live index, and are
+it covers, and the rows of segments no index covers yet are found by their sign bits
+(``UnindexedVector``, 192 bytes a row instead of 6 KB, kept by a trigger until the segment's
+index is ready) and ranked exactly, then the parts are merged by distance. Small and interactive jobs write segment 0, the live index, and are
 searchable at once.
 """
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, Sum
 from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
@@ -43,6 +44,7 @@ from .models import (
     EmbeddingJob,
     IndexRange,
     Segment,
+    UnindexedVector,
     index_supported,
     vector_opclass,
 )
@@ -196,6 +198,7 @@ def maintain() -> list[IndexRange] | None:
         if not held:
             return None
         _forget_interrupted_builds()
+        _forget_indexed_bits()
         _close_ended_segments()
         for lo, hi in _unindexed_runs():
             built.append(_build(lo, hi, workers=_build_workers()))
@@ -291,8 +294,20 @@ def _build(lo: int, hi: int, *, workers: int) -> IndexRange:
     index.state = IndexRange.State.READY
     index.build_seconds = round(time.monotonic() - started, 3)
     index.save(update_fields=["state", "build_seconds"])
+    _forget_indexed_bits()
     logger.info("indexed segments %s..%s: %s rows in %.1f s", lo, hi, rows, index.build_seconds)
     return index
+
+
+def _forget_indexed_bits() -> None:
+    """Delete the sign bits (``UnindexedVector``) of rows a ready index covers, or whose segment is gone.
+
+    Only rows named so are deleted, never "all but the unindexed": a segment opened since this
+    looked would lose the bits its first rows were given, and a search would miss them.
+    """
+    covered = IndexRange.objects.filter(state=IndexRange.State.READY, lo__lte=OuterRef("segment"), hi__gte=OuterRef("segment"))
+    kept = Segment.objects.filter(pk=OuterRef("segment"))
+    UnindexedVector.objects.filter(Exists(covered) | ~Exists(kept)).delete()
 
 
 def _parallel_workers(cursor: object, table: str) -> None:
@@ -345,12 +360,19 @@ def _forget_interrupted_builds() -> None:
 
 def search_cover() -> Cover:
     """The widest ready indexes that do not overlap, and the bulk segments none of them covers."""
+    with connection.cursor() as cursor:  # one round trip: every search reads this first
+        cursor.execute(
+            f"SELECT lo, hi FROM {IndexRange._meta.db_table} WHERE state = %s "
+            f"UNION ALL SELECT id, NULL FROM {Segment._meta.db_table}",
+            [IndexRange.State.READY],
+        )
+        rows = cursor.fetchall()
     chosen: list[tuple[int, int]] = []
-    ready = IndexRange.objects.filter(state=IndexRange.State.READY).values_list("lo", "hi")
+    ready = [(lo, hi) for lo, hi in rows if hi is not None]
     for lo, hi in sorted(ready, key=lambda r: (r[0] - r[1], r[0])):
         if all(hi < c_lo or lo > c_hi for c_lo, c_hi in chosen):
             chosen.append((lo, hi))
-    segments = Segment.objects.values_list("pk", flat=True)
+    segments = sorted(number for number, hi in rows if hi is None)
     exact = tuple(s for s in segments if not any(lo <= s <= hi for lo, hi in chosen))
     return Cover(ranges=tuple(sorted(chosen)), exact=exact)
 
