@@ -2,23 +2,26 @@
 
 100,000 clustered vectors of 1,536 dimensions (``bench/search_data.py``) are written the way
 workers write them (``store.vectors_store``: binary COPY, then one INSERT): a few thousand into
-the live index row by row, the rest into bulk segments, each closed segment indexed by
-``indexing.maintain()`` while the next is open, as a backfill does. Then, for a few hundred
-held-out queries, ``selectors.chunk_search`` against numpy's exact answer over the same rows:
+the live index row by row, the rest into bulk segments sized as a backfill's
+(``indexing.segment_filled``: 5,000, 5,000, 10,000, 20,000, …), each closed segment indexed by
+``indexing.maintain()`` while the next loads, and what is left in the open segment, which no
+index covers yet. Then, for a few hundred held-out queries, ``selectors.chunk_search`` against
+numpy's exact answer over the same rows:
 
-1. ``segments``: every segment its own index (the state while a backfill runs);
-2. ``backfill``: while a thread COPYs more rows at a Tier-5 rate into an open segment, and
-   ``maintain()`` builds the half it closed, in another; probes made from just-loaded rows
+1. ``segments``: a backfill midway, each closed segment its own index and the open one found
+   by its rows' sign bits (timed beside reading those rows whole, ``exact_unindexed``);
+2. ``backfill``: while another process COPYs more rows at a Tier-5 rate into the open segment,
+   closes it when full and builds it while the next loads; probes made from just-loaded rows
    check that rows no index covers yet are found;
 3. ``merged``: the job ended, ``maintain()`` built its last segment and merged the indexes.
 
 Each state: recall@10 (goal >= 0.95, and the ``selectors.EF_SEARCH`` that reaches it: the
-candidate list the segment indexes share), p50/p95 latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a query filtered to
-a collection of ~1% of the rows (it must return k). Beside them, measured in the same run: an
-exact scan's latency over the same rows, and the rows/s of COPY, of row-by-row index inserts
-and of each bulk build.
+candidate list the segment indexes share), p50/p95 latency (goal p50 <= 20 ms), the indexes
+EXPLAIN shows, and a query filtered to a collection of ~1% of the rows (it must return k).
+Beside them, measured in the same run: an exact scan's latency over the same rows, and the
+rows/s of COPY, of row-by-row index inserts and of each bulk build.
 
-    uv run python bench/search.py [--rows 100000] [--segments 10] [--queries 200]
+    uv run python bench/search.py [--rows 100000] [--segments 0] [--queries 200]
 
 Writes bench/out/search.json and bench/out/search.png; prints the JSON.
 """
@@ -45,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows before the backfill (default 100,000)")
     parser.add_argument("--live-rows", type=int, default=2_000, help="of them, rows in the live index (default 2,000)")
-    parser.add_argument("--segments", type=int, default=10, help="bulk segments the rest is loaded as (default 10)")
+    parser.add_argument("--segments", type=int, default=0,
+                        help="0 (default): segments sized as a backfill's, the rest left open; N: N equal ones")  # fmt: skip
     parser.add_argument("--backfill-rows", type=int, default=10_000, help="rows loaded while searching (default 10,000)")
     parser.add_argument("--backfill-rate", type=float, default=330.0,
                         help="their rows/s (default 330: a Tier-5 account at 512-token chunks)")  # fmt: skip

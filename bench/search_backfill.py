@@ -1,13 +1,15 @@
 """The search bench's "while a backfill is loading": searches beside a paced COPY and a segment build.
 
 A loader process stores ``--backfill-rows`` more rows into the job's open segment at
-``--backfill-rate`` rows/s, 100 rows a transaction (a worker's group); halfway it closes the
-segment and opens the next, as ``indexing.segment_filled`` does, and a builder thread of its own
-runs ``indexing.maintain()`` over the closed half while loading goes on. The loader is a process
+``--backfill-rate`` rows/s, 100 rows a transaction (a worker's group); when the segment holds
+what ``indexing.segment_filled`` closes it at, it closes it and opens the next, and a builder
+thread of its own runs ``indexing.maintain()`` over the closed one while loading goes on. The loader is a process
 of its own because workers are: as a thread of this one it held the interpreter lock this
 thread's searches wait for. Meanwhile this process searches: the held-out queries in turn, and
 every fifth search a probe made from a row the loader already stored (half from its latest
-batch), which must come back first.
+batch), which must come back first. The held-out queries alternate between ``chunk_search`` as
+it is (rows no index covers found by their sign bits) and the same with those rows read whole
+(``exact_unindexed``), so the two are timed side by side under the same load.
 
 Rows committed during a search may or may not be in its snapshot: its recall is taken against
 the exact answer over the rows committed when it started or when it ended, whichever it matches
@@ -32,7 +34,7 @@ LOAD_BATCH = 100
 
 
 def _load_and_build(bench, committed, loading, building, sender) -> None:
-    """The loader process: the paced load, and halfway the build of the closed half beside it."""
+    """The loader process: the paced load, and the build of the segment it closes beside it."""
     args, builds, threads = bench.args, [], []
     t0 = time.perf_counter()
 
@@ -50,7 +52,7 @@ def _load_and_build(bench, committed, loading, building, sender) -> None:
     try:
         segment = bench.open_segment
         for i in range(0, args.backfill_rows, LOAD_BATCH):
-            if i >= args.backfill_rows // 2 and not threads:
+            if bench.open_rows + i >= bench.close_at and not threads:
                 segment = bench.close_and_open(segment)
                 threads.append(threading.Thread(target=build, name="build"))
                 threads[0].start()
@@ -83,10 +85,14 @@ def backfill(bench) -> dict:
     t0 = time.perf_counter()
     loader.start()
     sender.close()  # so a loader that dies without a word is an EOFError below, not a hang
-    from bench.search_run import search
+    from bench.search_run import plan_indexes, search
 
+    plans: dict = {}
     while loading.value:
         before, during_build = committed.value, bool(building.value)
+        state = "during_segment_build" if during_build else "loading_only"
+        if state not in plans and before > base:
+            plans[state] = plan_indexes(bench.queries[0])  # what the searches of this state read
         if (len(records) + len(probes)) % PROBE_EVERY == PROBE_EVERY - 1 and before > base:
             latest = len(probes) % 2 == 0
             row = int(rng.integers(max(base, before - LOAD_BATCH) if latest else base, before))
@@ -94,9 +100,9 @@ def backfill(bench) -> dict:
             probes.append({"latest_batch": latest, "first": found[:1] == [int(bench.ids[row])],
                            "found": int(bench.ids[row]) in found, "ms": ms, "building": during_build})  # fmt: skip
             continue
-        query = len(records) % len(bench.queries)
-        found, ms = search(bench.queries[query])
-        records.append((query, before, committed.value, found, ms, during_build))
+        query, exact = (len(records) // 2) % len(bench.queries), len(records) % 2 == 1
+        found, ms = search(bench.queries[query], exact_unindexed=exact or None)  # in turn: as chunk_search does, exactly
+        records.append((query, before, committed.value, found, ms, during_build, exact))
     try:
         outcome = results.recv()
     except EOFError:
@@ -106,14 +112,14 @@ def backfill(bench) -> dict:
         raise RuntimeError(f"backfill loader: {outcome['error']}")
     bench.loaded = committed.value
     bench.open_segment = Segment.objects.get(pk=EmbeddingJob.objects.get(pk=bench.job.pk).load_segment)
-    return summary(bench, records, probes, outcome["builds"], time.perf_counter() - t0)
+    return {**summary(bench, records, probes, outcome["builds"], time.perf_counter() - t0), "plans": plans}
 
 
 def summary(bench, records, probes, builds, seconds) -> dict:
     from bench.search_run import latency
 
     def score(record) -> float:
-        query, before, after, found, _, _ = record
+        query, before, after, found = record[:4]
         return max(recall(found, bench.truth(query, rows=before)), recall(found, bench.truth(query, rows=after)))
 
     def part(chosen) -> dict:
@@ -121,6 +127,8 @@ def summary(bench, records, probes, builds, seconds) -> dict:
             return {"queries": 0}
         return {"recall_at_10": round(float(np.mean([score(r) for r in chosen])), 4), **latency([r[4] for r in chosen])}
 
+    exact = [r for r in records if r[6]]  # the same searches with every unindexed row read whole
+    records = [r for r in records if not r[6]]
     building = [r for r in records if r[5]]
     return {
         "rows_before": records[0][1] if records else None,
@@ -132,6 +140,9 @@ def summary(bench, records, probes, builds, seconds) -> dict:
         "during_segment_build": part(building),
         "loading_only": part([r for r in records if not r[5]]),
         "queries_straddling_a_commit": sum(r[1] != r[2] for r in records),
+        "exact_unindexed": {"note": "the same searches in turn, the unindexed rows read whole instead of by sign bits",
+                            **part(exact), "during_segment_build": part([r for r in exact if r[5]]),
+                            "loading_only": part([r for r in exact if not r[5]])},
         "fresh_probes": {
             "probes": len(probes),
             "found_first": sum(p["first"] for p in probes),

@@ -14,14 +14,17 @@ from bench.search import P50_GOAL_MS, RECALL_GOAL  # noqa: E402
 
 def search_png(path: Path, report: dict) -> None:
     states = report["states"]
+    midway = f"{len(states['segments']['plan']['hnsw_indexes_used'])} indexes + open segment"
     bars = {
-        f"{len(states['segments']['plan']['hnsw_indexes_used'])} indexes": states["segments"]["at_default_ef"],
+        midway: states["segments"]["at_default_ef"],
+        **({f"{midway}, read whole": states["segments"]["exact_unindexed"]} if states["segments"]["exact_unindexed"] else {}),
         "while loading": states["backfill"],
+        "while loading, read whole": states["backfill"]["exact_unindexed"],
         f"merged ({len(states['merged']['plan']['hnsw_indexes_used'])} indexes)": states["merged"]["at_default_ef"],
         "filtered 1%, merged": states["merged"]["filtered"],
         "exact scan": report["physical"]["exact_scan"],
     }
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
     names = list(bars)
     x = range(len(names))
     left.bar([i - 0.2 for i in x], [bars[n]["p50_ms"] for n in names], width=0.4, label="p50")

@@ -33,10 +33,14 @@ def load(ids: np.ndarray, values: np.ndarray, segment: int, *, batch: int = BATC
     return time.perf_counter() - started
 
 
-def search(query: np.ndarray, *, collection: str | None = None) -> tuple[list[int], float]:
+def search(
+    query: np.ndarray, *, collection: str | None = None, exact_unindexed: bool | None = None
+) -> tuple[list[int], float]:
     """``chunk_search``'s chunk ids and its wall time in milliseconds."""
     started = time.perf_counter()
-    hits = selectors.chunk_search(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
+    hits = selectors.chunk_search(
+        vector=query, model=MODEL, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
+    )
     return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
 
 
@@ -65,6 +69,22 @@ def plan_indexes(query: np.ndarray, *, collection: str | None = None) -> dict:
 def _cover() -> dict:
     cover = indexing.search_cover()
     return {"index_ranges": [list(r) for r in cover.ranges], "exact_segments": list(cover.exact)}
+
+
+def segment_sizes(rows: int) -> list[int]:
+    """The segments a backfill of ``rows`` closes, as ``indexing.segment_filled`` does: each at least
+    ``TOLLGATE_SEGMENT_ROWS`` and as many as those before it together, up to ``MAX_SEGMENT_GROWTH``
+    times the setting (5,000, 5,000, 10,000, 20,000, 20,000, …); the rest stays in the open one."""
+    sizes: list[int] = []
+    while sum(sizes) + next_segment_size(sizes) <= rows:
+        sizes.append(next_segment_size(sizes))
+    return sizes
+
+
+def next_segment_size(closed: list[int]) -> int:
+    """The rows at which the segment after ``closed`` closes (``indexing.segment_filled``)."""
+    least = settings.TOLLGATE_SEGMENT_ROWS
+    return max(least, min(sum(closed), indexing.MAX_SEGMENT_GROWTH * least))
 
 
 class SearchBench:
@@ -119,23 +139,35 @@ class SearchBench:
         return seconds
 
     def load_base(self) -> dict:
-        """The live rows row by row, then the rest as ``--segments`` segments, each built as it closes."""
+        """The live rows row by row, then the rest in segments sized as a backfill's, each built as it closes.
+
+        ``--segments`` 0 (the default) sizes them as ``indexing.segment_filled`` closes them, and
+        leaves the rest in the open segment; N cuts N equal segments and leaves it empty.
+        """
         args = self.args
         live = self.store(args.live_rows, 0, batch=100)
         say(f"live index: {args.live_rows} rows in {live:.1f} s ({args.live_rows / live:.0f} rows/s, row by row)")
         self.job = EmbeddingJob.objects.create(model=MODEL, dimensions=args.dimensions, status=EmbeddingJob.Status.RUNNING)
-        per_segment = (args.rows - args.live_rows) // args.segments
+        bulk = args.rows - args.live_rows
+        sizes = segment_sizes(bulk) if not args.segments else [bulk // args.segments] * args.segments
+        if args.segments:
+            sizes[-1] += bulk - sum(sizes)
         segment = Segment.objects.create(job=self.job)
         copy_seconds, builds = 0.0, []
-        for number in range(args.segments):
-            count = per_segment if number < args.segments - 1 else args.rows - self.loaded
+        for number, count in enumerate(sizes):
             copy_seconds += self.store(count, segment.pk)
             segment = self.close_and_open(segment)
             built = indexing.maintain()  # the closed segment's build; the open one keeps it from merging
             builds += [{"rows": b.rows, "seconds": b.build_seconds, "rows_per_s": round(b.rows / b.build_seconds, 1)}
                        for b in built]  # fmt: skip
-            say(f"segment {number + 1}/{args.segments}: {count} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
+            say(f"segment {number + 1}/{len(sizes)}: {count} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
         self.open_segment = segment
+        self.open_rows = args.rows - self.loaded  # left in the open segment, scanned without an index
+        if self.open_rows:
+            copy_seconds += self.store(self.open_rows, segment.pk)
+            say(f"open segment: {self.open_rows} rows, no index")
+        # the open segment's rows when it closes during the backfill (equal segments: halfway through)
+        self.close_at = next_segment_size(sizes) if not args.segments else args.backfill_rows // 2
         bulk_rows = args.rows - args.live_rows
         build_seconds = sum(b["seconds"] for b in builds)
         return {
@@ -173,13 +205,13 @@ class SearchBench:
         mask = self.member[:rows] if collection else None
         return self.ids[top(self.scores[:rows, query], K, mask=mask)].tolist()
 
-    def sweep(self, *, collection: str | None = None) -> dict:
+    def sweep(self, *, collection: str | None = None, exact_unindexed: bool | None = None) -> dict:
         """Recall and latency over every query at the ef_search a search now uses (``selectors.ef_search``).
 
         ``ef_search_budget`` is ``selectors.EF_SEARCH``, the one list the indexes share; ``ef_search``
         what each index of this state then keeps.
         """
-        found, ms = zip(*(search(q, collection=collection) for q in self.queries))
+        found, ms = zip(*(search(q, collection=collection, exact_unindexed=exact_unindexed) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
         return {"ef_search_budget": selectors.EF_SEARCH, "ef_search": selectors.ef_search(K, filtered=bool(collection)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
@@ -201,12 +233,15 @@ class SearchBench:
                     break
             selectors.EF_SEARCH = default
             filtered = self.sweep(collection=COLLECTION)
+            # side by side: the open segment's rows read whole instead of by their sign bits
+            exact = self.sweep(exact_unindexed=True) if indexing.search_cover().exact else None
         finally:
             selectors.EF_SEARCH = default
         say(f"{name}: filtered to {COLLECTION}: {filtered}")
         reached = next((r["ef_search_budget"] for r in runs if r["recall_at_10"] >= RECALL_GOAL), None)
         at_default = next(r for r in runs if r["ef_search_budget"] == default)
-        return {"rows": self.loaded, "at_default_ef": at_default, "ef_sweep": runs, "ef_search_reaching_goal": reached,
+        return {"rows": self.loaded, "at_default_ef": at_default, "exact_unindexed": exact, "ef_sweep": runs,
+                "ef_search_reaching_goal": reached,
                 "plan": plan_indexes(self.queries[0]),
                 "filtered": {"collection_rows": int(self.member[: self.loaded].sum()), **filtered,
                              "plan": plan_indexes(self.queries[0], collection=COLLECTION)}}  # fmt: skip
