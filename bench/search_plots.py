@@ -39,7 +39,7 @@ def search_png(path: Path, report: dict) -> None:
     middle.axhline(RECALL_GOAL, color="tab:red", linestyle="--", label=f"goal ≥ {RECALL_GOAL}")
     middle.set_ylim(min(0.8, *recalls.values()) - 0.02, 1.0)
     middle.tick_params(axis="x", labelrotation=20, labelsize=8)
-    middle.set_ylabel(f"recall@10 at ef_search {report['hnsw']['ef_search_default']}")
+    middle.set_ylabel("recall@10 at the default candidate lists")
     middle.legend(fontsize=8)
     for name in ("segments", "merged"):
         sweep = states[name]["ef_sweep"]
@@ -47,7 +47,7 @@ def search_png(path: Path, report: dict) -> None:
         for r in sweep:
             right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search_budget"], r["recall_at_10"]), fontsize=7)
     right.axhline(RECALL_GOAL, color="tab:red", linestyle="--")
-    right.set_xlabel("EF_SEARCH, shared by the segment indexes (labels: p50)")
+    right.set_xlabel("candidate list: one index's, or shared by the segment indexes (labels: p50)")
     right.set_ylabel("recall@10")
     right.legend(fontsize=8)
     data = report["data"]

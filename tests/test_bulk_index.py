@@ -170,9 +170,9 @@ def test_several_segment_indexes_share_one_candidate_list_unless_the_search_is_f
     assert selectors.ef_search(10) == selectors.EF_SEARCH  # one index: the whole list
     assert selectors.ef_search(100) == 200  # never fewer candidates than twice the hits asked for
     IndexRange.objects.create(lo=segments[1].pk, hi=segments[1].pk, name="two", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == selectors.EF_SEARCH // 2  # two indexes: half each
+    assert selectors.ef_search(10) == selectors.EF_SEARCH_SHARED // 2  # two indexes: half of the shared list each
     assert selectors.ef_search(10, filtered=True) == selectors.EF_SEARCH
     for i, segment in enumerate(segments[2:], start=3):
         IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"i{i}", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == 16  # ten: 160 shared
+    assert selectors.ef_search(10) == 10  # ten: 80 shared, but never fewer than k each
     assert selectors.ef_search(100) == 100  # each index still keeps at least the k it may have to give
