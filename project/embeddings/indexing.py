@@ -18,8 +18,8 @@ merged into one wider range (an LSM's tiered merge), so a search reads a handful
 Searches stay correct throughout (:func:`search_cover`): each ready index serves the segments
 it covers, and the rows of segments no index covers yet are found by their sign bits
 (``UnindexedVector``, 192 bytes a row instead of 6 KB, kept by a trigger until the segment's
-index is ready) and ranked exactly, then the parts are merged by distance. Small and interactive jobs write segment 0, the live index, and are
-searchable at once.
+index is ready) and ranked exactly, then the parts are merged by distance. Small and
+interactive jobs write segment 0, the live index, and are searchable at once.
 """
 
 from __future__ import annotations
@@ -305,7 +305,8 @@ def _forget_indexed_bits() -> None:
     Only rows named so are deleted, never "all but the unindexed": a segment opened since this
     looked would lose the bits its first rows were given, and a search would miss them.
     """
-    covered = IndexRange.objects.filter(state=IndexRange.State.READY, lo__lte=OuterRef("segment"), hi__gte=OuterRef("segment"))
+    ready = IndexRange.objects.filter(state=IndexRange.State.READY)
+    covered = ready.filter(lo__lte=OuterRef("segment"), hi__gte=OuterRef("segment"))
     kept = Segment.objects.filter(pk=OuterRef("segment"))
     UnindexedVector.objects.filter(Exists(covered) | ~Exists(kept)).delete()
 
