@@ -16,8 +16,10 @@ numpy's exact answer over the same rows:
 3. ``merged``: the job ended, ``maintain()`` built its last segment and merged the indexes.
 
 Each state: recall@10 (goal >= 0.95, and the candidate list that reaches it: one index's
-``selectors.EF_SEARCH``, or the ``EF_SEARCH_SHARED`` several segment indexes share), p50/p95 latency (goal p50 <= 20 ms), the indexes
-EXPLAIN shows, and a query filtered to a collection of ~1% of the rows (it must return k).
+``selectors.EF_SEARCH``, or the ``EF_SEARCH_SHARED`` several segment indexes share), p50/p95
+latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a query filtered to a collection of
+~1% of the rows (it must return k). Midway, also a search of another model, which must read none
+of the backfill's indexes (``other_model``, beside the same query reading every one).
 Beside them, measured in the same run: an exact scan's latency over the same rows, and the
 rows/s of COPY, of row-by-row index inserts and of each bulk build.
 
@@ -39,6 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, K = "text-embedding-3-small", 10
+OTHER_MODEL = "text-embedding-3-large"  # searched beside the backfill; no rows anywhere
 RECALL_GOAL, P50_GOAL_MS = 0.95, 20.0
 EF_LADDER = (40, 80, 160, 320)  # selectors.EF_SEARCH(_SHARED), up the ladder until recall@10 reaches the goal (and 160 at least)
 COLLECTION, DOCUMENTS = "one-percent", 100  # chunk i belongs to document i % 100; document 0 is the collection

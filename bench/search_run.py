@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from bench.search import COLLECTION, DOCUMENTS, EF_LADDER, K, MODEL, P50_GOAL_MS, RECALL_GOAL, ROOT, say
+from bench.search import COLLECTION, DOCUMENTS, EF_LADDER, K, MODEL, OTHER_MODEL, P50_GOAL_MS, RECALL_GOAL, ROOT, say
 from bench.search_data import clustered, contrast, recall, scores, top
 from project.embeddings import indexing, selectors
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, Segment
@@ -34,14 +35,34 @@ def load(ids: np.ndarray, values: np.ndarray, segment: int, *, batch: int = BATC
 
 
 def search(
-    query: np.ndarray, *, collection: str | None = None, exact_unindexed: bool | None = None
+    query: np.ndarray, *, collection: str | None = None, exact_unindexed: bool | None = None, model: str = MODEL
 ) -> tuple[list[int], float]:
     """``chunk_search``'s chunk ids and its wall time in milliseconds."""
     started = time.perf_counter()
     hits = selectors.chunk_search(
-        vector=query, model=MODEL, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
+        vector=query, model=model, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
     )
     return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
+
+
+def other_model(queries: np.ndarray, *, model: str = OTHER_MODEL) -> dict:
+    """A search of a model this backfill is not loading (a re-embed's old one, say), beside it.
+
+    It reads none of the backfill's indexes or bits (``Cover.for_model``). Side by side, the same
+    query reading every index as searches once did (a cover that knows no segment's model): each
+    HNSW scan filtered to a model its index lacks reads ``hnsw.max_scan_tuples`` of it.
+    """
+    ms = [search(q, model=model)[1] for q in queries]
+    every = []
+    for query in queries[: max(3, len(queries) // 10)]:  # slow by design: a few suffice
+        blind = dataclasses.replace(indexing.search_cover(), models={})
+        started = time.perf_counter()
+        nearest = selectors.nearest_embeddings(vector=query, model=model, viewer=None, k=K, cover=blind)
+        with selectors.search_transaction(k=K, viewer=None, collection=None, cover=blind), connection.cursor() as c:
+            c.execute(nearest.sql, nearest.params)
+            c.fetchall()
+        every.append((time.perf_counter() - started) * 1000)
+    return {"model": model, **latency(ms), "reading_every_index": latency(every)}
 
 
 def latency(ms: list[float]) -> dict:
@@ -262,11 +283,13 @@ class SearchBench:
         finally:
             selectors.EF_SEARCH, selectors.EF_SEARCH_SHARED = defaults
         say(f"{name}: filtered to {COLLECTION}: {filtered}")
+        other = other_model(self.queries[:50])
+        say(f"{name}: a search of {other['model']}, which this backfill is not loading: {other}")
         reached = next((r["ef_search_budget"] for r in runs if r["recall_at_10"] >= RECALL_GOAL), None)
         at_default = next(r for r in runs if r["ef_search_budget"] == default)
         return {"rows": self.loaded, "at_default_ef": at_default, "exact_unindexed": exact, "ef_sweep": runs,
                 "ef_search_reaching_goal": reached,
-                "plan": plan_indexes(self.queries[0]),
+                "plan": plan_indexes(self.queries[0]), "other_model": other,
                 "filtered": {"collection_rows": int(self.member[: self.loaded].sum()), **filtered,
                              "plan": plan_indexes(self.queries[0], collection=COLLECTION)}}  # fmt: skip
 

@@ -229,6 +229,45 @@ def test_the_bits_go_once_an_index_covers_their_segment_or_the_segment_is_gone()
     assert chunk_search(vector=query, model=MODEL, viewer=None, k=3)[0].chunk.pk == chunks[45].pk
 
 
+def test_a_search_reads_only_what_may_hold_its_models_rows():
+    """A re-embed's backfill beside the old model's rows: neither model's search reads the other's
+    indexes or bits (a filtered HNSW scan of an index without the model reads all of it)."""
+    other = "other-model"
+    chunks, values = _chunks(70, "m"), _unit(np.random.default_rng(9), 70)
+    running = EmbeddingJob.Status.RUNNING
+    mine = Segment.objects.create(job=EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=running))
+    theirs = Segment.objects.create(job=EmbeddingJob.objects.create(model=other, dimensions=DIMENSIONS, status=running))
+    _load(chunks[:20], values[:20], mine.pk)
+    _load(chunks[60:], values[60:], 0)  # the live index holds this model only
+    with transaction.atomic():
+        vectors_store(model=other, dimensions=DIMENSIONS, vectors={c.pk: v for c, v in zip(chunks[20:40], values[20:40])},
+                      segment=theirs.pk)  # fmt: skip
+    Segment.objects.filter(pk=theirs.pk).update(state=Segment.State.CLOSED)
+    assert [(b.lo, b.hi) for b in indexing.maintain()] == [(theirs.pk, theirs.pk)]
+
+    def sql(model: str) -> str:
+        return nearest_embeddings(vector=values[0], model=model, viewer=None, k=10).sql
+
+    theirs_index = f"segment >= {theirs.pk} AND segment <= {theirs.pk}"
+    assert "WHERE segment = 0 " in sql(MODEL) and theirs_index not in sql(MODEL)
+    assert "WHERE segment = 0 " not in sql(other) and theirs_index in sql(other)
+    assert f"WHERE segment IN ({mine.pk}) ORDER BY bits" in sql(MODEL)  # its own segment, no model compared
+    assert UnindexedVector._meta.db_table not in sql(other)
+    assert indexing.search_cover(other) == indexing.Cover(ranges=((theirs.pk, theirs.pk),), exact=(), live=False)
+    assert _found(values[5])[0] == chunks[5].pk and _found(values[65])[0] == chunks[65].pk
+    assert chunks[25].pk not in _found(values[25])  # the other model's row: not this model's answer
+    found = chunk_search(vector=values[25], model=other, viewer=None, k=10)
+    assert found[0].chunk.pk == chunks[25].pk and {hit.chunk.pk for hit in found} <= {c.pk for c in chunks[20:40]}
+    assert chunk_search(vector=values[25], model="no-such-rows", viewer=None, k=10) == []
+
+    orphan = Segment.objects.create()  # a segment whose job was deleted: its rows' model is unknown
+    _load(chunks[40:60], values[40:60], orphan.pk)
+    assert f"WHERE model = %s AND segment IN ({mine.pk}, {orphan.pk}) ORDER BY bits" in sql(MODEL)
+    assert _found(values[45])[0] == chunks[45].pk
+    found = chunk_search(vector=values[45], model=other, viewer=None, k=10)
+    assert chunks[45].pk not in [hit.chunk.pk for hit in found] and found[0].chunk.pk in {c.pk for c in chunks[20:40]}
+
+
 def test_the_migration_gives_bits_to_rows_loaded_before_it():
     executor = MigrationExecutor(connection)
     executor.migrate([BEFORE])

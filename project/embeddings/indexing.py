@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -61,14 +61,46 @@ GRAPH_BYTES_PER_ROW = 600  # neighbour lists (m=16: 32 on layer 0) and bookkeepi
 
 @dataclass(frozen=True)
 class Cover:
-    """How a search reads every segment exactly once: index ranges, and segments scanned exactly."""
+    """How a search reads every segment exactly once: index ranges, and segments scanned exactly.
+
+    ``live``: whether the live index may hold the rows searched. ``models``: the model of each
+    segment's job (None: the job was deleted), from which :meth:`for_model` keeps only what may
+    hold one model's rows.
+    """
 
     ranges: tuple[tuple[int, int], ...]
     exact: tuple[int, ...]
+    live: bool = True
+    models: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def live_only(self) -> bool:
         return not self.ranges and not self.exact
+
+    def for_model(self, model: str, *, live: bool = True) -> Cover:
+        """The indexes and segments that may hold ``model``'s rows.
+
+        A search reads no index of another model's segments: an HNSW scan filtered to a model
+        its index does not hold finds nothing until it has read ``hnsw.max_scan_tuples`` of it,
+        and a search of one model beside another's loading backfill (six segment indexes) took
+        590 ms instead of 21. A range with a segment of unknown model, or none known, is read.
+        """
+
+        def may_hold(lo: int, hi: int) -> bool:
+            owners = [owner for number, owner in self.models.items() if lo <= number <= hi]
+            return not owners or any(owner in (model, None) for owner in owners)
+
+        return Cover(
+            ranges=tuple(r for r in self.ranges if may_hold(*r)),
+            exact=tuple(s for s in self.exact if may_hold(s, s)),
+            live=self.live and live,
+            models=self.models,
+        )
+
+    @property
+    def exact_model_unknown(self) -> bool:
+        """Whether a segment scanned exactly has no known model, so its rows' model must be checked."""
+        return any(self.models.get(s) is None for s in self.exact)
 
 
 @dataclass(frozen=True)
@@ -359,23 +391,35 @@ def _forget_interrupted_builds() -> None:
 # --- the read side ---------------------------------------------------------------------------------
 
 
-def search_cover() -> Cover:
-    """The widest ready indexes that do not overlap, and the bulk segments none of them covers."""
+def search_cover(model: str | None = None) -> Cover:
+    """The widest ready indexes that do not overlap, and the bulk segments none of them covers.
+
+    Given ``model``, only those that may hold its rows, and whether the live index holds any
+    (:meth:`Cover.for_model`).
+    """
+    live = (
+        f"UNION ALL (SELECT 'live', NULL, NULL, model FROM {Embedding._meta.db_table} "
+        f"WHERE segment = {LIVE_SEGMENT} AND model = %s LIMIT 1)"  # embedding_live_model
+        if model is not None
+        else ""
+    )
     with connection.cursor() as cursor:  # one round trip: every search reads this first
         cursor.execute(
-            f"SELECT lo, hi FROM {IndexRange._meta.db_table} WHERE state = %s "
-            f"UNION ALL SELECT id, NULL FROM {Segment._meta.db_table}",
-            [IndexRange.State.READY],
+            f"SELECT 'range', lo, hi, NULL FROM {IndexRange._meta.db_table} WHERE state = %s "
+            f"UNION ALL SELECT 'segment', s.id, NULL, j.model FROM {Segment._meta.db_table} AS s "
+            f"LEFT JOIN {EmbeddingJob._meta.db_table} AS j ON j.id = s.job_id {live}",
+            [IndexRange.State.READY] + ([model] if model is not None else []),
         )
         rows = cursor.fetchall()
     chosen: list[tuple[int, int]] = []
-    ready = [(lo, hi) for lo, hi in rows if hi is not None]
+    ready = [(lo, hi) for kind, lo, hi, _ in rows if kind == "range"]
     for lo, hi in sorted(ready, key=lambda r: (r[0] - r[1], r[0])):
         if all(hi < c_lo or lo > c_hi for c_lo, c_hi in chosen):
             chosen.append((lo, hi))
-    segments = sorted(number for number, hi in rows if hi is None)
-    exact = tuple(s for s in segments if not any(lo <= s <= hi for lo, hi in chosen))
-    return Cover(ranges=tuple(sorted(chosen)), exact=exact)
+    models = {number: owner for kind, number, _, owner in rows if kind == "segment"}
+    exact = tuple(s for s in sorted(models) if not any(lo <= s <= hi for lo, hi in chosen))
+    cover = Cover(ranges=tuple(sorted(chosen)), exact=exact, models=models)
+    return cover if model is None else cover.for_model(model, live=any(kind == "live" for kind, *_ in rows))
 
 
 @dataclass(frozen=True)

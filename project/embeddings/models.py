@@ -139,6 +139,9 @@ class Embedding(models.Model):
         indexes = [
             models.Index(fields=["input_hash", "model", "dimensions"], name="embedding_content_address"),
             models.Index(fields=["segment"], name="embedding_segment"),
+            # Which models the live index holds (indexing.search_cover): a search of a model it
+            # does not hold skips it, since a filtered HNSW scan finds nothing only at its end.
+            models.Index(fields=["model"], name="embedding_live_model", condition=models.Q(segment=LIVE_SEGMENT)),
             *vector_indexes(),
         ]
 
