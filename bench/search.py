@@ -13,11 +13,12 @@ numpy's exact answer over the same rows:
 2. ``backfill``: while another process COPYs more rows at a Tier-5 rate into the open segment,
    closes it when full and builds it while the next loads; probes made from just-loaded rows
    check that rows no index covers yet are found;
-3. ``merged``: the job ended, ``maintain()`` built its last segment and merged the indexes.
+3. ``merged``: the job ended, ``maintain()`` built its last segment and merged the indexes;
+4. ``second_job``: a second backfill's first segment (5,000 rows), indexed beside the merged
+   index, too small to merge into it.
 
-Each state: recall@10 (goal >= 0.95, and the candidate list that reaches it: one index's
-``selectors.EF_SEARCH``, or the ``EF_SEARCH_SHARED`` several segment indexes share), p50/p95
-latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a query filtered to a collection of
+Each state: recall@10 (goal >= 0.95) at the candidate list ``selectors.ef_search`` gives it and
+up a ladder of others, p50/p95 latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a query filtered to a collection of
 ~1% of the rows (it must return k). Midway, also a search of another model, which must read none
 of the backfill's indexes (``other_model``, beside the same query reading every one).
 Beside them, measured in the same run: an exact scan's latency over the same rows, and the
@@ -43,7 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL, K = "text-embedding-3-small", 10
 OTHER_MODEL = "text-embedding-3-large"  # searched beside the backfill; no rows anywhere
 RECALL_GOAL, P50_GOAL_MS = 0.95, 20.0
-EF_LADDER = (40, 80, 160, 320)  # selectors.EF_SEARCH(_SHARED), up the ladder until recall@10 reaches the goal (and 160 at least)
+# hnsw.ef_search, up the ladder until recall@10 reaches the goal (and the ladder's middle at
+# least): one index's lists, and the shorter ones of several indexes sharing the rows.
+EF_LADDER, SHARE_LADDER = (40, 80, 160, 320), (10, 14, 20, 40)
 COLLECTION, DOCUMENTS = "one-percent", 100  # chunk i belongs to document i % 100; document 0 is the collection
 
 
@@ -56,6 +59,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backfill-rows", type=int, default=10_000, help="rows loaded while searching (default 10,000)")
     parser.add_argument("--backfill-rate", type=float, default=330.0,
                         help="their rows/s (default 330: a Tier-5 account at 512-token chunks)")  # fmt: skip
+    parser.add_argument("--second-job-rows", type=int, default=5_000,
+                        help="after the merge, a second backfill's one segment beside it (default 5,000)")  # fmt: skip
     parser.add_argument("--queries", type=int, default=200, help="held-out queries (default 200)")
     parser.add_argument("--dimensions", type=int, default=1536)
     parser.add_argument("--exact-queries", type=int, default=20, help="queries timed as an exact scan (default 20)")

@@ -22,6 +22,8 @@ def search_png(path: Path, report: dict) -> None:
         "while loading, read whole": states["backfill"]["exact_unindexed"],
         f"merged ({len(states['merged']['plan']['hnsw_indexes_used'])} indexes)": states["merged"]["at_default_ef"],
         "filtered 1%, merged": states["merged"]["filtered"],
+        "merged + a second job's segment": states["second_job"]["at_default_ef"],
+        "another model, midway": states["segments"]["other_model"],
         "exact scan": report["physical"]["exact_scan"],
     }
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(17, 5))
@@ -41,13 +43,14 @@ def search_png(path: Path, report: dict) -> None:
     middle.tick_params(axis="x", labelrotation=20, labelsize=8)
     middle.set_ylabel("recall@10 at the default candidate lists")
     middle.legend(fontsize=8)
-    for name in ("segments", "merged"):
+    for name in ("segments", "merged", "second_job"):
         sweep = states[name]["ef_sweep"]
-        right.plot([r["ef_search_budget"] for r in sweep], [r["recall_at_10"] for r in sweep], marker="o", label=name)
+        right.plot([r["ef_search"] for r in sweep], [r["recall_at_10"] for r in sweep], marker="o", label=name)
         for r in sweep:
-            right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search_budget"], r["recall_at_10"]), fontsize=7)
+            right.annotate(f"{r['p50_ms']:.0f} ms", (r["ef_search"], r["recall_at_10"]), fontsize=7)
     right.axhline(RECALL_GOAL, color="tab:red", linestyle="--")
-    right.set_xlabel("candidate list: one index's, or shared by the segment indexes (labels: p50)")
+    right.set_xscale("log")
+    right.set_xlabel("hnsw.ef_search: candidates each index keeps (labels: p50)")
     right.set_ylabel("recall@10")
     right.legend(fontsize=8)
     data = report["data"]

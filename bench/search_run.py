@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
@@ -15,7 +17,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from bench.search import COLLECTION, DOCUMENTS, EF_LADDER, K, MODEL, OTHER_MODEL, P50_GOAL_MS, RECALL_GOAL, ROOT, say
+from bench.search import (
+    COLLECTION,
+    DOCUMENTS,
+    EF_LADDER,
+    K,
+    MODEL,
+    OTHER_MODEL,
+    P50_GOAL_MS,
+    RECALL_GOAL,
+    ROOT,
+    SHARE_LADDER,
+    say,
+)
 from bench.search_data import clustered, contrast, recall, scores, top
 from project.embeddings import indexing, selectors
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, Segment
@@ -43,6 +57,17 @@ def search(
         vector=query, model=model, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
     )
     return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
+
+
+@contextmanager
+def fixed_ef_search(ef: int) -> Iterator[None]:
+    """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list)."""
+    rule = selectors.ef_search
+    selectors.ef_search = lambda k, *, filtered=False, cover=None: rule(k, filtered=True) if filtered else ef
+    try:
+        yield
+    finally:
+        selectors.ef_search = rule
 
 
 def other_model(queries: np.ndarray, *, model: str = OTHER_MODEL) -> dict:
@@ -140,8 +165,9 @@ class SearchBench:
         started = time.monotonic()
         loadavg = {"start": os.getloadavg()}
         call_command("migrate", verbosity=0)
-        say(f"generating {args.rows + args.backfill_rows:,} clustered vectors of {args.dimensions} dimensions")
-        data = clustered(rows=args.rows + args.backfill_rows, queries=args.queries, dimensions=args.dimensions)
+        total = args.rows + args.backfill_rows + args.second_job_rows
+        say(f"generating {total:,} clustered vectors of {args.dimensions} dimensions")
+        data = clustered(rows=total, queries=args.queries, dimensions=args.dimensions)
         self.values, self.queries = data.rows, data.queries
         self.ids = self.chunks(len(self.values))
         self.member = np.arange(len(self.values)) % DOCUMENTS == 0  # rows in COLLECTION
@@ -159,6 +185,7 @@ class SearchBench:
         analyze()
         states["merged"] = self.state("merged")
         exact = self.exact_scan()
+        states["second_job"] = self.second_job()
         loadavg["end"] = os.getloadavg()
         return self.report(data, rates, states, exact, loadavg, time.monotonic() - started)
 
@@ -248,50 +275,63 @@ class SearchBench:
         mask = self.member[:rows] if collection else None
         return self.ids[top(self.scores[:rows, query], K, mask=mask)].tolist()
 
-    def sweep(self, budget: int, *, collection: str | None = None, exact_unindexed: bool | None = None) -> dict:
-        """Recall and latency over every query at the ef_search a search now uses (``selectors.ef_search``).
-
-        ``ef_search_budget`` is the list of this state's search: one index's (``selectors.EF_SEARCH``)
-        or the one several segment indexes share (``EF_SEARCH_SHARED``); ``ef_search`` what each
-        index of this state then keeps.
-        """
+    def sweep(self, *, collection: str | None = None, exact_unindexed: bool | None = None) -> dict:
+        """Recall and latency over every query at the ef_search a search now uses (``selectors.ef_search``)."""
         found, ms = zip(*(search(q, collection=collection, exact_unindexed=exact_unindexed) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
-        return {"ef_search_budget": budget, "ef_search": selectors.ef_search(K, filtered=bool(collection)),
+        return {"ef_search": selectors.ef_search(K, filtered=bool(collection), cover=indexing.search_cover(MODEL)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
                 "min_recall": round(float(np.min(recalls)), 2), **latency(list(ms)),
                 "queries_with_k_hits": sum(len(f) == K for f in found)}  # fmt: skip
 
     def state(self, name: str) -> dict:
-        defaults = (selectors.EF_SEARCH, selectors.EF_SEARCH_SHARED)
-        default = defaults[1] if len(indexing.search_cover().ranges) > 1 else defaults[0]
+        """Recall and latency at the candidate list ``selectors.ef_search`` gives this state, and up a ladder of others.
+
+        The ladder fixes ``hnsw.ef_search`` (what each index keeps) for the unfiltered searches:
+        one index's lists, or shorter ones when several indexes share the rows.
+        """
+        cover = indexing.search_cover(MODEL)
+        rule = selectors.ef_search(K, cover=cover)
+        ladder = sorted({rule, *(SHARE_LADDER if len(cover.ranges) > 1 and rule <= SHARE_LADDER[-1] else EF_LADDER)})
         for query in self.queries[:20]:
             search(query)  # warm the caches: the first reads of each index come from disk
         runs = []
-        try:
-            for ef in EF_LADDER:
-                selectors.EF_SEARCH = selectors.EF_SEARCH_SHARED = ef  # the list this state's search keeps or shares
-                runs.append(self.sweep(ef))
-                say(f"{name}: ef_search {ef} ({runs[-1]['ef_search']} an index): recall@10 {runs[-1]['recall_at_10']}, "
-                    f"p50 {runs[-1]['p50_ms']} ms, p95 {runs[-1]['p95_ms']} ms")  # fmt: skip
-                if runs[-1]["recall_at_10"] >= RECALL_GOAL and ef >= max(160, default):
-                    break
-            selectors.EF_SEARCH, selectors.EF_SEARCH_SHARED = defaults
-            filtered = self.sweep(selectors.EF_SEARCH, collection=COLLECTION)
-            # side by side: the open segment's rows read whole instead of by their sign bits
-            exact = self.sweep(default, exact_unindexed=True) if indexing.search_cover().exact else None
-        finally:
-            selectors.EF_SEARCH, selectors.EF_SEARCH_SHARED = defaults
+        for ef in ladder:
+            with fixed_ef_search(ef):
+                runs.append(self.sweep())
+            say(f"{name}: ef_search {ef}{' (the rule)' if ef == rule else ''}: recall@10 {runs[-1]['recall_at_10']}, "
+                f"p50 {runs[-1]['p50_ms']} ms, p95 {runs[-1]['p95_ms']} ms")  # fmt: skip
+            if runs[-1]["recall_at_10"] >= RECALL_GOAL and ef >= max(ladder[len(ladder) // 2], rule):
+                break
+        filtered = self.sweep(collection=COLLECTION)
+        # side by side: the open segment's rows read whole instead of by their sign bits
+        exact = self.sweep(exact_unindexed=True) if cover.exact else None
         say(f"{name}: filtered to {COLLECTION}: {filtered}")
         other = other_model(self.queries[:50])
         say(f"{name}: a search of {other['model']}, which this backfill is not loading: {other}")
-        reached = next((r["ef_search_budget"] for r in runs if r["recall_at_10"] >= RECALL_GOAL), None)
-        at_default = next(r for r in runs if r["ef_search_budget"] == default)
-        return {"rows": self.loaded, "at_default_ef": at_default, "exact_unindexed": exact, "ef_sweep": runs,
-                "ef_search_reaching_goal": reached,
+        reached = next((r["ef_search"] for r in runs if r["recall_at_10"] >= RECALL_GOAL), None)
+        at_default = next(r for r in runs if r["ef_search"] == rule)
+        return {"rows": self.loaded, "indexes": [[lo, hi, cover.rows.get((lo, hi))] for lo, hi in cover.ranges],
+                "largest_share": round(cover.largest_share(), 3), "at_default_ef": at_default,
+                "exact_unindexed": exact, "ef_sweep": runs, "ef_search_reaching_goal": reached,
                 "plan": plan_indexes(self.queries[0]), "other_model": other,
                 "filtered": {"collection_rows": int(self.member[: self.loaded].sum()), **filtered,
                              "plan": plan_indexes(self.queries[0], collection=COLLECTION)}}  # fmt: skip
+
+    def second_job(self) -> dict:
+        """After the merge, a second backfill's first segment, indexed on its own beside the merged index.
+
+        It stays so (too small to merge into an index twenty times its size), and every search
+        reads both: the list is sized for the merged index's share, not halved between the two.
+        """
+        job = EmbeddingJob.objects.create(model=MODEL, dimensions=self.args.dimensions, status=EmbeddingJob.Status.RUNNING)
+        segment = Segment.objects.create(job=job)
+        self.store(self.args.second_job_rows, segment.pk)
+        EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
+        built = indexing.maintain()
+        say(f"second job: {self.args.second_job_rows} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
+        analyze()
+        return self.state("second_job")
 
     def exact_scan(self) -> dict:
         """The same query with index scans off: what every search would cost without an index."""
@@ -316,7 +356,7 @@ class SearchBench:
             cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
             settings_read["pgvector"] = cursor.fetchone()[0]
         goals = {}
-        for name in ("segments", "merged"):
+        for name in ("segments", "merged", "second_job"):
             default = states[name]["at_default_ef"]
             goals[f"{name}_recall_at_least_0_95"] = default["recall_at_10"] >= RECALL_GOAL
             goals[f"{name}_p50_at_most_20_ms"] = default["p50_ms"] <= P50_GOAL_MS
@@ -337,8 +377,7 @@ class SearchBench:
             "data": {**data.describe(), **contrast(self.values[: self.args.rows], self.queries),
                      "held_out_queries": self.args.queries},
             "hnsw": {"options": indexing.HNSW_OPTIONS, "ef_search_default": selectors.EF_SEARCH,
-                     "ef_search_shared_default": selectors.EF_SEARCH_SHARED,
-                     "ef_search_shared_by_segment_indexes": True,
+                     "ef_search_rule": "EF_SEARCH * (largest index's share of the rows) ** 2, at least k",
                      "iterative_scan": "relaxed_order",
                      "index_memory_mb": settings.TOLLGATE_INDEX_MEMORY_MB},
             "goals": goals,

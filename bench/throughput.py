@@ -466,7 +466,7 @@ class Bench:
         ratio = run["job_span_seconds"] / ideal if ideal else None
         say(f"{name}: {run['job_tokens']:,} tokens in {run['job_span_seconds']} s, ideal {ideal:.2f} s, "
             f"ratio {ratio and round(ratio, 3)} (goal <= {SHORT_GOAL})")  # fmt: skip
-        return {**_brief(run), "time_scale": scale, "window_seconds": window, "ideal_seconds": round(ideal, 2),
+        return {**run, "time_scale": scale, "window_seconds": window, "ideal_seconds": round(ideal, 2),
                 "wall_over_ideal": ratio and round(ratio, 3), "goal": SHORT_GOAL}  # fmt: skip
 
     def ceiling(self) -> dict:

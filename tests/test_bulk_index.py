@@ -174,21 +174,30 @@ def test_a_build_beside_loading_takes_no_parallel_worker_and_the_last_one_takes_
     assert indexing._build_workers() == 1  # everything waits for this one: all the help it may have
 
 
-def test_several_segment_indexes_share_one_candidate_list_unless_the_search_is_filtered():
-    from project.embeddings import selectors
+def test_several_indexes_keep_a_list_sized_for_the_largest_ones_share_unless_the_search_is_filtered():
+    from project.embeddings.selectors import EF_SEARCH, ef_search
+
+    def cover(*sizes: int, live_rows: int = 0) -> indexing.Cover:
+        ranges = tuple((i, i) for i in range(1, len(sizes) + 1))
+        return indexing.Cover(ranges=ranges, exact=(), rows=dict(zip(ranges, sizes)), live_rows=live_rows)
+
+    assert ef_search(10, cover=cover(100_000)) == EF_SEARCH  # one index: the whole list
+    assert ef_search(100, cover=cover(100_000)) == 200  # never fewer candidates than twice the hits asked for
+    assert ef_search(10, cover=cover(50_000, 50_000)) == EF_SEARCH // 4  # each holds half: (1/2)**2 of the list
+    assert ef_search(10, filtered=True, cover=cover(50_000, 50_000)) == EF_SEARCH
+    assert ef_search(10, cover=cover(108_000, 5_000)) == 147  # a merged backfill beside a second job's segment
+    assert ef_search(10, cover=cover(5_000, 5_000, live_rows=490_000)) == 154  # the live index holds the most
+    assert ef_search(10, cover=cover(*[9_800] * 10)) == 10  # never fewer than k each
+    assert ef_search(100, cover=cover(*[9_800] * 10)) == 100
 
     job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
-    segments = [Segment.objects.create(job=job) for _ in range(10)]
-    IndexRange.objects.create(lo=segments[0].pk, hi=segments[0].pk, name="one", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == selectors.EF_SEARCH  # one index: the whole list
-    assert selectors.ef_search(100) == 200  # never fewer candidates than twice the hits asked for
-    IndexRange.objects.create(lo=segments[1].pk, hi=segments[1].pk, name="two", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == selectors.EF_SEARCH_SHARED // 2  # two indexes: half of the shared list each
-    assert selectors.ef_search(10, filtered=True) == selectors.EF_SEARCH
-    for i, segment in enumerate(segments[2:], start=3):
-        IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"i{i}", state=IndexRange.State.READY)
-    assert selectors.ef_search(10) == 10  # ten: 80 shared, but never fewer than k each
-    assert selectors.ef_search(100) == 100  # each index still keeps at least the k it may have to give
+    first, second = Segment.objects.create(job=job), Segment.objects.create(job=job)
+    for segment, rows in ((first, 30_000), (second, 10_000)):
+        IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"i{segment.pk}", rows=rows,
+                                  state=IndexRange.State.READY)  # fmt: skip
+    read = indexing.search_cover(MODEL)  # the builds' counts; no live row of the model: the live index is not read
+    assert read.rows == {(first.pk, first.pk): 30_000, (second.pk, second.pk): 10_000} and not read.live
+    assert ef_search(10, cover=read) == 90  # 160 * (3/4)**2
 
 
 def test_every_insert_into_a_bulk_segment_gets_the_vectors_sign_bits_and_no_live_row_does():

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+import dataclasses
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from .locks import advisory_lock
 from .models import (
     ACTIVE_STATUSES,
     HNSW_OPTIONS,
+    LIVE_INDEX,
     LIVE_SEGMENT,
     Embedding,
     EmbeddingJob,
@@ -51,7 +53,7 @@ from .models import (
 
 logger = logging.getLogger(__name__)
 
-RANGE_PREFIX = "embedding_hnsw_"  # + "lo_hi"; the live index is embedding_vector_hnsw
+RANGE_PREFIX = "embedding_hnsw_"  # + "lo_hi"; the live index is models.LIVE_INDEX
 LOCK_KEY = 0x746F6C6C  # pg advisory lock: one maintainer at a time (index builds on one table queue anyway)
 MAX_SEGMENT_GROWTH = 4  # a segment holds at most this many times TOLLGATE_SEGMENT_ROWS
 MERGE_RATIO = 4  # an older index is merged with the newer ones once they hold at least 1/4 of its rows
@@ -72,6 +74,9 @@ class Cover:
     exact: tuple[int, ...]
     live: bool = True
     models: dict[int, str | None] = field(default_factory=dict, compare=False, repr=False)
+    # Rows of each range's index (its build's count) and of the live index (PostgreSQL's estimate).
+    rows: dict[tuple[int, int], int] = field(default_factory=dict, compare=False, repr=False)
+    live_rows: int = field(default=0, compare=False, repr=False)
 
     @property
     def live_only(self) -> bool:
@@ -90,12 +95,17 @@ class Cover:
             owners = [owner for number, owner in self.models.items() if lo <= number <= hi]
             return not owners or any(owner in (model, None) for owner in owners)
 
-        return Cover(
+        return dataclasses.replace(
+            self,
             ranges=tuple(r for r in self.ranges if may_hold(*r)),
             exact=tuple(s for s in self.exact if may_hold(s, s)),
             live=self.live and live,
-            models=self.models,
         )
+
+    def largest_share(self) -> float:
+        """The largest index's share of the rows the search's indexes hold (equal shares if unknown)."""
+        sizes = [self.rows.get(r, 0) for r in self.ranges] + [self.live_rows if self.live else 0]
+        return max(sizes) / sum(sizes) if sum(sizes) else 1 / max(1, len(self.ranges))
 
     @property
     def exact_model_unknown(self) -> bool:
@@ -398,27 +408,32 @@ def search_cover(model: str | None = None) -> Cover:
     (:meth:`Cover.for_model`).
     """
     live = (
-        f"UNION ALL (SELECT 'live', NULL, NULL, model FROM {Embedding._meta.db_table} "
+        f"UNION ALL (SELECT 'live', NULL, NULL, model, NULL FROM {Embedding._meta.db_table} "
         f"WHERE segment = {LIVE_SEGMENT} AND model = %s LIMIT 1)"  # embedding_live_model
         if model is not None
         else ""
     )
     with connection.cursor() as cursor:  # one round trip: every search reads this first
         cursor.execute(
-            f"SELECT 'range', lo, hi, NULL FROM {IndexRange._meta.db_table} WHERE state = %s "
-            f"UNION ALL SELECT 'segment', s.id, NULL, j.model FROM {Segment._meta.db_table} AS s "
-            f"LEFT JOIN {EmbeddingJob._meta.db_table} AS j ON j.id = s.job_id {live}",
-            [IndexRange.State.READY] + ([model] if model is not None else []),
+            f"SELECT 'range', lo, hi, NULL, rows FROM {IndexRange._meta.db_table} WHERE state = %s "
+            f"UNION ALL SELECT 'segment', s.id, NULL, j.model, NULL FROM {Segment._meta.db_table} AS s "
+            f"LEFT JOIN {EmbeddingJob._meta.db_table} AS j ON j.id = s.job_id "
+            f"UNION ALL SELECT 'live rows', NULL, NULL, NULL, greatest(reltuples, 0)::bigint FROM pg_class "
+            f"WHERE oid = to_regclass(%s) {live}",
+            [IndexRange.State.READY, LIVE_INDEX] + ([model] if model is not None else []),
         )
         rows = cursor.fetchall()
     chosen: list[tuple[int, int]] = []
-    ready = [(lo, hi) for kind, lo, hi, _ in rows if kind == "range"]
+    ready = {(lo, hi): count for kind, lo, hi, _, count in rows if kind == "range"}
     for lo, hi in sorted(ready, key=lambda r: (r[0] - r[1], r[0])):
         if all(hi < c_lo or lo > c_hi for c_lo, c_hi in chosen):
             chosen.append((lo, hi))
-    models = {number: owner for kind, number, _, owner in rows if kind == "segment"}
+    models = {number: owner for kind, number, _, owner, _ in rows if kind == "segment"}
     exact = tuple(s for s in sorted(models) if not any(lo <= s <= hi for lo, hi in chosen))
-    cover = Cover(ranges=tuple(sorted(chosen)), exact=exact, models=models)
+    cover = Cover(
+        ranges=tuple(sorted(chosen)), exact=exact, models=models, rows={r: ready[r] for r in chosen},
+        live_rows=next((count for kind, *_, count in rows if kind == "live rows"), 0),
+    )  # fmt: skip
     return cover if model is None else cover.for_model(model, live=any(kind == "live" for kind, *_ in rows))
 
 

@@ -63,13 +63,16 @@ def vector_opclass() -> str:
     return f"{vector_type()}_cosine_ops"
 
 
+LIVE_INDEX = "embedding_vector_hnsw"  # the live segment's HNSW index
+
+
 def vector_indexes() -> list[HnswIndex]:
     """The live segment's HNSW cosine index (bulk segments get theirs from ``indexing.py``)."""
     if not index_supported():
         return []
     return [
         HnswIndex(
-            name="embedding_vector_hnsw",
+            name=LIVE_INDEX,
             fields=["vector"],
             opclasses=[vector_opclass()],
             condition=models.Q(segment=LIVE_SEGMENT),

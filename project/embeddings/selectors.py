@@ -51,36 +51,36 @@ RERANK = 10
 # (a merged backfill of 110,000 clustered 1,536-d vectors, bench/search.py) recall@10 was 0.929
 # at 40, 0.947 at 80 and 0.985 at 160, for p50 13.1, 14.5 and 15.7 ms.
 EF_SEARCH = 160
-# The one list several segment indexes share (ef_search): half of one index's list.
-EF_SEARCH_SHARED = 80
 
 
 def ef_search(k: int, *, filtered: bool = False, cover: Cover | None = None) -> int:
-    """The candidate list each HNSW index of this search keeps: one list's worth, shared by the indexes.
+    """The candidate list each HNSW index of this search keeps: one list, scaled by the largest index's share.
 
-    A search that reads several segment indexes (a backfill still loading) unfiltered takes each
-    one's k best, and each holds only its share of the true k, so the indexes share one list of
-    ``EF_SEARCH_SHARED`` candidates instead of keeping one each: every candidate costs a 1,536-d
-    distance per index. Measured on 100,000 clustered vectors (bench/search.py's data, 200
-    queries), recall@10:
+    A search that reads several indexes unfiltered takes each one's k best, and an index holding
+    a share ``f`` of the rows holds about ``f * k`` of the true k, so it needs a shorter list;
+    every candidate costs a 1,536-d distance per index. ``hnsw.ef_search`` is one setting for
+    the whole query, so it is sized for the largest index: ``EF_SEARCH * f**2``, never below k.
+    Measured on 100,000 clustered vectors (bench/search.py's data, 200 queries), recall@10:
 
-    candidates each (hnsw.ef_search):  10     14     16     20     27     40      80     160
-    2 indexes of 49,000 rows           0.897         0.930  0.947         0.985   0.999  0.999
-    4 of 19,600-29,400                 0.972         0.991  0.992         0.9995  1.0    1.0
-    6 of 5,000-20,000 (a backfill's)   0.987  0.994                1.0
-    10 of 9,800                        0.997         1.0    1.0           1.0     1.0    1.0
+    indexes (largest share f)        candidates each:  10     14     20     40     80     160
+    1 merged (1.0)                                                       0.947  0.976  0.986
+    2 of 49,000 rows (0.5)                                   0.947  0.985  0.999  0.999
+    4 of 19,600-29,400 (0.3)                          0.991  0.9995 1.0
+    6 of 5,000-20,000, a backfill's (0.24)     0.983-0.989  0.989-0.996  1.0
+    10 of 9,800 (0.1)                          0.997         1.0
 
-    so 80 shared (40, 20, 14 and 10 each) keeps recall at 0.985 or more, about what the merged
-    index reaches with its whole 160 (0.976-0.996 over the bench's runs): 160 shared reached
-    0.999 but took the six-index search from 19.5 to 23.8 ms, and 160 each took the ten-index
-    one from 7.8 to 76 ms. Filtered to a collection, a narrow list lost recall (0.953 at 40) and
-    iterated longer (104 ms against 71 at 80), so a filtered search keeps the whole list.
+    so ``160 * f**2`` (160, 40, 15, 10 and 10) holds recall near 0.985 in every shape, as one
+    index does with its whole list. Equal shares of one list (80 / n, as this once was) gave an
+    index of 108,000 rows beside a second job's 5,000 only 40 (0.947); 160 each took the
+    ten-index search from 7.8 to 76 ms. Filtered to a collection, a narrow list lost recall
+    (0.953 at 40) and iterated longer (104 ms against 71 at 80), so a filtered search keeps the
+    whole list.
     """
     wide = max(EF_SEARCH, 2 * k)
-    indexes = len((cover or search_cover()).ranges)
-    if filtered or indexes <= 1:
+    cover = cover or search_cover()
+    if filtered or len(cover.ranges) <= 1:
         return wide
-    return max(k, math.ceil(max(EF_SEARCH_SHARED, 2 * k) / indexes))
+    return max(k, math.ceil(wide * cover.largest_share() ** 2))
 
 
 @dataclass(frozen=True)
