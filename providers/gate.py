@@ -131,14 +131,14 @@ def pass_gate(
         result = embed(client, config, list(texts))
     except RateLimited as exc:
         limiter.cooldown(exc.retry_after)
-        limiter.observe(exc.headers)
+        limiter.observe(exc.headers, at=decision.at)
         return Passage(None, exc.retry_after, refusals, rate_limited=True, clock_offset=offset)
     except ProviderError as exc:
         return Passage(None, refusals=refusals, error=exc, clock_offset=offset)
 
     def bookkeeping() -> None:
         limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
-        limiter.observe(result.headers)
+        limiter.observe(result.headers, at=decision.at)
 
     return Passage(result, refusals=refusals, clock_offset=offset, bookkeeping=bookkeeping)
 

@@ -224,12 +224,14 @@ class Limiter:
         left = self.storage.run("cooldown", keys, [_us(seconds), self._history_config])
         return int(left) / US
 
-    def observe(self, headers: Mapping[str, str]) -> ServerLimits:
+    def observe(self, headers: Mapping[str, str], *, at: float | None = None) -> ServerLimits:
         """Let a response's ``x-ratelimit-*`` headers correct the shared belief.
 
         A server limit smaller than configured is adopted by every client; fewer remaining
-        requests or tokens than we believe are consumed until the server's reset. Returns
-        what was read from the headers.
+        requests or tokens than we believed are consumed until the server's reset. ``at`` is
+        the admission (``Decision.at``) of the request that carried them: the server counted
+        then, so that is the window compared (admissions that left ours since were still in
+        its count). Returns what was read from the headers.
         """
         server = parse_rate_limit_headers(headers)
         if server.is_empty():
@@ -245,7 +247,8 @@ class Limiter:
         args = [lim.requests, lim.tokens, lim.window_us, self._ttl_ms,
                 number(server.requests_limit), number(server.tokens_limit),
                 number(server.requests_remaining), number(server.tokens_remaining),
-                reset(server.requests_reset), reset(server.tokens_reset)]  # fmt: skip
+                reset(server.requests_reset), reset(server.tokens_reset),
+                -1 if at is None else round(at * US)]  # fmt: skip
         reply = [int(v) for v in self.storage.run("observe", [self.keys.log, self.keys.state], args)]
         for name, before, after in (("requests", reply[0], reply[1]), ("tokens", reply[2], reply[3])):
             if before != after:

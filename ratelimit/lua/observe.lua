@@ -1,9 +1,18 @@
 -- Let the server's x-ratelimit-* headers correct our belief.
 -- KEYS: log, state.  ARGV: configured requests, tokens limit, window (us), ttl (ms), then the
 -- server's request limit, token limit, remaining requests, remaining tokens, request reset (us),
--- token reset (us); -1 where a header was absent.
+-- token reset (us); -1 where a header was absent; then the Redis time (us) at which the request
+-- that carried them was admitted (-1: now).
 -- A smaller server limit is adopted by every client (stored in the state). Fewer remaining than
--- we believe is consumed by a phantom admission that leaves the window when the server resets.
+-- we believed when the server counted is consumed by a phantom admission that leaves the window
+-- when the server resets.
+--
+-- The server counted when the request arrived, about when it was admitted, and the headers are
+-- read after the response (and the store): admissions that left our window in between were
+-- still in the server's. So the belief compared is the window before the admission, and the
+-- reset is counted from it. Compared with the window before now, those would read as a
+-- deficit held a whole window (a sliding server's reset is the time until its newest entry
+-- leaves): at the turn of a window, a short job's last request then waited for a third one.
 -- Returns {request limit before, after, token limit before, after, requests consumed, tokens consumed}.
 local log, state = KEYS[1], KEYS[2]
 local conf_r, conf_t = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -11,10 +20,21 @@ local window, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local server_r, server_t = tonumber(ARGV[5]), tonumber(ARGV[6])
 local left_r, left_t = tonumber(ARGV[7]), tonumber(ARGV[8])
 local reset_r, reset_t = tonumber(ARGV[9]), tonumber(ARGV[10])
+local at = tonumber(ARGV[11] or '-1')
 
 local st = load(state)
 local now = st.now
+if at < 0 or at > now then at = now end
+-- The admissions the server could count: those of the window before `at` (read before purging).
+local seen_r, seen_t = 0, 0
+if at < now then
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. (at - window), at)) do
+    local mr, mt = weights(member)
+    seen_r, seen_t = seen_r + mr, seen_t + mt
+  end
+end
 local used_r, used_t = purge(log, st, now - window)
+if at == now then seen_r, seen_t = used_r, used_t end
 local before_r, before_t = effective(st, conf_r, conf_t)
 
 local function adopt(field, configured, server)
@@ -31,16 +51,18 @@ adopt('lr', conf_r, server_r)
 adopt('lt', conf_t, server_t)
 local limit_r, limit_t = effective(st, conf_r, conf_t)
 
-local function consume(left, limit, used, reset)
-  if left < 0 or left >= limit - used then return 0 end
+-- A phantom of what the server counted beyond our belief, placed so it leaves at its reset
+-- (none if that is already past).
+local function consume(left, limit, seen, reset)
+  if left < 0 or left >= limit - seen then return 0 end
   if reset < 0 or reset > window then reset = window end
-  if reset == 0 then return 0 end
-  return limit - used - left, now - window + reset
+  if reset == 0 or at + reset <= now then return 0 end
+  return limit - seen - left, at - window + reset
 end
 
-local extra_r, at_r = consume(left_r, limit_r, used_r, reset_r)
+local extra_r, at_r = consume(left_r, limit_r, seen_r, reset_r)
 if extra_r > 0 then record(log, st, at_r, extra_r, 0) end
-local extra_t, at_t = consume(left_t, limit_t, used_t, reset_t)
+local extra_t, at_t = consume(left_t, limit_t, seen_t, reset_t)
 if extra_t > 0 then record(log, st, at_t, 0, extra_t) end
 
 st.r, st.t = used_r + extra_r, used_t + extra_t

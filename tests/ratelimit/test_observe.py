@@ -1,4 +1,5 @@
 import logging
+import time
 
 from ratelimit import Limiter
 
@@ -57,3 +58,30 @@ def test_headers_without_rate_limits_are_ignored(make_limiter) -> None:
     limiter = make_limiter(requests=100, tokens=10_000, window_seconds=10)
     assert limiter.observe({"content-type": "application/json"}).is_empty()
     assert limiter.usage().tokens_used == 0
+
+
+def test_headers_are_compared_with_the_window_the_server_counted_not_the_one_after_it(make_limiter) -> None:
+    """A response read after admissions left our window (they were in the server's count) is no deficit."""
+    window = 1.0
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=window)
+    first = limiter.acquire(tokens=900)
+    time.sleep(0.6)
+    second = limiter.acquire(tokens=50)  # the server counts both when it answers this one
+    time.sleep(max(0.0, first.at + window + 0.05 - time.time()))  # the first has left our window since
+
+    limiter.observe(headers(remaining_requests="98", remaining_tokens="50", reset_tokens="1s"), at=second.at)
+
+    assert limiter.usage().tokens_used == 50  # no phantom of the 900 that already left
+    assert limiter.acquire(tokens=900).admitted
+
+
+def test_a_deficit_in_the_window_the_server_counted_still_becomes_a_phantom_from_its_reset(make_limiter) -> None:
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10)
+    admitted = limiter.acquire(tokens=100)
+    time.sleep(0.3)
+
+    limiter.observe(headers(remaining_requests="99", remaining_tokens="500", reset_tokens="2s"), at=admitted.at)
+
+    assert limiter.usage().tokens_used == 500  # someone else's 400, beside our 100
+    refused = limiter.acquire(tokens=501)
+    assert not refused.admitted and 1.5 < refused.retry_after <= 1.7  # the reset counts from the server's answer
