@@ -230,8 +230,8 @@ class Limiter:
         A server limit smaller than configured is adopted by every client; fewer remaining
         requests or tokens than we believed are consumed until the server's reset. ``at`` is
         the admission (``Decision.at``) of the request that carried them: the server counted
-        then, so that is the window compared (admissions that left ours since were still in
-        its count). Returns what was read from the headers.
+        about then, so admissions that have left our window since still count in the belief
+        compared. Returns what was read from the headers.
         """
         server = parse_rate_limit_headers(headers)
         if server.is_empty():

@@ -9,10 +9,13 @@
 --
 -- The server counted when the request arrived, about when it was admitted, and the headers are
 -- read after the response (and the store): admissions that left our window in between were
--- still in the server's. So the belief compared is the window before the admission, and the
--- reset is counted from it. Compared with the window before now, those would read as a
--- deficit held a whole window (a sliding server's reset is the time until its newest entry
--- leaves): at the turn of a window, a short job's last request then waited for a third one.
+-- still in the server's, and later admissions may have arrived before it. So the belief
+-- compared is every admission from a window before the request's up to now, and the reset is
+-- counted from the admission. Compared with the window before now alone, the ones that left
+-- would read as a deficit held a whole window (a sliding server's reset is the time until its
+-- newest entry leaves): at the turn of a window, a short job's last request waited for a third
+-- one. Compared with the window before the admission alone, every request that overtook it on
+-- the way would.
 -- Returns {request limit before, after, token limit before, after, requests consumed, tokens consumed}.
 local log, state = KEYS[1], KEYS[2]
 local conf_r, conf_t = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -25,16 +28,16 @@ local at = tonumber(ARGV[11] or '-1')
 local st = load(state)
 local now = st.now
 if at < 0 or at > now then at = now end
--- The admissions the server could count: those of the window before `at` (read before purging).
-local seen_r, seen_t = 0, 0
+-- Admissions the server could still count that have left our window since (read before purging).
+local left_since_r, left_since_t = 0, 0
 if at < now then
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. (at - window), at)) do
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. (at - window), now - window)) do
     local mr, mt = weights(member)
-    seen_r, seen_t = seen_r + mr, seen_t + mt
+    left_since_r, left_since_t = left_since_r + mr, left_since_t + mt
   end
 end
 local used_r, used_t = purge(log, st, now - window)
-if at == now then seen_r, seen_t = used_r, used_t end
+local seen_r, seen_t = used_r + left_since_r, used_t + left_since_t
 local before_r, before_t = effective(st, conf_r, conf_t)
 
 local function adopt(field, configured, server)

@@ -85,3 +85,15 @@ def test_a_deficit_in_the_window_the_server_counted_still_becomes_a_phantom_from
     assert limiter.usage().tokens_used == 500  # someone else's 400, beside our 100
     refused = limiter.acquire(tokens=501)
     assert not refused.admitted and 1.5 < refused.retry_after <= 1.7  # the reset counts from the server's answer
+
+
+def test_a_request_that_overtook_the_observed_one_is_no_deficit(make_limiter) -> None:
+    """Requests admitted after the observed one may reach the server first: they are in its count and ours."""
+    limiter = make_limiter(requests=100, tokens=1000, window_seconds=10)
+    observed = limiter.acquire(tokens=100)
+    limiter.acquire(tokens=300)  # admitted later, answered first: the server counted it too
+
+    limiter.observe(headers(remaining_requests="98", remaining_tokens="600", reset_tokens="10s"), at=observed.at)
+
+    assert limiter.usage().tokens_used == 400
+    assert limiter.acquire(tokens=600).admitted
