@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TypeVar
 
 from django.conf import settings
@@ -66,6 +67,15 @@ def owner_named(username: str | None) -> AbstractBaseUser:
 def sees_all(viewer: Viewer) -> bool:
     """The operator (None) and active staff see every owner's objects."""
     return viewer is None or bool(getattr(viewer, "is_staff", False) and viewer.is_active)
+
+
+def visibility_key(viewer: Viewer) -> Hashable:
+    """What :func:`visible`'s narrowing depends on: equal keys, the same filter (for caching a compiled query)."""
+    if sees_all(viewer):
+        return "all"
+    if viewer is None or not viewer.is_authenticated:
+        return "none"
+    return ("owner", viewer.pk)
 
 
 def visible(queryset: QuerySet[M], *, viewer: Viewer, owner_path: str = "owner") -> QuerySet[M]:

@@ -138,6 +138,8 @@ def test_search_finds_only_what_the_viewer_may_see(rig, django_user_model):
 
     hits = api_for(ada).get("/api/search", {"q": texts[bob], "k": 5}).json()
     assert [hit["source"] for hit in hits] == ["ada"]  # Bob's exact text is not found by Ada
+    hits = api_for(bob).get("/api/search", {"q": texts[ada], "k": 5}).json()  # nor Ada's by Bob, right after her
+    assert [hit["source"] for hit in hits] == ["bob"]
     assert {hit["source"] for hit in api_for(staff).get("/api/search", {"q": texts[bob]}).json()} == {"ada", "bob"}
     page = browser_for(ada).get("/dashboard/search", {"q": texts[bob]}).content.decode()
     assert "salary" not in page and "toll gates" in page
