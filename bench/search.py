@@ -18,8 +18,8 @@ numpy's exact answer over the same rows:
    index, too small to merge into it.
 
 Each state: recall@10 (goal >= 0.95) at the candidate list ``selectors.ef_search`` gives it and
-up a ladder of others, p50/p95 latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a query filtered to a collection of
-~1% of the rows (it must return k). Midway, also a search of another model, which must read none
+up a ladder of others, p50/p95 latency (goal p50 <= 20 ms), the indexes EXPLAIN shows, and a
+query filtered to a collection of ~1% of the rows (it must return k). Midway, also a search of another model, which must read none
 of the backfill's indexes (``other_model``, beside the same query reading every one).
 Beside them, measured in the same run: an exact scan's latency over the same rows, and the
 rows/s of COPY, of row-by-row index inserts and of each bulk build.

@@ -324,7 +324,8 @@ class SearchBench:
         It stays so (too small to merge into an index twenty times its size), and every search
         reads both: the list is sized for the merged index's share, not halved between the two.
         """
-        job = EmbeddingJob.objects.create(model=MODEL, dimensions=self.args.dimensions, status=EmbeddingJob.Status.RUNNING)
+        running = EmbeddingJob.Status.RUNNING
+        job = EmbeddingJob.objects.create(model=MODEL, dimensions=self.args.dimensions, status=running)
         segment = Segment.objects.create(job=job)
         self.store(self.args.second_job_rows, segment.pk)
         EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)

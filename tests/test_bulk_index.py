@@ -249,8 +249,8 @@ def test_a_search_reads_only_what_may_hold_its_models_rows():
     _load(chunks[:20], values[:20], mine.pk)
     _load(chunks[60:], values[60:], 0)  # the live index holds this model only
     with transaction.atomic():
-        vectors_store(model=other, dimensions=DIMENSIONS, vectors={c.pk: v for c, v in zip(chunks[20:40], values[20:40])},
-                      segment=theirs.pk)  # fmt: skip
+        theirs_vectors = {c.pk: v for c, v in zip(chunks[20:40], values[20:40])}
+        vectors_store(model=other, dimensions=DIMENSIONS, vectors=theirs_vectors, segment=theirs.pk)
     Segment.objects.filter(pk=theirs.pk).update(state=Segment.State.CLOSED)
     assert [(b.lo, b.hi) for b in indexing.maintain()] == [(theirs.pk, theirs.pk)]
 

@@ -63,16 +63,19 @@ def ef_search(k: int, *, filtered: bool = False, cover: Cover | None = None) -> 
     the whole query, so it is sized for the largest index: ``EF_SEARCH * f**2``, never below k.
     Measured on 100,000 clustered vectors (bench/search.py's data, 200 queries), recall@10:
 
-    indexes (largest share f)        candidates each:  10     14     20     40     80     160
-    1 merged (1.0)                                                       0.947  0.976  0.986
-    2 of 49,000 rows (0.5)                                   0.947  0.985  0.999  0.999
-    4 of 19,600-29,400 (0.3)                          0.991  0.9995 1.0
-    6 of 5,000-20,000, a backfill's (0.24)     0.983-0.989  0.989-0.996  1.0
-    10 of 9,800 (0.1)                          0.997         1.0
+    candidates each index keeps (hnsw.ef_search):
+    indexes (largest share f) 10          14          20         40          80          160
+    1 merged (1.0)                                               0.888-0.947 0.943-0.976 0.979-0.994
+    2 of 49,000 rows (0.5)                            0.947      0.985       0.999       0.999
+    4 of 19,600-29,400 (0.3)              0.991       0.9995     1.0
+    6 of 5,000-20,000 (0.24)  0.978-0.989 0.989-0.996 0.992-1.0
+    10 of 9,800 (0.1)         0.997                   1.0
 
-    so ``160 * f**2`` (160, 40, 15, 10 and 10) holds recall near 0.985 in every shape, as one
-    index does with its whole list. Equal shares of one list (80 / n, as this once was) gave an
-    index of 108,000 rows beside a second job's 5,000 only 40 (0.947); 160 each took the
+    (ranges: the bench's runs; parallel builds make each graph a little different), so
+    ``160 * f**2`` (160, 40, 15, 10 and 10) holds recall near 0.98 in every shape, as one
+    index does with its whole list. Equal shares of one list (80 / n, as this once was) gave a
+    merged index of 108,000 rows beside a second job's 5,000 only 40: recall 0.89-0.93 (the
+    bench's ``second_job``), against 0.975-0.994 at the 142 this gives; 160 each took the
     ten-index search from 7.8 to 76 ms. Filtered to a collection, a narrow list lost recall
     (0.953 at 40) and iterated longer (104 ms against 71 at 80), so a filtered search keeps the
     whole list.
