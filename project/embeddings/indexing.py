@@ -88,7 +88,8 @@ class Cover:
         A search reads no index of another model's segments: an HNSW scan filtered to a model
         its index does not hold finds nothing until it has read ``hnsw.max_scan_tuples`` of it,
         and a search of one model beside another's loading backfill (six segment indexes) took
-        590 ms instead of 21. A range with a segment of unknown model, or none known, is read.
+        465-694 ms instead of 2-5 (bench/search.py's ``other_model``). A range with a segment of
+        unknown model, or none known, is read.
         """
 
         def may_hold(lo: int, hi: int) -> bool:
