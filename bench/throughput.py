@@ -22,8 +22,9 @@ without an embedding; duplicates: a chunk with more than one).
 
 The bench runs in its own temporary TOLLGATE_HOME (fresh embedded PostgreSQL+pgvector and
 Redis) at the model's own 1,536 dimensions (``--dimensions 256`` for the old, lighter shape).
-Each row is inserted into the HNSW index as it arrives; what that costs here is in the JSON as
-``insert_cost``.
+A job this size runs in bulk mode: its rows are loaded into segments, each indexed in bulk as it
+closes (the JSON's ``bulk_mode`` and ``index_builds``); what the live index's row-by-row upkeep
+would cost instead is in the JSON as ``insert_cost``.
 
     uv run python bench/throughput.py [--workers 4] [--time-scale 10] [--latency-ms 0] [--quick]
 
