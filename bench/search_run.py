@@ -281,7 +281,8 @@ class SearchBench:
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
         return {"ef_search": selectors.ef_search(K, filtered=bool(collection), cover=indexing.search_cover(MODEL)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
-                "min_recall": round(float(np.min(recalls)), 2), **latency(list(ms)),
+                "min_recall": round(float(np.min(recalls)), 2),
+                "queries_recall_below_half": sum(r < 0.5 for r in recalls), **latency(list(ms)),
                 "queries_with_k_hits": sum(len(f) == K for f in found)}  # fmt: skip
 
     def state(self, name: str) -> dict:
