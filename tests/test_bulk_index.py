@@ -33,7 +33,7 @@ from project.embeddings.store import vectors_store
 pytestmark = pytest.mark.django_db(transaction=True)
 DIMENSIONS, LIVE, PER_SEGMENT = 1536, 400, 3000
 MODEL = "bulk-model"
-BEFORE, LATEST = ("embeddings", "0008_vector_inline"), ("embeddings", "0009_unindexed_vectors")
+BEFORE = ("embeddings", "0008_vector_inline")  # the last migration before the sign bits
 
 
 def _unit(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -63,7 +63,10 @@ def _found(query: np.ndarray, k: int = 10) -> list[int]:
     return [hit.chunk.pk for hit in chunk_search(vector=query, model=MODEL, viewer=None, k=k)]
 
 
-def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged():
+def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged(monkeypatch):
+    # What an index replaces goes at once here (the grace a search that read its cover before it
+    # has: test_a_search_that_read_its_cover_before_a_build_ended_still_finds_that_segments_rows).
+    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)
     rng = np.random.default_rng(11)
     total = LIVE + 2 * PER_SEGMENT
     document = Document.objects.create(collection="bulk", content_hash="bulk", text="x")
@@ -219,7 +222,8 @@ def test_every_insert_into_a_bulk_segment_gets_the_vectors_sign_bits_and_no_live
         assert bits[embedding_id] == sign_bits(values[seq if seq < 20 else seq - 10])
 
 
-def test_the_bits_go_once_an_index_covers_their_segment_or_the_segment_is_gone():
+def test_the_bits_go_once_an_index_covers_their_segment_or_the_segment_is_gone(monkeypatch):
+    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)  # no search reads by an older cover
     chunks, values = _chunks(60, "b"), _unit(np.random.default_rng(6), 60)
     built, dropped = (Segment.objects.create(state=Segment.State.CLOSED) for _ in range(2))
     job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
@@ -286,10 +290,57 @@ def test_the_migration_gives_bits_to_rows_loaded_before_it():
         _load(chunks[:10], values[:10], 0)
         _load(chunks[10:20], values[10:20], indexed.pk)
         _load(chunks[20:], values[20:], unindexed.pk)
-        IndexRange.objects.create(lo=indexed.pk, hi=indexed.pk, name="embedding_hnsw_test", state=IndexRange.State.READY)
+        ranges = executor.loader.project_state([BEFORE]).apps.get_model("embeddings", "IndexRange")  # its columns then
+        ranges.objects.create(lo=indexed.pk, hi=indexed.pk, name="embedding_hnsw_test", state=IndexRange.State.READY)
     finally:
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
-        executor.migrate([LATEST])
+        executor.migrate(executor.loader.graph.leaf_nodes("embeddings"))
     rows = list(UnindexedVector.objects.values_list("embedding_id", "segment"))
     assert {segment for _, segment in rows} == {unindexed.pk} and len(rows) == 10
+
+
+def test_a_search_that_read_its_cover_before_a_build_ended_still_finds_that_segments_rows(monkeypatch):
+    """A search reads which segments are indexed, then its rows, in two statements: a build that
+    ends between them must not take away the sign bits that search is about to scan, nor a
+    merge the segment indexes it is about to read. Both go a grace later, at a later maintain."""
+    rng = np.random.default_rng(11)
+    chunks, values = _chunks(80, "stale"), _unit(rng, 80)
+    job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
+    first, second = Segment.objects.create(job=job), Segment.objects.create(job=job)
+    _load(chunks[:40], values[:40], first.pk)
+    Segment.objects.filter(pk=first.pk).update(state=Segment.State.CLOSED)
+    _load(chunks[40:], values[40:], second.pk)
+    query = values[7] + 0.02 * _unit(rng, 1)[0]  # made from a row of the first segment
+
+    def stale_search(cover: indexing.Cover) -> list[int]:
+        with search_transaction(k=3, viewer=None, collection=None, cover=cover), connection.cursor() as cursor:
+            found = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=3, cover=cover)
+            cursor.execute(found.sql, found.params)
+            return [chunk_id for chunk_id, _ in cursor.fetchall()]
+
+    before_build = indexing.search_cover(MODEL)
+    assert before_build.exact == (first.pk, second.pk)
+    indexing.maintain()  # the first segment's index is ready between the cover and the rows
+    assert indexing.search_cover(MODEL).exact == (second.pk,)
+    assert stale_search(before_build)[0] == chunks[7].pk  # by the bits it read the segment through
+    assert _found(query)[0] == chunks[7].pk  # a fresh cover reads the new index
+
+    EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
+    before_merge = indexing.search_cover(MODEL)
+    built = indexing.maintain()  # the second segment's build, then the merge, which retires the first's index
+    assert [(b.lo, b.hi) for b in built] == [(second.pk, second.pk), (first.pk, second.pk)]
+    with search_transaction(k=3, viewer=None, collection=None, cover=before_merge):
+        plan = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=3, cover=before_merge).explain()
+    assert f"embedding_hnsw_{first.pk}_{first.pk}" in plan, plan  # the retired index still serves it
+    assert stale_search(before_merge)[0] == chunks[7].pk
+    assert UnindexedVector.objects.exists()
+
+    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)  # the grace has passed: the next maintain tidies
+    indexing.maintain()
+    assert not UnindexedVector.objects.exists()
+    assert list(IndexRange.objects.values_list("lo", "hi", "state")) == [(first.pk, second.pk, "ready")]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'embedding_hnsw_%%'")
+        assert [row[0] for row in cursor.fetchall()] == [f"embedding_hnsw_{first.pk}_{second.pk}"]
+    assert _found(query)[0] == chunks[7].pk

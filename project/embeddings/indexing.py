@@ -17,21 +17,22 @@ merged into one wider range (an LSM's tiered merge), so a search reads a handful
 
 Searches stay correct throughout (:func:`search_cover`): each ready index serves the segments
 it covers, and the rows of segments no index covers yet are found by their sign bits
-(``UnindexedVector``, 192 bytes a row instead of 6 KB, kept by a trigger until the segment's
-index is ready) and ranked exactly, then the parts are merged by distance. Small and
-interactive jobs write segment 0, the live index, and are searchable at once.
+(``UnindexedVector``, 192 bytes a row instead of 6 KB, kept by a trigger until a grace after
+the segment's index is ready) and ranked exactly, then the parts are merged by distance. Small
+and interactive jobs write segment 0, the live index, and are searchable at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-import dataclasses
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
@@ -59,6 +60,11 @@ MAX_SEGMENT_GROWTH = 4  # a segment holds at most this many times TOLLGATE_SEGME
 MERGE_RATIO = 4  # an older index is merged with the newer ones once they hold at least 1/4 of its rows
 GRAPH_BYTES_PER_DIMENSION = 4  # float32 in the in-memory graph (halfvec: 2; the estimate errs high)
 GRAPH_BYTES_PER_ROW = 600  # neighbour lists (m=16: 32 on layer 0) and bookkeeping, per element
+# A search reads its cover (search_cover), then its rows, in two statements: what a new index
+# replaces (the sign bits of its segments, the narrower indexes a merge retires) is kept this
+# long after, so a search that read the cover before still finds every row, through the parts it
+# planned. The gap is milliseconds; the next maintain after the grace (beat's, each sweep) tidies.
+STALE_COVER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -241,7 +247,7 @@ def maintain() -> list[IndexRange] | None:
         if not held:
             return None
         _forget_interrupted_builds()
-        _forget_indexed_bits()
+        _forget_replaced()
         _close_ended_segments()
         for lo, hi in _unindexed_runs():
             built.append(_build(lo, hi, workers=_build_workers()))
@@ -250,6 +256,7 @@ def maintain() -> list[IndexRange] | None:
             if run:
                 built.append(_build(run[0].lo, run[-1].hi, workers=_build_workers()))
                 _retire(run)
+        _forget_replaced()
     return built
 
 
@@ -336,19 +343,33 @@ def _build(lo: int, hi: int, *, workers: int) -> IndexRange:
             cursor.execute("RESET max_parallel_maintenance_workers")
     index.state = IndexRange.State.READY
     index.build_seconds = round(time.monotonic() - started, 3)
-    index.save(update_fields=["state", "build_seconds"])
-    _forget_indexed_bits()
+    index.changed_at = timezone.now()
+    index.save(update_fields=["state", "build_seconds", "changed_at"])
     logger.info("indexed segments %s..%s: %s rows in %.1f s", lo, hi, rows, index.build_seconds)
     return index
 
 
+def _settled() -> Q:
+    """Index rows whose state changed at least ``STALE_COVER_SECONDS`` ago (or before that was recorded)."""
+    cutoff = timezone.now() - timedelta(seconds=STALE_COVER_SECONDS)
+    return Q(changed_at__isnull=True) | Q(changed_at__lte=cutoff)
+
+
+def _forget_replaced() -> None:
+    """What ready indexes replaced a grace ago: the sign bits of their segments, the indexes a merge retired."""
+    _forget_indexed_bits()
+    for index in IndexRange.objects.filter(_settled(), state=IndexRange.State.RETIRED):
+        _drop(index)
+
+
 def _forget_indexed_bits() -> None:
-    """Delete the sign bits (``UnindexedVector``) of rows a ready index covers, or whose segment is gone.
+    """Delete the sign bits (``UnindexedVector``) of rows an index has covered for a grace, or whose segment is gone.
 
     Only rows named so are deleted, never "all but the unindexed": a segment opened since this
-    looked would lose the bits its first rows were given, and a search would miss them.
+    looked would lose the bits its first rows were given, and a search would miss them. Within
+    the grace, a search that read its cover just before the index was ready still scans them.
     """
-    ready = IndexRange.objects.filter(state=IndexRange.State.READY)
+    ready = IndexRange.objects.filter(_settled(), state=IndexRange.State.READY)
     covered = ready.filter(lo__lte=OuterRef("segment"), hi__gte=OuterRef("segment"))
     kept = Segment.objects.filter(pk=OuterRef("segment"))
     UnindexedVector.objects.filter(Exists(covered) | ~Exists(kept)).delete()
@@ -368,10 +389,10 @@ def _parallel_workers(cursor: object, table: str) -> None:
 
 
 def _retire(replaced: list[IndexRange]) -> None:
-    """Drop the indexes a merge replaced (searches already prefer the wider one)."""
-    IndexRange.objects.filter(pk__in=[r.pk for r in replaced]).update(state=IndexRange.State.RETIRED)
-    for index in replaced:
-        _drop(index)
+    """Retire the indexes a merge replaced: new searches read the wider one, and a later maintain
+    drops them once a search that read its cover before can no longer plan with them."""
+    retired = IndexRange.objects.filter(pk__in=[r.pk for r in replaced])
+    retired.update(state=IndexRange.State.RETIRED, changed_at=timezone.now())
 
 
 def _drop(index: IndexRange) -> None:
@@ -386,7 +407,7 @@ def _forget_interrupted_builds() -> None:
     Indexes of ours that no row names (their rows were deleted, as an emptied table's are)
     are dropped too: each would otherwise be maintained for segment numbers no longer in use.
     """
-    for index in IndexRange.objects.exclude(state=IndexRange.State.READY):
+    for index in IndexRange.objects.filter(state=IndexRange.State.BUILDING):
         _drop(index)
     known = set(IndexRange.objects.values_list("name", flat=True))
     with connection.cursor() as cursor:

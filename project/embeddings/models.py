@@ -284,8 +284,9 @@ class UnindexedVector(models.Model):
 
     A trigger on the embedding table writes these rows for every insert into a bulk segment,
     whoever inserts (``store.py``, ``reuse.py``, a worker of any version); ``indexing.maintain``
-    deletes them once an index covers their segment. Not a foreign key: a deleted embedding's
-    row is simply not found when a search joins back, and goes with its segment's build.
+    deletes them a grace after an index covers their segment (``indexing.STALE_COVER_SECONDS``).
+    Not a foreign key: a deleted embedding's row is simply not found when a search joins back,
+    and goes with its segment's build.
     """
 
     embedding_id = models.BigIntegerField(primary_key=True)
@@ -308,7 +309,7 @@ class IndexRange(models.Model):
     class State(models.TextChoices):
         BUILDING = "building"
         READY = "ready"
-        RETIRED = "retired"  # a wider range replaced it; its index is being dropped
+        RETIRED = "retired"  # a wider range replaced it; its index is dropped a grace later
 
     lo = models.PositiveIntegerField()
     hi = models.PositiveIntegerField()
@@ -317,6 +318,9 @@ class IndexRange(models.Model):
     rows = models.PositiveBigIntegerField(default=0, help_text="Rows the build found.")
     build_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it became ready or was retired: what it replaced (sign bits, narrower indexes) goes a
+    # grace after (indexing.STALE_COVER_SECONDS), since a search may still read by the cover before.
+    changed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} [{self.lo}, {self.hi}] ({self.state})"
