@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Batch, Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+from project.embeddings.models import Batch, Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 
 
 @admin.register(Document)

@@ -52,9 +52,9 @@ from providers import AccountBlocked, InvalidInput, ProviderConfig, ProviderErro
 from providers import batch as remote
 from ratelimit import NeverFits
 
-from . import groups, jobs
-from .locks import advisory_lock
-from .models import (
+from project.embeddings import groups, jobs
+from project.embeddings.locks import advisory_lock
+from project.embeddings.models import (
     ACTIVE_STATUSES,
     ENDED_STATUSES,
     UNFINISHED_BATCH_STATES,
@@ -66,7 +66,7 @@ from .models import (
     Lane,
     Status,
 )
-from .reuse import reuse_stored
+from project.embeddings.reuse import reuse_stored
 
 __all__ = ["DriveReport", "batch_store", "batches_form", "drive", "lane_choose"]
 

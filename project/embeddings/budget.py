@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from project.errors import TollgateError
 
-from .models import EmbeddingJob, Status
+from project.embeddings.models import EmbeddingJob, Status
 
 __all__ = ["BudgetExceeded", "BudgetNeverFits", "budget_check", "tokens_today"]
 

@@ -34,7 +34,7 @@ from django.db.models.functions import Now
 from project.celery import BATCHES_DRIVE, EMBED_GROUP, app
 from project.provider import claim_seconds, lease_expirations, lease_seconds, limits, stall_seconds
 
-from .models import (
+from project.embeddings.models import (
     ACTIVE_STATUSES,
     UNFINISHED_GROUP_STATES,
     EmbeddingGroup,

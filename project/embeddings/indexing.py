@@ -37,8 +37,8 @@ from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
 
-from .locks import advisory_lock
-from .models import (
+from project.embeddings.locks import advisory_lock
+from project.embeddings.models import (
     ACTIVE_STATUSES,
     HNSW_OPTIONS,
     LIVE_INDEX,

@@ -25,10 +25,10 @@ from providers.inputs import SPLIT
 from providers.planning import Estimate, estimate_chunks
 from providers.splitter import Piece, split_text
 
-from .models import Document
-from .owners import system_owner
-from .rows import chunks_copy, documents_copy
-from .sources import clean_text, decode_bytes, expand_paths
+from project.embeddings.models import Document
+from project.embeddings.owners import system_owner
+from project.embeddings.rows import chunks_copy, documents_copy
+from project.embeddings.sources import clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,19 @@ from django.utils import timezone
 from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs, combine
 
-from . import groups, indexing, reuse
-from .locks import advisory_lock
-from .models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, GroupState, Lane, Status
-from .store import vectors_store
+from project.embeddings import groups, indexing, reuse
+from project.embeddings.locks import advisory_lock
+from project.embeddings.models import (
+    ACTIVE_STATUSES,
+    Chunk,
+    Embedding,
+    EmbeddingJob,
+    FailedChunk,
+    GroupState,
+    Lane,
+    Status,
+)
+from project.embeddings.store import vectors_store
 
 logger = logging.getLogger(__name__)
 

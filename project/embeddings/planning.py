@@ -23,11 +23,11 @@ from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 
-from . import groups, indexing, jobs
-from .groups import BULK, INTERACTIVE
-from .models import ACTIVE_STATUSES, UNFINISHED_GROUP_STATES, Chunk, Document, EmbeddingJob
-from .preflight import dimensions_check
-from .reuse import input_hash, reuse_stored
+from project.embeddings import groups, indexing, jobs
+from project.embeddings.groups import BULK, INTERACTIVE
+from project.embeddings.models import ACTIVE_STATUSES, UNFINISHED_GROUP_STATES, Chunk, Document, EmbeddingJob
+from project.embeddings.preflight import dimensions_check
+from project.embeddings.reuse import input_hash, reuse_stored
 
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
 # window's free capacity at once (two windows' tokens then take one window, not two).

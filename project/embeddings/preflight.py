@@ -8,7 +8,7 @@ from django.db import connection
 
 from project.errors import DimensionsMismatch
 
-from .models import Embedding
+from project.embeddings.models import Embedding
 
 __all__ = ["dimensions_check", "vector_column_dimensions"]
 

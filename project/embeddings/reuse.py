@@ -31,7 +31,7 @@ from project.provider import group_budget, limits
 from providers import model_info
 from providers.planning import Estimate, estimate_chunks
 
-from .models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 
 __all__ = ["Reused", "estimate_sent", "input_hash", "reuse_stored", "stored_addresses"]
 

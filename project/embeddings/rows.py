@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from django.db import connection
 from django.utils import timezone
 
-from .models import Chunk, Document
+from project.embeddings.models import Chunk, Document
 
 __all__ = ["ChunkRow", "chunks_copy", "documents_copy"]
 

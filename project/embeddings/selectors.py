@@ -23,8 +23,8 @@ from project.provider import bulk_reserve, shared_limiter
 from providers import model_info
 from ratelimit import Usage
 
-from .indexing import Cover, JobIndex, job_index, search_cover
-from .models import (
+from project.embeddings.indexing import Cover, JobIndex, job_index, search_cover
+from project.embeddings.models import (
     ACTIVE_STATUSES,
     LIVE_SEGMENT,
     BatchState,
@@ -37,7 +37,7 @@ from .models import (
     Status,
     UnindexedVector,
 )
-from .owners import Viewer, sees_all, visibility_key, visible
+from project.embeddings.owners import Viewer, sees_all, visibility_key, visible
 
 M = TypeVar("M", bound=Model)
 

@@ -20,13 +20,22 @@ from project.errors import JobNotFound, JobStateError
 from providers import encoding_for_model
 from providers.inputs import SPLIT
 
-from .batches import lane_choose
-from .budget import budget_check
-from .ingest import IngestReport, TextInput, document_ingest
-from .jobs import pause
-from .models import ACTIVE_STATUSES, RESUMABLE_STATUSES, Chunk, Document, EmbeddingJob, FailedChunk, Lane, Status
-from .owners import Viewer, system_owner, visible
-from .planning import Plan, job_enqueue
+from project.embeddings.batches import lane_choose
+from project.embeddings.budget import budget_check
+from project.embeddings.ingest import IngestReport, TextInput, document_ingest
+from project.embeddings.jobs import pause
+from project.embeddings.models import (
+    ACTIVE_STATUSES,
+    RESUMABLE_STATUSES,
+    Chunk,
+    Document,
+    EmbeddingJob,
+    FailedChunk,
+    Lane,
+    Status,
+)
+from project.embeddings.owners import Viewer, system_owner, visible
+from project.embeddings.planning import Plan, job_enqueue
 
 
 def job_create(

@@ -21,7 +21,7 @@ import numpy as np
 from django.db import connection
 from pgvector.psycopg import register_vector
 
-from .models import LIVE_SEGMENT, Embedding, vector_inline, vector_type
+from project.embeddings.models import LIVE_SEGMENT, Embedding, vector_inline, vector_type
 
 __all__ = ["vectors_store"]
 

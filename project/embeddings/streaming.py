@@ -25,11 +25,11 @@ from typing import Unpack
 
 from project.errors import IngestStopped
 
-from . import jobs
-from .ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
-from .locks import advisory_lock
-from .models import Document, EmbeddingJob
-from .planning import batch_enqueue
+from project.embeddings import jobs
+from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
+from project.embeddings.locks import advisory_lock
+from project.embeddings.models import Document, EmbeddingJob
+from project.embeddings.planning import batch_enqueue
 
 __all__ = ["job_ingest"]
 
