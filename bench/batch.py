@@ -72,7 +72,7 @@ def corpus(count: int, tokens: int) -> list:
     """``count`` distinct English-like texts of about ``tokens`` tokens (one chunk each)."""
     import numpy as np
 
-    from project.embeddings.ingest import TextInput
+    from project.embeddings.ingest.documents import TextInput
 
     words = ("limit window token request worker queue vector search gate road car speed batch lane file line "
              "price half day night store index segment graph build merge poll beat driver room wait").split()  # fmt: skip
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     from django.conf import settings
 
     from project.celery import app as celery_app
-    from project.embeddings.ingest import document_ingest
+    from project.embeddings.ingest.documents import document_ingest
     from project.embeddings.models import Batch, BatchState, EmbeddingJob, Lane
     from project.embeddings.selectors import job_cost_usd, job_usd
     from project.embeddings.services import job_create, job_start

@@ -94,7 +94,7 @@ def corpus_bench(name: str, path: Path, *, old_files: int) -> dict:
     from django.conf import settings
 
     from bench.ingest_baseline import files_ingest_per_file
-    from project.embeddings.ingest import files_ingest
+    from project.embeddings.ingest.documents import files_ingest
 
     files = sorted(p for p in path.rglob("*") if p.is_file())
     row: dict = {"files": len(files), "bytes": sum(p.stat().st_size for p in files)}
@@ -193,10 +193,10 @@ def first_embedding(corpus: list[Path], *, workers: int) -> dict:
     from django.conf import settings
 
     from project.celery import app as celery_app
-    from project.embeddings.ingest import files_ingest
+    from project.embeddings.ingest.documents import files_ingest
     from project.embeddings.models import Embedding, EmbeddingJob
     from project.embeddings.services import job_create, job_start
-    from project.embeddings.streaming import job_ingest
+    from project.embeddings.ingest.streaming import job_ingest
     from project.launch import simulator_args, start_simulator, start_workers, wait_for_workers
     from project.pipeline import watch_job
 

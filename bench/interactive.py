@@ -131,7 +131,7 @@ def backfill_run(args: argparse.Namespace, reserve: float, sim) -> dict:
     from django.conf import settings
 
     from project.celery import app as celery_app
-    from project.embeddings.ingest import TextInput, document_ingest
+    from project.embeddings.ingest.documents import TextInput, document_ingest
     from project.embeddings.models import EmbeddingJob
     from project.embeddings.services import job_cancel, job_create, job_start
     from project.launch import start_workers, wait_for_workers

@@ -200,7 +200,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
 
 def ingest(args: argparse.Namespace) -> dict:
     from bench.throughput_corpus import marked_copy, module_texts
-    from project.embeddings.ingest import document_ingest
+    from project.embeddings.ingest.documents import document_ingest
 
     started = time.perf_counter()
     texts, chunks, tokens, copy = module_texts(), 0, 0, 0

@@ -196,7 +196,7 @@ class Bench:
         from django.db.models import Avg, Count, Sum
 
         from bench.throughput_corpus import marked_copy, module_texts
-        from project.embeddings.ingest import document_ingest
+        from project.embeddings.ingest.documents import document_ingest
         from project.embeddings.models import Chunk
 
         started = time.perf_counter()

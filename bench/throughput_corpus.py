@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from project.demo_corpus import _module_text
-from project.embeddings.ingest import TextInput
+from project.embeddings.ingest.documents import TextInput
 
 DOCUMENT_CHARS = 60_000  # about 15,000 tokens: a few dozen chunks per document
 _PARAGRAPH = re.compile(r"\n\s*\n")

@@ -11,7 +11,7 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
-from project.embeddings.ingest import TextInput
+from project.embeddings.ingest.documents import TextInput
 
 DEFAULT_MODULES = 300
 # The demo's sample search, in plain words: none of its chunks says it this way, and

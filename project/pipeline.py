@@ -22,7 +22,7 @@ from django.db import close_old_connections, connection
 from tqdm import tqdm
 
 from project.celery import app as celery_app
-from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
+from project.embeddings.ingest.documents import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
 from project.embeddings.jobs import DATABASE_UNAVAILABLE
 from project.embeddings.indexing import job_index
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Lane, Status
@@ -33,8 +33,8 @@ from project.embeddings.reuse import estimate_sent
 from project.embeddings.batches import lane_choose
 from project.embeddings.selectors import job_batches, job_cost_usd, job_saved_usd
 from project.embeddings.services import job_create
-from project.embeddings.sources import tokens_guess
-from project.embeddings.streaming import job_ingest
+from project.embeddings.ingest.files import tokens_guess
+from project.embeddings.ingest.streaming import job_ingest
 from project.launch import WorkerPool, simulator_args, start_beat, start_simulator, start_workers, wait_for_workers
 from project.provider import is_configured, stall_seconds
 from providers import encoding_for_model

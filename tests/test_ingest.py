@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from project.embeddings import ingest as ingest_module
-from project.embeddings.ingest import TextInput, document_ingest, files_ingest
+from project.embeddings.ingest import documents as ingest_module
+from project.embeddings.ingest.documents import TextInput, document_ingest, files_ingest
 from project.embeddings.models import Chunk, Document, EmbeddingJob
 from providers.tokenization import encoding_for_model
 

@@ -11,8 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from project.embeddings import ingest, selectors, services
-from project.embeddings.ingest import TextInput
+from project.embeddings import selectors, services
+from project.embeddings.ingest.documents import upload_texts
+from project.embeddings.ingest.documents import TextInput
 from project.embeddings.models import EmbeddingJob
 from project.monitoring.limiter import limiter_view
 from project.search import search
@@ -75,7 +76,7 @@ class DocumentsView(APIView):
         serializer = s.FilesInSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
-        texts = ingest.upload_texts(files=uploads)
+        texts = upload_texts(files=uploads)
         collection = serializer.validated_data["collection"]
         return [(collection, text) for text in texts], serializer.validated_data["lane"]
 

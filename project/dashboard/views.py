@@ -10,7 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from project.api.errors import upload_too_large
-from project.embeddings import ingest, selectors, services
+from project.embeddings import selectors, services
+from project.embeddings.ingest.documents import upload_texts
 from project.errors import JobNotFound
 from project.search import search as search_chunks
 
@@ -84,7 +85,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     collection = request.POST.get("collection") or "default"
     lane = request.POST.get("lane") or "sync"
     try:
-        texts = ingest.upload_texts(files=[(f.name, f.read()) for f in files])
+        texts = upload_texts(files=[(f.name, f.read()) for f in files])
         submission = services.documents_submit(
             texts=[(collection, text) for text in texts], owner=request.user, lane=lane
         )

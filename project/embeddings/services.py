@@ -22,7 +22,7 @@ from providers.inputs import SPLIT
 
 from project.embeddings.batches import lane_choose
 from project.embeddings.budget import budget_check
-from project.embeddings.ingest import IngestReport, TextInput, document_ingest
+from project.embeddings.ingest.documents import IngestReport, TextInput, document_ingest
 from project.embeddings.jobs import pause
 from project.embeddings.models import (
     ACTIVE_STATUSES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import Document
 
 

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from project.embeddings.groups import group_claim, groups_sweep
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk
 from project.embeddings.services import job_cancel, job_create, job_pause, job_resume, job_start
 from project.pipeline import watch_job

@@ -11,7 +11,7 @@ import time
 
 from django.db.models import Count
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk
 from project.embeddings.services import job_create, job_resume, job_start
 from project.pipeline import watch_job

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from project.embeddings import ingest as ingest_module
+from project.embeddings.ingest import documents as ingest_module
 from project.embeddings import jobs
 from project.embeddings.models import Chunk, Document, EmbeddingJob
 from project.embeddings.planning import sweep_stalled
 from project.embeddings.services import job_create, job_resume
-from project.embeddings.streaming import job_ingest
+from project.embeddings.ingest.streaming import job_ingest
 from project.errors import IngestStopped
 from project.pipeline import watch_job
 from tests.pipeline.helpers import texts

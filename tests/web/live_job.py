@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import EmbeddingJob
 from project.embeddings.services import job_create, job_start
 

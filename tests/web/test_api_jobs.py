@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import EmbeddingJob, FailedChunk
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import Document, EmbeddingJob, FailedChunk
 
 from .conftest import PASSWORD

@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from project.embeddings.ingest import TextInput, document_ingest
+from project.embeddings.ingest.documents import TextInput, document_ingest
 from project.embeddings.models import Document, EmbeddingJob, FailedChunk
 from project.pipeline import watch_job
 

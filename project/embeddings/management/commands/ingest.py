@@ -12,11 +12,11 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from project.embeddings.batches import lane_choose
-from project.embeddings.ingest import files_ingest
+from project.embeddings.ingest.documents import files_ingest
 from project.embeddings.owners import OwnerNotFound, owner_named
 from project.embeddings.services import job_create
-from project.embeddings.sources import expand_paths, tokens_guess
-from project.embeddings.streaming import job_ingest
+from project.embeddings.ingest.files import expand_paths, tokens_guess
+from project.embeddings.ingest.streaming import job_ingest
 from project.errors import IngestStopped
 
 

@@ -26,7 +26,7 @@ from typing import Unpack
 from project.errors import IngestStopped
 
 from project.embeddings import jobs
-from project.embeddings.ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
+from project.embeddings.ingest.documents import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
 from project.embeddings.locks import advisory_lock
 from project.embeddings.models import Document, EmbeddingJob
 from project.embeddings.planning import batch_enqueue

@@ -27,8 +27,8 @@ from providers.splitter import Piece, split_text
 
 from project.embeddings.models import Document
 from project.embeddings.owners import system_owner
-from project.embeddings.rows import chunks_copy, documents_copy
-from project.embeddings.sources import clean_text, decode_bytes, expand_paths
+from project.embeddings.ingest.rows import chunks_copy, documents_copy
+from project.embeddings.ingest.files import clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
 
