@@ -87,9 +87,9 @@ def run(args: argparse.Namespace, home: Path) -> dict:
 
     from project.celery import app as celery_app
     from project.embeddings.ingest.documents import document_ingest
-    from project.embeddings.models import Batch, BatchState, EmbeddingJob, Lane
-    from project.embeddings.selectors import job_cost_usd, job_usd
-    from project.embeddings.services import job_create, job_start
+    from project.embeddings.jobs.cost import job_cost_usd, job_usd
+    from project.embeddings.jobs.lifecycle import job_create, job_start
+    from project.embeddings.models import Batch, BatchState, Lane
     from project.launch import simulator_args, start_beat, start_simulator, start_workers, wait_for_workers
     from project.pipeline import watch_job
     from project.provider import batch_queue_tokens

@@ -191,18 +191,15 @@ def copy_limit(collection: str, tokens: int) -> dict:
 def first_embedding(corpus: list[Path], *, workers: int) -> dict:
     """Seconds from start until the first embedding is stored, and until the last: streaming against ingest-then-enqueue."""
     from django.conf import settings
+    from django.db import connection
 
     from project.celery import app as celery_app
     from project.embeddings.ingest.documents import files_ingest
-    from project.embeddings.models import Embedding, EmbeddingJob
-    from project.embeddings.services import job_create, job_start
     from project.embeddings.ingest.streaming import job_ingest
+    from project.embeddings.jobs.lifecycle import job_create, job_start
+    from project.embeddings.models import Embedding, EmbeddingJob, vector_indexes
     from project.launch import simulator_args, start_simulator, start_workers, wait_for_workers
     from project.pipeline import watch_job
-
-    from django.db import connection
-
-    from project.embeddings.models import vector_indexes
 
     # Tier 5's limits (groups of 1% of TPM, up to 2,048 inputs), which this job never reaches; no
     # HNSW index maintained row by row (bulk mode loads first): what is timed is ingest and streaming.

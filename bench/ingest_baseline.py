@@ -17,9 +17,9 @@ from pathlib import Path
 from django.db import transaction
 
 from project.embeddings.ingest.documents import content_hash
+from project.embeddings.ingest.files import decode_bytes, expand_paths
 from project.embeddings.models import Chunk, Document
 from project.embeddings.owners import system_owner
-from project.embeddings.ingest.files import decode_bytes, expand_paths
 from providers import encoding_for_model
 
 BEFORE = "e9d0797"  # main when the ingest-streams branch started

@@ -115,7 +115,7 @@ def summary(times: list[float], latency: float | None) -> dict:
 
 
 def time_queries(count: int, label: str, pause: float = 0.2) -> list[float]:
-    from project.search import embed_query
+    from project.embeddings.search.query import embed_query
 
     times = []
     for index in range(count):
@@ -132,8 +132,8 @@ def backfill_run(args: argparse.Namespace, reserve: float, sim) -> dict:
 
     from project.celery import app as celery_app
     from project.embeddings.ingest.documents import TextInput, document_ingest
+    from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_start
     from project.embeddings.models import EmbeddingJob
-    from project.embeddings.services import job_cancel, job_create, job_start
     from project.launch import start_workers, wait_for_workers
     from project.provider import shared_limiter
 

@@ -148,8 +148,8 @@ def run(args: argparse.Namespace, home: Path) -> dict:
 
     from bench.throughput import wait_searchable
     from project.celery import app as celery_app
+    from project.embeddings.jobs.lifecycle import job_create, job_start
     from project.embeddings.models import Document
-    from project.embeddings.services import job_create, job_start
     from project.launch import start_simulator, start_workers, wait_for_workers
     from project.pipeline import watch_job
 

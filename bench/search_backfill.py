@@ -2,8 +2,8 @@
 
 A loader process stores ``--backfill-rows`` more rows into the job's open segment at
 ``--backfill-rate`` rows/s, 100 rows a transaction (a worker's group); when the segment holds
-what ``indexing.segment_filled`` closes it at, it closes it and opens the next, and a builder
-thread of its own runs ``indexing.maintain()`` over the closed one while loading goes on. The loader is a process
+what ``segment_filled`` closes it at, it closes it and opens the next, and a builder
+thread of its own runs ``maintain()`` over the closed one while loading goes on. The loader is a process
 of its own because workers are: as a thread of this one it held the interpreter lock this
 thread's searches wait for. Meanwhile this process searches: the held-out queries in turn, and
 every fifth search a probe made from a row the loader already stored (half from its latest
@@ -26,7 +26,8 @@ import numpy as np
 from django.db import connection, connections
 
 from bench.search_data import near, recall
-from project.embeddings import indexing
+from project.embeddings.index.builder import maintain
+from project.embeddings.index.cover import search_cover
 from project.embeddings.models import EmbeddingJob, Segment
 
 PROBE_EVERY = 5
@@ -42,7 +43,7 @@ def _load_and_build(bench, committed, loading, building, sender) -> None:
         building.value = True
         try:
             started = time.perf_counter()
-            built = indexing.maintain()
+            built = maintain()
             builds.extend({"name": b.name, "rows": b.rows, "seconds": b.build_seconds,
                            "started_after_s": round(started - t0, 1)} for b in built or [])  # fmt: skip
         finally:
@@ -152,6 +153,6 @@ def summary(bench, records, probes, builds, seconds) -> dict:
             **latency([p["ms"] for p in probes] or [0.0]),
         },
         "builds": builds,
-        "cover_after": {"index_ranges": [list(r) for r in indexing.search_cover().ranges],
-                        "exact_segments": list(indexing.search_cover().exact)},
+        "cover_after": {"index_ranges": [list(r) for r in search_cover().ranges],
+                        "exact_segments": list(search_cover().exact)},
     }  # fmt: skip

@@ -21,19 +21,24 @@ from bench.search import (
     COLLECTION,
     DOCUMENTS,
     EF_LADDER,
-    K,
     MODEL,
     OTHER_MODEL,
     P50_GOAL_MS,
     RECALL_GOAL,
     ROOT,
     SHARE_LADDER,
+    K,
     say,
 )
 from bench.search_data import clustered, contrast, recall, scores, top
-from project.embeddings import indexing, selectors
-from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, Segment
-from project.embeddings.store import vectors_store
+from project.embeddings.index.builder import maintain
+from project.embeddings.index.cover import search_cover
+from project.embeddings.index.segments import MAX_SEGMENT_GROWTH
+from project.embeddings.models import HNSW_OPTIONS, Chunk, Document, Embedding, EmbeddingJob, Segment
+from project.embeddings.search import chunks as search_chunks
+from project.embeddings.search.chunks import EF_SEARCH, chunk_search, ef_search, search_transaction
+from project.embeddings.search.nearest import nearest_embeddings
+from project.embeddings.store.copy import vectors_store
 
 BATCH = 1_000  # rows per vectors_store call while loading segments (a worker's groups are smaller)
 
@@ -53,7 +58,7 @@ def search(
 ) -> tuple[list[int], float]:
     """``chunk_search``'s chunk ids and its wall time in milliseconds."""
     started = time.perf_counter()
-    hits = selectors.chunk_search(
+    hits = chunk_search(
         vector=query, model=model, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
     )
     return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
@@ -62,12 +67,12 @@ def search(
 @contextmanager
 def fixed_ef_search(ef: int) -> Iterator[None]:
     """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list)."""
-    rule = selectors.ef_search
-    selectors.ef_search = lambda k, *, filtered=False, cover=None: rule(k, filtered=True) if filtered else ef
+    rule = search_chunks.ef_search
+    search_chunks.ef_search = lambda k, *, filtered=False, cover=None: rule(k, filtered=True) if filtered else ef
     try:
         yield
     finally:
-        selectors.ef_search = rule
+        search_chunks.ef_search = rule
 
 
 def other_model(queries: np.ndarray, *, model: str = OTHER_MODEL) -> dict:
@@ -80,10 +85,10 @@ def other_model(queries: np.ndarray, *, model: str = OTHER_MODEL) -> dict:
     ms = [search(q, model=model)[1] for q in queries]
     every = []
     for query in queries[: max(3, len(queries) // 10)]:  # slow by design: a few suffice
-        blind = dataclasses.replace(indexing.search_cover(), models={})
+        blind = dataclasses.replace(search_cover(), models={})
         started = time.perf_counter()
-        nearest = selectors.nearest_embeddings(vector=query, model=model, viewer=None, k=K, cover=blind)
-        with selectors.search_transaction(k=K, viewer=None, collection=None, cover=blind), connection.cursor() as c:
+        nearest = nearest_embeddings(vector=query, model=model, viewer=None, k=K, cover=blind)
+        with search_transaction(k=K, viewer=None, collection=None, cover=blind), connection.cursor() as c:
             c.execute(nearest.sql, nearest.params)
             c.fetchall()
         every.append((time.perf_counter() - started) * 1000)
@@ -103,8 +108,8 @@ def analyze() -> None:
 def plan_indexes(query: np.ndarray, *, collection: str | None = None) -> dict:
     """The indexes EXPLAIN says the search reads, whether an exact part scans the table, and
     where one search's time went (EXPLAIN ANALYZE: planning, execution, each part)."""
-    nearest = selectors.nearest_embeddings(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
-    with selectors.search_transaction(k=K, viewer=None, collection=collection):  # chunk_search's settings
+    nearest = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
+    with search_transaction(k=K, viewer=None, collection=collection):  # chunk_search's settings
         plan = nearest.explain()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + nearest.sql, nearest.params)
@@ -135,12 +140,12 @@ def _reads(node: dict) -> list[str]:
 
 
 def _cover() -> dict:
-    cover = indexing.search_cover()
+    cover = search_cover()
     return {"index_ranges": [list(r) for r in cover.ranges], "exact_segments": list(cover.exact)}
 
 
 def segment_sizes(rows: int) -> list[int]:
-    """The segments a backfill of ``rows`` closes, as ``indexing.segment_filled`` does: each at least
+    """The segments a backfill of ``rows`` closes, as ``segment_filled`` does: each at least
     ``TOLLGATE_SEGMENT_ROWS`` and as many as those before it together, up to ``MAX_SEGMENT_GROWTH``
     times the setting (5,000, 5,000, 10,000, 20,000, 20,000, …); the rest stays in the open one."""
     sizes: list[int] = []
@@ -150,9 +155,9 @@ def segment_sizes(rows: int) -> list[int]:
 
 
 def next_segment_size(closed: list[int]) -> int:
-    """The rows at which the segment after ``closed`` closes (``indexing.segment_filled``)."""
+    """The rows at which the segment after ``closed`` closes (``segment_filled``)."""
     least = settings.TOLLGATE_SEGMENT_ROWS
-    return max(least, min(sum(closed), indexing.MAX_SEGMENT_GROWTH * least))
+    return max(least, min(sum(closed), MAX_SEGMENT_GROWTH * least))
 
 
 class SearchBench:
@@ -211,7 +216,7 @@ class SearchBench:
     def load_base(self) -> dict:
         """The live rows row by row, then the rest in segments sized as a backfill's, each built as it closes.
 
-        ``--segments`` 0 (the default) sizes them as ``indexing.segment_filled`` closes them, and
+        ``--segments`` 0 (the default) sizes them as ``segment_filled`` closes them, and
         leaves the rest in the open segment; N cuts N equal segments and leaves it empty.
         """
         args = self.args
@@ -227,7 +232,7 @@ class SearchBench:
         for number, count in enumerate(sizes):
             copy_seconds += self.store(count, segment.pk)
             segment = self.close_and_open(segment)
-            built = indexing.maintain()  # the closed segment's build; the open one keeps it from merging
+            built = maintain()  # the closed segment's build; the open one keeps it from merging
             builds += [{"rows": b.rows, "seconds": b.build_seconds, "rows_per_s": round(b.rows / b.build_seconds, 1)}
                        for b in built]  # fmt: skip
             say(f"segment {number + 1}/{len(sizes)}: {count} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
@@ -252,7 +257,7 @@ class SearchBench:
         }  # fmt: skip
 
     def close_and_open(self, segment: Segment) -> Segment:
-        """What ``indexing.segment_filled`` does when a segment is full: close it, open the job's next."""
+        """What ``segment_filled`` does when a segment is full: close it, open the job's next."""
         Segment.objects.filter(pk=segment.pk).update(state=Segment.State.CLOSED, closed_at=timezone.now())
         following = Segment.objects.create(job=self.job)
         EmbeddingJob.objects.filter(pk=self.job.pk).update(load_segment=following.pk)
@@ -262,7 +267,7 @@ class SearchBench:
         """The job ends: ``maintain()`` closes its open segment, builds it, and merges the indexes."""
         EmbeddingJob.objects.filter(pk=self.job.pk).update(status=EmbeddingJob.Status.COMPLETED)
         started = time.perf_counter()
-        built = indexing.maintain()
+        built = maintain()
         seconds = time.perf_counter() - started
         say(f"merge: {[(b.name, b.rows, b.build_seconds) for b in built]} in {seconds:.1f} s")
         return {"builds": [{"name": b.name, "rows": b.rows, "seconds": b.build_seconds,
@@ -276,23 +281,23 @@ class SearchBench:
         return self.ids[top(self.scores[:rows, query], K, mask=mask)].tolist()
 
     def sweep(self, *, collection: str | None = None, exact_unindexed: bool | None = None) -> dict:
-        """Recall and latency over every query at the ef_search a search now uses (``selectors.ef_search``)."""
+        """Recall and latency over every query at the ef_search a search now uses (``ef_search``)."""
         found, ms = zip(*(search(q, collection=collection, exact_unindexed=exact_unindexed) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
-        return {"ef_search": selectors.ef_search(K, filtered=bool(collection), cover=indexing.search_cover(MODEL)),
+        return {"ef_search": ef_search(K, filtered=bool(collection), cover=search_cover(MODEL)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
                 "min_recall": round(float(np.min(recalls)), 2),
                 "queries_recall_below_half": sum(r < 0.5 for r in recalls), **latency(list(ms)),
                 "queries_with_k_hits": sum(len(f) == K for f in found)}  # fmt: skip
 
     def state(self, name: str) -> dict:
-        """Recall and latency at the candidate list ``selectors.ef_search`` gives this state, and up a ladder of others.
+        """Recall and latency at the candidate list ``ef_search`` gives this state, and up a ladder of others.
 
         The ladder fixes ``hnsw.ef_search`` (what each index keeps) for the unfiltered searches:
         one index's lists, or shorter ones when several indexes share the rows.
         """
-        cover = indexing.search_cover(MODEL)
-        rule = selectors.ef_search(K, cover=cover)
+        cover = search_cover(MODEL)
+        rule = ef_search(K, cover=cover)
         ladder = sorted({rule, *(SHARE_LADDER if len(cover.ranges) > 1 and rule <= SHARE_LADDER[-1] else EF_LADDER)})
         for query in self.queries[:20]:
             search(query)  # warm the caches: the first reads of each index come from disk
@@ -330,7 +335,7 @@ class SearchBench:
         segment = Segment.objects.create(job=job)
         self.store(self.args.second_job_rows, segment.pk)
         EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
-        built = indexing.maintain()
+        built = maintain()
         say(f"second job: {self.args.second_job_rows} rows; built {[(b.name, b.rows, b.build_seconds) for b in built]}")
         analyze()
         return self.state("second_job")
@@ -378,7 +383,7 @@ class SearchBench:
             "model": MODEL, "dimensions": self.args.dimensions, "k": K,
             "data": {**data.describe(), **contrast(self.values[: self.args.rows], self.queries),
                      "held_out_queries": self.args.queries},
-            "hnsw": {"options": indexing.HNSW_OPTIONS, "ef_search_default": selectors.EF_SEARCH,
+            "hnsw": {"options": HNSW_OPTIONS, "ef_search_default": EF_SEARCH,
                      "ef_search_rule": "EF_SEARCH * (largest index's share of the rows) ** 2, at least k",
                      "iterative_scan": "relaxed_order",
                      "index_memory_mb": settings.TOLLGATE_INDEX_MEMORY_MB},

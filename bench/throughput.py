@@ -237,9 +237,9 @@ class Bench:
 
     def groups(self, document_ids: list[int]) -> list[list[int]]:
         """tollgate's own packing of the whole corpus, reused by the baselines (same requests)."""
+        from project.embeddings.jobs.lifecycle import job_create
         from project.embeddings.models import Document
-        from project.embeddings.planning import job_plan
-        from project.embeddings.services import job_create
+        from project.embeddings.plan.enqueue import job_plan
 
         job = job_create(documents=list(Document.objects.filter(pk__in=document_ids)))
         plan = job_plan(job)
@@ -303,8 +303,8 @@ class Bench:
         from bench.throughput_limits import job_span
         from bench.throughput_measure import Sampler
         from project.celery import app as celery_app
+        from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_start
         from project.embeddings.models import Document, EmbeddingJob
-        from project.embeddings.services import job_cancel, job_create, job_start
         from project.launch import start_workers
         from project.pipeline import watch_job
         from project.provider import shared_limiter
@@ -622,7 +622,7 @@ def _git_state() -> dict:
 
 def wait_searchable(job, timeout: float = 600.0) -> bool:
     """Wait until every vector of ``job`` is in an HNSW index (a bulk job's last segment built)."""
-    from project.embeddings.indexing import job_index
+    from project.embeddings.index.cover import job_index
 
     deadline = time.monotonic() + timeout
     while job_index(job).state not in ("live", "indexed"):

@@ -99,7 +99,7 @@ def insert_cost(chunk_ids: Sequence[int], *, model: str, dimensions: int, batch:
     binary COPY, then one INSERT) into the indexed table, ``batch`` rows a transaction."""
     from django.db import transaction
 
-    from project.embeddings.store import vectors_store
+    from project.embeddings.store.copy import vectors_store
 
     values = np.random.default_rng(7).standard_normal((len(chunk_ids), dimensions), dtype=np.float32)
     values /= np.linalg.norm(values, axis=1, keepdims=True)

@@ -134,7 +134,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sample_search(job, say) -> None:
     from project.demo_corpus import SAMPLE_QUERY
-    from project.search import search
+    from project.embeddings.search.query import search
 
     say(f"\nsample search: {SAMPLE_QUERY!r}")
     for hit in search(SAMPLE_QUERY, viewer=job.owner, k=3, model=job.model):
@@ -143,7 +143,7 @@ def _sample_search(job, say) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     with _django(start_services=False):
-        from project.embeddings.services import job_resume
+        from project.embeddings.jobs.lifecycle import job_resume
 
         plan = job_resume(job_id=args.job, retry_failed=args.retry_failed)
     print(

@@ -22,19 +22,20 @@ from django.db import close_old_connections, connection
 from tqdm import tqdm
 
 from project.celery import app as celery_app
+from project.embeddings.batches.lane import lane_choose
+from project.embeddings.index.cover import job_index
 from project.embeddings.ingest.documents import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
-from project.embeddings.jobs import DATABASE_UNAVAILABLE
-from project.embeddings.indexing import job_index
-from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Lane, Status
-from project.embeddings.owners import owner_named
-from project.embeddings.planning import sweep_stalled
-from project.embeddings.preflight import dimensions_check
-from project.embeddings.reuse import estimate_sent
-from project.embeddings.batches import lane_choose
-from project.embeddings.selectors import job_batches, job_cost_usd, job_saved_usd
-from project.embeddings.services import job_create
 from project.embeddings.ingest.files import tokens_guess
 from project.embeddings.ingest.streaming import job_ingest
+from project.embeddings.jobs.cost import job_cost_usd, job_saved_usd
+from project.embeddings.jobs.lifecycle import job_create
+from project.embeddings.jobs.progress import job_batches
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Lane, Status
+from project.embeddings.owners import owner_named
+from project.embeddings.plan.estimate import estimate_sent
+from project.embeddings.plan.preflight import dimensions_check
+from project.embeddings.plan.sweep import sweep_stalled
+from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.launch import WorkerPool, simulator_args, start_beat, start_simulator, start_workers, wait_for_workers
 from project.provider import is_configured, stall_seconds
 from providers import encoding_for_model

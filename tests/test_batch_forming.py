@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from project.embeddings import batches
+from project.embeddings.batches.forming import FORM_AHEAD, batch_content, batches_form
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import Batch, BatchState, EmbeddingGroup, GroupState, Lane
-from project.embeddings.services import job_create, job_start
+from project.provider import provider_config
 from providers import batch as remote
 from tests.pipeline.helpers import ingest
 
@@ -30,19 +31,19 @@ def batch_job(settings, django_capture_on_commit_callbacks):
 def test_batches_keep_within_the_line_input_and_byte_caps(batch_job, settings, monkeypatch):
     settings.TOLLGATE_BATCH_TOKENS = 10**9  # only the API's caps cut
     job = batch_job(60)
-    line = max(len(remote.request_line(str(g.pk), batches.provider_config(), ["x" * 200] * 5)) for g in job.groups.all())
+    line = max(len(remote.request_line(str(g.pk), provider_config(), ["x" * 200] * 5)) for g in job.groups.all())
     monkeypatch.setattr(remote, "MAX_BATCH_REQUESTS", 4)
     monkeypatch.setattr(remote, "MAX_BATCH_INPUTS", 12)
     monkeypatch.setattr(remote, "MAX_BATCH_BYTES", 3 * line)
     groups = EmbeddingGroup.objects.filter(job=job).count()
     formed = []
-    while made := batches.batches_form(job):
+    while made := batches_form(job):
         formed += made
         Batch.objects.filter(pk__in=[b.pk for b in made]).update(state=BatchState.SUBMITTED)  # as if sent
 
     assert len(formed) > 1
     for batch in formed:
-        content = batches._content(batch, batches.provider_config())
+        content = batch_content(batch, provider_config())
         assert batch.requests <= 4 and batch.inputs <= 12 and len(content) <= 3 * line
         assert batch.requests == content.count(b"\n") == batch.groups.count()
     members = list(EmbeddingGroup.objects.filter(job=job).values_list("batch_id", "state"))
@@ -52,7 +53,7 @@ def test_batches_keep_within_the_line_input_and_byte_caps(batch_job, settings, m
 def test_a_batch_holds_at_most_the_configured_tokens_and_a_few_wait_formed(batch_job, settings):
     settings.TOLLGATE_BATCH_TOKENS = 500
     job = batch_job(150)  # about 5,000 tokens: more batches than are formed ahead
-    formed = batches.batches_form(job)
-    assert len(formed) == batches.FORM_AHEAD  # the rest waits until these are submitted
+    formed = batches_form(job)
+    assert len(formed) == FORM_AHEAD  # the rest waits until these are submitted
     assert all(0 < batch.tokens <= 500 for batch in formed)
     assert EmbeddingGroup.objects.filter(job=job, state=GroupState.PENDING, batch=None).exists()

@@ -17,7 +17,10 @@ import pytest
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from project.embeddings import indexing
+from project.embeddings.index import builder
+from project.embeddings.index.builder import _build_workers, maintain
+from project.embeddings.index.cover import Cover, job_index, search_cover
+from project.embeddings.index.segments import segment_filled
 from project.embeddings.models import (
     Chunk,
     Document,
@@ -27,8 +30,9 @@ from project.embeddings.models import (
     Segment,
     UnindexedVector,
 )
-from project.embeddings.selectors import chunk_search, nearest_embeddings, search_transaction, sign_bits
-from project.embeddings.store import vectors_store
+from project.embeddings.search.chunks import chunk_search, search_transaction
+from project.embeddings.search.nearest import nearest_embeddings, sign_bits
+from project.embeddings.store.copy import vectors_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DIMENSIONS, LIVE, PER_SEGMENT = 1536, 400, 3000
@@ -66,7 +70,7 @@ def _found(query: np.ndarray, k: int = 10) -> list[int]:
 def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged(monkeypatch):
     # What an index replaces goes at once here (the grace a search that read its cover before it
     # has: test_a_search_that_read_its_cover_before_a_build_ended_still_finds_that_segments_rows).
-    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)
+    monkeypatch.setattr(builder, "STALE_COVER_SECONDS", 0)
     rng = np.random.default_rng(11)
     total = LIVE + 2 * PER_SEGMENT
     document = Document.objects.create(collection="bulk", content_hash="bulk", text="x")
@@ -100,29 +104,29 @@ def test_a_backfill_is_searchable_while_loading_indexed_per_segment_and_merged(m
         plan = nearest_embeddings(vector=queries[0], model=MODEL, viewer=None, k=10).explain()
     assert "on embeddings_unindexedvector" in plan, plan
     assert re.search(r"Index Scan (on|using) embeddings_embedding_pkey", plan), plan  # joined back by id
-    assert indexing.job_index(job).state == "loading"
-    assert indexing.job_index(job).unindexed_rows == 2 * PER_SEGMENT
+    assert job_index(job).state == "loading"
+    assert job_index(job).unindexed_rows == 2 * PER_SEGMENT
 
     # The closed segment gets its own index; the open one is left to its job.
-    built = indexing.maintain()
+    built = maintain()
     assert [(b.lo, b.hi, b.rows) for b in built] == [(first.pk, first.pk, PER_SEGMENT)]
-    assert indexing.search_cover() == indexing.Cover(ranges=((first.pk, first.pk),), exact=(second.pk,))
+    assert search_cover() == Cover(ranges=((first.pk, first.pk),), exact=(second.pk,))
     with search_transaction(k=10, viewer=None, collection=None):  # chunk_search's planner settings
         plan = re.sub(r"'\[[^]]*\]'", "q", nearest_embeddings(vector=queries[0], model=MODEL, viewer=None, k=10).explain())
     assert f"Index Scan using embedding_hnsw_{first.pk}_{first.pk}" in plan, plan
     # (Random vectors have no true neighbours beyond the row each query was made from, so recall
     # at 10 means little here; bench/search.py measures it on clustered data.)
     assert [_found(q)[0] for q in queries] == [ids[i] for i in sources]
-    assert indexing.job_index(job).unindexed_rows == PER_SEGMENT
+    assert job_index(job).unindexed_rows == PER_SEGMENT
     assert set(UnindexedVector.objects.values_list("segment", flat=True)) == {second.pk}  # the built one's went
 
     # The job ends: its last segment is closed and built, then both segments merge into one index.
     EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
-    built = indexing.maintain()
+    built = maintain()
     assert [(b.lo, b.hi) for b in built] == [(second.pk, second.pk), (first.pk, second.pk)]
     assert list(IndexRange.objects.values_list("lo", "hi", "state")) == [(first.pk, second.pk, "ready")]
-    assert indexing.search_cover() == indexing.Cover(ranges=((first.pk, second.pk),), exact=())
-    assert indexing.job_index(job).state == "indexed"
+    assert search_cover() == Cover(ranges=((first.pk, second.pk),), exact=())
+    assert job_index(job).state == "indexed"
     assert not UnindexedVector.objects.exists()
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE 'embedding_hnsw_%%'")
@@ -143,7 +147,7 @@ def test_an_interrupted_build_is_dropped_and_built_again():
     _load(chunks, _unit(rng, 50), segment.pk)
     # A maintainer died mid-build: its row says "building", and an invalid index may be left.
     IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"embedding_hnsw_{segment.pk}_{segment.pk}")
-    built = indexing.maintain()
+    built = maintain()
     assert [(b.lo, b.state) for b in built] == [(segment.pk, "ready")]
     assert IndexRange.objects.count() == 1
 
@@ -159,11 +163,11 @@ def test_near_a_jobs_end_its_open_segment_closes_so_the_build_after_the_last_row
     open_segment = Segment.objects.create(job=job, rows=150)  # under the 400 before it: it would grow on
     EmbeddingJob.objects.filter(pk=job.pk).update(load_segment=open_segment.pk)
 
-    assert not indexing.segment_filled(job.pk, open_segment.pk)  # 450 rows still to load
+    assert not segment_filled(job.pk, open_segment.pk)  # 450 rows still to load
     EmbeddingJob.objects.filter(pk=job.pk).update(embedded_chunks=900, ingesting=True)
-    assert not indexing.segment_filled(job.pk, open_segment.pk)  # a streaming ingest may add more yet
+    assert not segment_filled(job.pk, open_segment.pk)  # a streaming ingest may add more yet
     EmbeddingJob.objects.filter(pk=job.pk).update(ingesting=False)
-    assert indexing.segment_filled(job.pk, open_segment.pk)  # 100 left: the tail gets its own segment
+    assert segment_filled(job.pk, open_segment.pk)  # 100 left: the tail gets its own segment
     assert Segment.objects.get(pk=open_segment.pk).state == Segment.State.CLOSED
     assert EmbeddingJob.objects.get(pk=job.pk).load_segment not in (0, open_segment.pk)
 
@@ -172,17 +176,17 @@ def test_a_build_beside_loading_takes_no_parallel_worker_and_the_last_one_takes_
     settings.TOLLGATE_INDEX_WORKERS = 1
     job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
     loading = Segment.objects.create(job=job)
-    assert indexing._build_workers() == 0  # one core stays with the workers filling the window
+    assert _build_workers() == 0  # one core stays with the workers filling the window
     Segment.objects.filter(pk=loading.pk).update(state=Segment.State.CLOSED)
-    assert indexing._build_workers() == 1  # everything waits for this one: all the help it may have
+    assert _build_workers() == 1  # everything waits for this one: all the help it may have
 
 
 def test_several_indexes_keep_a_list_sized_for_the_largest_ones_share_unless_the_search_is_filtered():
-    from project.embeddings.selectors import EF_SEARCH, ef_search
+    from project.embeddings.search.chunks import EF_SEARCH, ef_search
 
-    def cover(*sizes: int, live_rows: int = 0) -> indexing.Cover:
+    def cover(*sizes: int, live_rows: int = 0) -> Cover:
         ranges = tuple((i, i) for i in range(1, len(sizes) + 1))
-        return indexing.Cover(ranges=ranges, exact=(), rows=dict(zip(ranges, sizes)), live_rows=live_rows)
+        return Cover(ranges=ranges, exact=(), rows=dict(zip(ranges, sizes)), live_rows=live_rows)
 
     assert ef_search(10, cover=cover(100_000)) == EF_SEARCH  # one index: the whole list
     assert ef_search(100, cover=cover(100_000)) == 200  # never fewer candidates than twice the hits asked for
@@ -198,7 +202,7 @@ def test_several_indexes_keep_a_list_sized_for_the_largest_ones_share_unless_the
     for segment, rows in ((first, 30_000), (second, 10_000)):
         IndexRange.objects.create(lo=segment.pk, hi=segment.pk, name=f"i{segment.pk}", rows=rows,
                                   state=IndexRange.State.READY)  # fmt: skip
-    read = indexing.search_cover(MODEL)  # the builds' counts; no live row of the model: the live index is not read
+    read = search_cover(MODEL)  # the builds' counts; no live row of the model: the live index is not read
     assert read.rows == {(first.pk, first.pk): 30_000, (second.pk, second.pk): 10_000} and not read.live
     assert ef_search(10, cover=read) == 90  # 160 * (3/4)**2
 
@@ -223,7 +227,7 @@ def test_every_insert_into_a_bulk_segment_gets_the_vectors_sign_bits_and_no_live
 
 
 def test_the_bits_go_once_an_index_covers_their_segment_or_the_segment_is_gone(monkeypatch):
-    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)  # no search reads by an older cover
+    monkeypatch.setattr(builder, "STALE_COVER_SECONDS", 0)  # no search reads by an older cover
     chunks, values = _chunks(60, "b"), _unit(np.random.default_rng(6), 60)
     built, dropped = (Segment.objects.create(state=Segment.State.CLOSED) for _ in range(2))
     job = EmbeddingJob.objects.create(model=MODEL, dimensions=DIMENSIONS, status=EmbeddingJob.Status.RUNNING)
@@ -234,7 +238,7 @@ def test_the_bits_go_once_an_index_covers_their_segment_or_the_segment_is_gone(m
     Segment.objects.filter(pk=dropped.pk).delete()  # its rows stay (an emptied job's, say); no search reads them
     assert UnindexedVector.objects.count() == 60
 
-    indexing.maintain()
+    maintain()
 
     assert IndexRange.objects.filter(lo=built.pk, state=IndexRange.State.READY).exists()
     assert set(UnindexedVector.objects.values_list("segment", flat=True)) == {loading.pk}
@@ -256,7 +260,7 @@ def test_a_search_reads_only_what_may_hold_its_models_rows():
         theirs_vectors = {c.pk: v for c, v in zip(chunks[20:40], values[20:40])}
         vectors_store(model=other, dimensions=DIMENSIONS, vectors=theirs_vectors, segment=theirs.pk)
     Segment.objects.filter(pk=theirs.pk).update(state=Segment.State.CLOSED)
-    assert [(b.lo, b.hi) for b in indexing.maintain()] == [(theirs.pk, theirs.pk)]
+    assert [(b.lo, b.hi) for b in maintain()] == [(theirs.pk, theirs.pk)]
 
     def sql(model: str) -> str:
         return nearest_embeddings(vector=values[0], model=model, viewer=None, k=10).sql
@@ -266,7 +270,7 @@ def test_a_search_reads_only_what_may_hold_its_models_rows():
     assert "WHERE segment = 0 " not in sql(other) and theirs_index in sql(other)
     assert f"WHERE segment IN ({mine.pk}) ORDER BY bits" in sql(MODEL)  # its own segment, no model compared
     assert UnindexedVector._meta.db_table not in sql(other)
-    assert indexing.search_cover(other) == indexing.Cover(ranges=((theirs.pk, theirs.pk),), exact=(), live=False)
+    assert search_cover(other) == Cover(ranges=((theirs.pk, theirs.pk),), exact=(), live=False)
     assert _found(values[5])[0] == chunks[5].pk and _found(values[65])[0] == chunks[65].pk
     assert chunks[25].pk not in _found(values[25])  # the other model's row: not this model's answer
     found = chunk_search(vector=values[25], model=other, viewer=None, k=10)
@@ -313,22 +317,22 @@ def test_a_search_that_read_its_cover_before_a_build_ended_still_finds_that_segm
     _load(chunks[40:], values[40:], second.pk)
     query = values[7] + 0.02 * _unit(rng, 1)[0]  # made from a row of the first segment
 
-    def stale_search(cover: indexing.Cover) -> list[int]:
+    def stale_search(cover: Cover) -> list[int]:
         with search_transaction(k=3, viewer=None, collection=None, cover=cover), connection.cursor() as cursor:
             found = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=3, cover=cover)
             cursor.execute(found.sql, found.params)
             return [chunk_id for chunk_id, _ in cursor.fetchall()]
 
-    before_build = indexing.search_cover(MODEL)
+    before_build = search_cover(MODEL)
     assert before_build.exact == (first.pk, second.pk)
-    indexing.maintain()  # the first segment's index is ready between the cover and the rows
-    assert indexing.search_cover(MODEL).exact == (second.pk,)
+    maintain()  # the first segment's index is ready between the cover and the rows
+    assert search_cover(MODEL).exact == (second.pk,)
     assert stale_search(before_build)[0] == chunks[7].pk  # by the bits it read the segment through
     assert _found(query)[0] == chunks[7].pk  # a fresh cover reads the new index
 
     EmbeddingJob.objects.filter(pk=job.pk).update(status=EmbeddingJob.Status.COMPLETED)
-    before_merge = indexing.search_cover(MODEL)
-    built = indexing.maintain()  # the second segment's build, then the merge, which retires the first's index
+    before_merge = search_cover(MODEL)
+    built = maintain()  # the second segment's build, then the merge, which retires the first's index
     assert [(b.lo, b.hi) for b in built] == [(second.pk, second.pk), (first.pk, second.pk)]
     with search_transaction(k=3, viewer=None, collection=None, cover=before_merge):
         plan = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=3, cover=before_merge).explain()
@@ -336,8 +340,8 @@ def test_a_search_that_read_its_cover_before_a_build_ended_still_finds_that_segm
     assert stale_search(before_merge)[0] == chunks[7].pk
     assert UnindexedVector.objects.exists()
 
-    monkeypatch.setattr(indexing, "STALE_COVER_SECONDS", 0)  # the grace has passed: the next maintain tidies
-    indexing.maintain()
+    monkeypatch.setattr(builder, "STALE_COVER_SECONDS", 0)  # the grace has passed: the next maintain tidies
+    maintain()
     assert not UnindexedVector.objects.exists()
     assert list(IndexRange.objects.values_list("lo", "hi", "state")) == [(first.pk, second.pk, "ready")]
     with connection.cursor() as cursor:

@@ -15,7 +15,6 @@ import uuid
 import psycopg
 import pytest
 
-
 PROBE = r"""
 import json
 import numpy as np
@@ -24,8 +23,9 @@ django.setup()
 from django.core.management import call_command
 from django.db import connection, transaction
 from project.embeddings.models import Chunk, Document, Embedding, Segment, UnindexedVector, vector_indexes, vector_type
-from project.embeddings.selectors import chunk_search, nearest_embeddings
-from project.embeddings.store import vectors_store
+from project.embeddings.search.chunks import chunk_search
+from project.embeddings.search.nearest import nearest_embeddings
+from project.embeddings.store.copy import vectors_store
 
 call_command("migrate", verbosity=0)
 with connection.cursor() as cursor:

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection, transaction
 
 from project.embeddings.models import Chunk, Document, Embedding, vector_indexes
-from project.embeddings.selectors import chunk_search, nearest_embeddings
-from project.embeddings.store import vectors_store
+from project.embeddings.search.chunks import chunk_search
+from project.embeddings.search.nearest import nearest_embeddings
+from project.embeddings.store.copy import vectors_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ROWS, DIMENSIONS = 8000, 1536

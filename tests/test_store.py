@@ -10,7 +10,7 @@ import pytest
 from django.db import DataError, connection, transaction
 
 from project.embeddings.models import Chunk, Document, Embedding
-from project.embeddings.store import vectors_store
+from project.embeddings.store.copy import vectors_store
 from providers.client import as_float32
 from providers.inputs import combine
 

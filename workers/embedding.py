@@ -1,7 +1,10 @@
 """Embedding one group: claim it, the gate (admit, call), store first, then settle, and say what comes next.
 
 Returns a decision (:class:`Outcome`) instead of retrying itself, so the Celery task stays a
-few lines and this logic runs the same in a test, a worker or a shell.
+few lines and this logic runs the same in a test, a worker or a shell. Every change to the
+group's row is a verb of ``project.embeddings.groups.life`` that says whether this task still
+holds the claim; a task that lost it (it stalled past its lease and the sweep gave the group to
+another) stops there, and never calls the provider.
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ import logging
 import random
 from dataclasses import dataclass
 
-from project.embeddings import groups, jobs
-from project.embeddings.jobs import Send
-from project.embeddings.models import EmbeddingGroup, EmbeddingJob, GroupState
-from project.embeddings.preflight import dimensions_check
-from project.embeddings.reuse import reuse_stored
+from project.embeddings.groups import life
+from project.embeddings.groups.inputs import Send, group_inputs
+from project.embeddings.groups.queue import groups_split
+from project.embeddings.jobs.counters import count, fail_chunks
+from project.embeddings.jobs.status import active_job, finish_if_done, pause
+from project.embeddings.models import EmbeddingGroup, EmbeddingJob
+from project.embeddings.plan.preflight import dimensions_check
+from project.embeddings.store.reuse import reuse_stored
+from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
 from providers import InvalidInput, Passage, RequestTooLarge, Transient, client_for, pass_gate
@@ -47,10 +54,10 @@ def jitter() -> float:
 def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Outcome:
     """Claim the group, reuse what is stored, send each distinct input once, store first, then settle.
 
-    Nothing is called unless this task holds the group's claim (``groups.group_claim``): a second
+    Nothing is called unless this task holds the group's claim (``life.claim``): a second
     delivery, a resumed duplicate or a swept copy does nothing while another holds it.
     """
-    group = groups.group_claim(group_id, holder=holder)
+    group = life.claim(group_id, holder=holder)
     if group is None:  # claimed elsewhere, done, or its job paused, cancelled, completed or gone
         return Outcome.done()
     try:
@@ -58,36 +65,37 @@ def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Ou
     except LimiterUnavailable:
         # Given back at once: the task's autoretry claims it when Redis is back, or (if that retry
         # was lost with Redis's data) the sweep sends it again after the stall time.
-        groups.group_later(group.pk, 0)
+        life.release(group)
         raise
 
 
 def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
-    job = jobs.active_job(group.job_id)
+    job = active_job(group.job_id)
     if job is None:
-        groups.group_later(group.pk, 0)
+        life.release(group)
         return Outcome.done()
     try:
         dimensions_check(job.dimensions, cached=True)
     except DimensionsMismatch as exc:
-        jobs.pause(job.pk, str(exc))
-        groups.group_later(group.pk, 0)
+        pause(job.pk, str(exc))
+        life.release(group)
         return Outcome.done()
     reuse_stored(job, chunk_ids=group.chunk_ids)  # stored meanwhile by another job of the owner
-    todo = jobs.group_inputs(job, group.chunk_ids)
+    todo = group_inputs(job, group.chunk_ids)
     if not todo:  # a redelivered task whose work is already stored
-        groups.group_finish(group.pk)
-        jobs.finish_if_done(job.pk, exact=True)
+        life.finish(group)
+        finish_if_done(job.pk, exact=True)
         return Outcome.done()
     texts = [text for send in todo for text in send.inputs.texts]
     tokens = sum(t for send in todo for t in send.inputs.tokens)
 
     config = provider_config(job.model, job.dimensions)
-    limiter = shared_limiter(job.model)
-    groups.group_calling(group.pk)  # from here the claim covers a whole request
+    if not life.calling(group):  # stalled past the lease: the group is another holder's now
+        logger.warning("group %s: the claim was lost before the call; nothing sent", group.pk)
+        return Outcome.done()
     try:
         passage = pass_gate(
-            limiter=limiter,
+            limiter=shared_limiter(job.model),
             client=client_for(config),
             config=config,
             texts=texts,
@@ -102,18 +110,18 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
         try:  # fail what it lacks, pause the job for what it cannot store
-            jobs.store_paid(job, group.pk, todo, passage.result.vectors, passage.result.total_tokens)
+            store_paid(job, group, todo, passage.result.vectors, passage.result.total_tokens)
         finally:
             passage.settle()  # after the store: a Redis error here never sends the paid call again
         if passage.refusals:
-            jobs.count(job.pk, limiter_waits=passage.refusals)
+            count(job.pk, limiter_waits=passage.refusals)
         return Outcome.done()
     if passage.refusals:
-        jobs.count(job.pk, limiter_waits=passage.refusals)
+        count(job.pk, limiter_waits=passage.refusals)
     if passage.error is not None:
         return _refused(job, group, todo, passage, attempt)
     if passage.rate_limited:
-        jobs.count(job.pk, requests=1, http_429=1)
+        count(job.pk, requests=1, http_429=1)
         return _later(group, passage.retry_after + jitter(), attempt, passage.clock_offset)
     # Back a little before it fits (never after: a Celery ETA runs late, and the window's room
     # would stand unused meanwhile); the short rest is then slept in place.
@@ -121,21 +129,25 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
 
 
 def _later(group: EmbeddingGroup, retry_in: float, attempt: int, clock_offset: float) -> Outcome:
-    """Give the claim back with a lease covering the wait, and say when to come back."""
+    """Give the claim back with a lease covering the wait, and say when to come back.
+
+    A task that no longer held the claim does not come back: the group's holder retries it.
+    """
     wait = min(retry_in, max_countdown())
-    groups.group_later(group.pk, wait)
+    if not life.later(group, wait):
+        return Outcome.done()
     return Outcome(retry_in=wait, next_attempt=attempt, clock_offset=clock_offset)
 
 
 def _fail(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], reason: str) -> None:
-    jobs.fail_chunks(job.pk, [pk for send in todo for pk in send.chunk_ids], reason)
-    groups.group_finish(group.pk, state=GroupState.FAILED)
+    fail_chunks(job.pk, [pk for send in todo for pk in send.chunk_ids], reason)
+    life.fail(group)
 
 
 def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage, attempt: int) -> Outcome:
     """The provider said no: fail the input at fault, pause the job, or back off and try again."""
     error = passage.error
-    jobs.count(job.pk, requests=1)
+    count(job.pk, requests=1)
     if isinstance(error, (InvalidInput, RequestTooLarge)):
         if len(todo) > 1:  # isolate the input at fault
             return _halves(group, todo)
@@ -147,8 +159,8 @@ def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage
         _fail(job, group, todo, f"gave up after {attempt + 1} attempts: {error}")
         return Outcome.done()
     # AccountBlocked, and anything else the provider says that no retry can mend
-    jobs.pause(job.pk, str(error))
-    groups.group_later(group.pk, 0)
+    pause(job.pk, str(error))
+    life.release(group)
     logger.error("job %s paused: %s", job.pk, error)
     return Outcome.done()
 
@@ -159,7 +171,7 @@ def _halves(group: EmbeddingGroup, todo: list[Send]) -> Outcome:
         ([pk for send in half for pk in send.chunk_ids], sum(sum(send.inputs.tokens) for send in half))
         for half in (todo[:middle], todo[middle:])
     ]
-    groups.group_split(group, halves)
+    groups_split(group, halves)
     return Outcome.done()
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
-from project.embeddings import batches, indexing
-from project.embeddings.jobs import DATABASE_UNAVAILABLE
-from project.embeddings.planning import sweep_stalled
+from project.embeddings.batches import driver, results
+from project.embeddings.index import builder
+from project.embeddings.plan.sweep import sweep_stalled
+from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
 from .embedding import embed_group_once
-
 
 MAINTAIN_RETRY_SECONDS = 2.0
 
@@ -58,7 +58,7 @@ def index_maintain(self) -> int:
     time: a request that finds another maintainer busy comes back shortly, so none is lost.
     Returns how many indexes it built.
     """
-    built = indexing.maintain()
+    built = builder.maintain()
     if built is None:
         raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
     return len(built)
@@ -74,7 +74,7 @@ def batches_drive(self) -> int:
     finds another driver busy comes back shortly, so new groups never wait a whole poll.
     Returns how many batches it formed.
     """
-    report = batches.drive()
+    report = driver.drive()
     if report is None:
         raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
     return report.formed
@@ -84,4 +84,4 @@ def batches_drive(self) -> int:
           autoretry_for=DATABASE_UNAVAILABLE, retry_backoff=True, retry_backoff_max=60)  # fmt: skip
 def batch_store(batch_id: int) -> bool:
     """Store a finished batch's results through the write path; the driver sends it and polls on meanwhile."""
-    return batches.batch_store(batch_id)
+    return results.batch_store(batch_id)

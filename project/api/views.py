@@ -11,17 +11,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from project.embeddings import selectors, services
-from project.embeddings.ingest.documents import upload_texts
-from project.embeddings.ingest.documents import TextInput
+from project.embeddings.ingest.documents import TextInput, upload_texts
+from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
+from project.embeddings.jobs.progress import job_progress
+from project.embeddings.jobs.selectors import job_failures, job_get, job_list
+from project.embeddings.jobs.submit import documents_submit
 from project.embeddings.models import EmbeddingJob
+from project.embeddings.search.query import search
 from project.monitoring.limiter import limiter_view
-from project.search import search
 
 from . import serializers as s
 from .errors import PayloadTooLarge, upload_too_large
 from .throttles import ApiRateThrottle, WorkRateThrottle
-
 
 IDEMPOTENCY_KEY_LENGTH = 200  # EmbeddingJob.idempotency_key's size
 
@@ -44,7 +45,7 @@ class DocumentsView(APIView):
             raise PayloadTooLarge(message)
         texts, lane = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
         key = request.headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_LENGTH]
-        submission = services.documents_submit(texts=texts, owner=request.user, idempotency_key=key, lane=lane)
+        submission = documents_submit(texts=texts, owner=request.user, idempotency_key=key, lane=lane)
         url = reverse("api:job-detail", args=[submission.job.pk])
         body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
                                        "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
@@ -86,18 +87,18 @@ class JobListView(ListAPIView):
     queryset = EmbeddingJob.objects.none()  # for the schema; list() reads the selector
 
     def get_queryset(self):
-        return selectors.job_list(viewer=self.request.user)
+        return job_list(viewer=self.request.user)
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.JobSerializer([selectors.job_progress(j) for j in page], many=True).data)
+        return self.get_paginated_response(s.JobSerializer([job_progress(j) for j in page], many=True).data)
 
 
 class JobDetailView(APIView):
     @extend_schema(responses=s.JobSerializer)
     def get(self, request: Request, pk: int) -> Response:
-        job = selectors.job_get(job_id=pk, viewer=request.user)
-        body = s.JobSerializer(selectors.job_progress(job)).data
+        job = job_get(job_id=pk, viewer=request.user)
+        body = s.JobSerializer(job_progress(job)).data
         body["failures_url"] = reverse("api:job-failures", args=[pk])
         return Response(body)
 
@@ -106,28 +107,28 @@ class JobFailuresView(ListAPIView):
     serializer_class = s.FailedChunkSerializer
 
     def get_queryset(self):
-        return selectors.job_failures(job_id=self.kwargs["pk"], viewer=self.request.user)
+        return job_failures(job_id=self.kwargs["pk"], viewer=self.request.user)
 
 
 class _JobActionView(APIView):
-    service = staticmethod(services.job_pause_active)
+    service = staticmethod(job_pause_active)
 
     @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         job = self.service(job_id=pk, viewer=request.user)
-        return Response(s.JobSerializer(selectors.job_progress(job)).data)
+        return Response(s.JobSerializer(job_progress(job)).data)
 
 
 class JobPauseView(_JobActionView):
-    service = staticmethod(services.job_pause_active)
+    service = staticmethod(job_pause_active)
 
 
 class JobResumeView(_JobActionView):
-    service = staticmethod(services.job_resume_paused)
+    service = staticmethod(job_resume_paused)
 
 
 class JobCancelView(_JobActionView):
-    service = staticmethod(services.job_cancel_unfinished)
+    service = staticmethod(job_cancel_unfinished)
 
 
 class SearchView(APIView):

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from project.embeddings import selectors
+from project.embeddings.jobs import selectors as job_selectors
 from project.embeddings.models import EmbeddingJob
 from project.errors import JobNotFound
 from project.monitoring.timeline import job_timeline
@@ -51,13 +51,13 @@ def live_fragment(request: HttpRequest, pk: int, *, status: int = 200) -> HttpRe
 @require_GET
 def job_failures(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(request, pk)
-    failures = list(selectors.job_failures(job_id=job.pk, viewer=request.user)[:FAILURES_SHOWN])
+    failures = list(job_selectors.job_failures(job_id=job.pk, viewer=request.user)[:FAILURES_SHOWN])
     return render(request, "dashboard/_failures.html", {"failures": failures, "total": job.failed_chunks})
 
 
 def _job(request: HttpRequest, pk: int) -> EmbeddingJob:
     """The job if this user may see it; another owner's job is a 404, like a missing one."""
     try:
-        return selectors.job_get(job_id=pk, viewer=request.user)
+        return job_selectors.job_get(job_id=pk, viewer=request.user)
     except JobNotFound:
         raise Http404(f"no job {pk}") from None

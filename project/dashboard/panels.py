@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from project.embeddings import selectors
+from project.embeddings.jobs.selectors import job_list
 from project.embeddings.models import ACTIVE_STATUSES
 from project.monitoring.limiter import limiter_view
 from project.monitoring.queues import queue_depths
@@ -42,7 +42,7 @@ def limits_chart(request: HttpRequest) -> HttpResponse:
 @require_GET
 def progress(request: HttpRequest) -> HttpResponse:
     """The active jobs' progress over time (the latest job's when none is active)."""
-    recent = list(selectors.job_list(viewer=request.user)[:JOBS_CHARTED])
+    recent = list(job_list(viewer=request.user)[:JOBS_CHARTED])
     shown = [job for job in recent if job.status in ACTIVE_STATUSES] or recent[:1]
     now = timezone.now()
     chart = progress_chart([job_timeline(job, now=now) for job in shown], now=now)

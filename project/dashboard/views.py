@@ -10,19 +10,23 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from project.api.errors import upload_too_large
-from project.embeddings import selectors, services
 from project.embeddings.ingest.documents import upload_texts
+from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
+from project.embeddings.jobs.progress import job_progress
+from project.embeddings.jobs.selectors import failures_recent, job_get, job_list
+from project.embeddings.jobs.submit import documents_submit
+from project.embeddings.search.query import search as search_chunks
 from project.errors import JobNotFound
-from project.search import search as search_chunks
+from project.monitoring.limiter import limits_usage
 
 from . import job_page
 from .errors import expected, user_message
 
 JOBS_SHOWN = 15
 ACTIONS = {
-    "pause": services.job_pause_active,
-    "resume": services.job_resume_paused,
-    "cancel": services.job_cancel_unfinished,
+    "pause": job_pause_active,
+    "resume": job_resume_paused,
+    "cancel": job_cancel_unfinished,
 }
 
 
@@ -39,7 +43,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 def _jobs_fragment(request: HttpRequest) -> HttpResponse:
-    progress = [selectors.job_progress(job) for job in selectors.job_list(viewer=request.user)[:JOBS_SHOWN]]
+    progress = [job_progress(job) for job in job_list(viewer=request.user)[:JOBS_SHOWN]]
     return render(request, "dashboard/_jobs.html", {"jobs": progress})
 
 
@@ -47,7 +51,7 @@ def _jobs_fragment(request: HttpRequest) -> HttpResponse:
 @require_GET
 def limits(request: HttpRequest) -> HttpResponse:
     try:
-        usage, error = selectors.limits_usage(), ""
+        usage, error = limits_usage(), ""
     except expected() as exc:
         usage, error = None, user_message(exc)
     return render(request, "dashboard/_limits.html", {"usage": usage, "error": error})
@@ -56,7 +60,7 @@ def limits(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def failures(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/_failures.html", {"failures": selectors.failures_recent(viewer=request.user)})
+    return render(request, "dashboard/_failures.html", {"failures": failures_recent(viewer=request.user)})
 
 
 @login_required
@@ -86,7 +90,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     lane = request.POST.get("lane") or "sync"
     try:
         texts = upload_texts(files=[(f.name, f.read()) for f in files])
-        submission = services.documents_submit(
+        submission = documents_submit(
             texts=[(collection, text) for text in texts], owner=request.user, lane=lane
         )
     except expected() as exc:
@@ -105,7 +109,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 def job_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     service = ACTIONS.get(action)
     try:
-        selectors.job_get(job_id=pk, viewer=request.user)  # another owner's job is not found, like a missing one
+        job_get(job_id=pk, viewer=request.user)  # another owner's job is not found, like a missing one
     except JobNotFound:
         raise Http404(f"there is no job {pk}") from None
     if service is None:

@@ -3,7 +3,7 @@
 ``TOLLGATE_DAILY_TOKEN_BUDGET`` tokens per owner per UTC day (0: no budget), counted from the
 database, the truth: the tokens planned for the owner's jobs created today, a cancelled job
 counting only what it embedded. The caller holds the owner's row locked (see
-``services.documents_submit``), so two submissions at once cannot both take the last of it.
+``jobs/submit.py``), so two submissions at once cannot both take the last of it.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from django.db.models import Case, F, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from project.errors import TollgateError
-
 from project.embeddings.models import EmbeddingJob, Status
+from project.errors import TollgateError
 
 __all__ = ["BudgetExceeded", "BudgetNeverFits", "budget_check", "tokens_today"]
 

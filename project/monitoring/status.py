@@ -12,7 +12,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from project.embeddings import selectors
+from project.embeddings.jobs.progress import JobProgress, job_progress
+from project.embeddings.jobs.selectors import job_list
 from project.errors import expected
 
 from .limiter import limiter_view
@@ -29,7 +30,7 @@ def status_snapshot(*, jobs: int = JOBS_SHOWN) -> dict[str, Any]:
     return {
         "at": now.isoformat(),
         # the operator's view: every job
-        "jobs": [_job(selectors.job_progress(job, now=now)) for job in selectors.job_list(viewer=None)[:jobs]],
+        "jobs": [_job(job_progress(job, now=now)) for job in job_list(viewer=None)[:jobs]],
         "limiter": _part(_limiter),
         "workers": _part(_workers),
         "queues": _part(queue_depths),
@@ -43,7 +44,7 @@ def _part(read: Any) -> Any:
         return {"error": str(exc)}
 
 
-def _job(progress: selectors.JobProgress) -> dict[str, Any]:
+def _job(progress: JobProgress) -> dict[str, Any]:
     job = progress.job
     return {
         "id": job.pk,

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from project.embeddings import selectors
+from project.embeddings.jobs.progress import JobProgress, job_progress
 from project.embeddings.models import EmbeddingJob
 
 from .models import SAMPLE_SECONDS, JobSample
@@ -32,9 +32,9 @@ class ProgressPoint:
 
 @dataclass(frozen=True)
 class JobTimeline:
-    """A job's progress (counters and ETA, :func:`selectors.job_progress`) and its points, oldest first."""
+    """A job's progress (counters and ETA, :func:`job_progress`) and its points, oldest first."""
 
-    progress: selectors.JobProgress
+    progress: JobProgress
     points: tuple[ProgressPoint, ...]
     now: datetime
 
@@ -56,7 +56,7 @@ class JobTimeline:
 def job_timeline(job: EmbeddingJob, *, most: int = MOST_POINTS, now: datetime | None = None) -> JobTimeline:
     """The job's progress points, at most ``most`` of them, and its ETA, as of ``now``."""
     now = now or timezone.now()
-    return JobTimeline(selectors.job_progress(job, now=now), _points(job.pk, most), now)
+    return JobTimeline(job_progress(job, now=now), _points(job.pk, most), now)
 
 
 def _points(job_id: int, most: int) -> tuple[ProgressPoint, ...]:

@@ -28,9 +28,9 @@ from django.core.management import call_command  # noqa: E402
 from django.db import DatabaseError, close_old_connections, connection  # noqa: E402
 
 from project.embeddings.ingest.documents import document_ingest
+from project.embeddings.jobs.lifecycle import job_create, job_start  # noqa: E402
 from project.embeddings.models import ACTIVE_STATUSES, Embedding, EmbeddingJob, vector_indexes  # noqa: E402
-from project.embeddings.planning import sweep_stalled  # noqa: E402
-from project.embeddings.services import job_create, job_start  # noqa: E402
+from project.embeddings.plan.sweep import sweep_stalled  # noqa: E402
 from project.pipeline import POLL_SECONDS  # noqa: E402
 from project.provider import stall_seconds  # noqa: E402
 from ratelimit import LimiterUnavailable  # noqa: E402

@@ -15,7 +15,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from project.embedded import EmbeddedPostgres, EmbeddedRedis
 from project.embedded.process import HOST, free_port

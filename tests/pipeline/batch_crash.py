@@ -15,7 +15,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 django.setup()
 
-from project.embeddings import batches  # noqa: E402  (after django.setup)
+from project.embeddings.batches.driver import drive  # noqa: E402  (after django.setup)
 from providers import batch as remote  # noqa: E402
 
 
@@ -31,5 +31,5 @@ def _then_die(step):
 if __name__ == "__main__":
     name = sys.argv[1]
     setattr(remote, name, _then_die(getattr(remote, name)))
-    batches.drive()
+    drive()
     sys.exit(f"the driver never reached the {name} step")

@@ -16,8 +16,8 @@ import pytest
 from django.db import connection
 
 from project.celery import app as celery_app
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import Document, Embedding, EmbeddingJob, vector_indexes
-from project.embeddings.services import job_create, job_start
 from project.launch import (
     Service,
     Simulator,

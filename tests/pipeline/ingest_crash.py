@@ -18,8 +18,8 @@ django.setup()
 
 from project.embeddings.ingest import documents as ingest  # noqa: E402  (after django.setup)
 from project.embeddings.ingest.documents import TextInput  # noqa: E402
-from project.embeddings.models import EmbeddingJob  # noqa: E402
 from project.embeddings.ingest.streaming import job_ingest  # noqa: E402
+from project.embeddings.models import EmbeddingJob  # noqa: E402
 
 
 def _texts_then_die():

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from project.embeddings.jobs.cost import job_cost_usd, job_saved_usd, job_usd
+from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_start
 from project.embeddings.models import Batch, BatchState, Chunk, Embedding, EmbeddingJob, FailedChunk, Lane
-from project.embeddings.selectors import job_cost_usd, job_saved_usd, job_usd
-from project.embeddings.services import job_cancel, job_create, job_start
 from project.pipeline import watch_job
 from simulator.errors import API_REFERENCE_HINT
 from tests.pipeline.helpers import ingest

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from project.embeddings import indexing
+from project.embeddings.index.cover import search_cover
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import Chunk, Embedding, EmbeddingJob, IndexRange, Segment
-from project.embeddings.selectors import chunk_search
-from project.embeddings.services import job_create, job_start
+from project.embeddings.search.chunks import chunk_search
 from project.pipeline import watch_index, watch_job
 from tests.pipeline.helpers import ingest
 
@@ -49,6 +49,6 @@ def test_a_backfill_loads_in_segments_each_indexed_by_a_worker_and_always_search
     segments = Segment.objects.filter(job=job)
     assert segments.count() >= 3  # it rolled over as each filled: 200, 200, 400, the rest
     assert not segments.filter(state=Segment.State.OPEN).exists()
-    assert indexing.search_cover().exact == ()  # every row is in a ready index
+    assert search_cover().exact == ()  # every row is in a ready index
     assert Embedding.objects.filter(segment__in=segments.values("pk")).count() == Chunk.objects.count() == CHUNKS
     assert IndexRange.objects.filter(state=IndexRange.State.READY).exists()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import job_create, job_start
 from project.pipeline import watch_job
 from tests.pipeline.helpers import ingest
 

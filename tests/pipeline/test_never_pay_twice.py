@@ -17,10 +17,11 @@ import redis
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from project.embeddings.groups import group_claim, groups_sweep
+from project.embeddings.groups.life import claim
+from project.embeddings.groups.sweep import groups_sweep
 from project.embeddings.ingest.documents import TextInput, document_ingest
+from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_pause, job_resume, job_start
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk
-from project.embeddings.services import job_cancel, job_create, job_pause, job_resume, job_start
 from project.pipeline import watch_job
 from tests.pipeline.helpers import ingest, texts
 
@@ -248,8 +249,8 @@ def test_a_group_that_keeps_losing_its_worker_pauses_its_job_with_the_reason(tra
     sweeps = 0
     try:
         while EmbeddingJob.objects.get(pk=job.pk).status != PAUSED:
-            assert group_claim(group.pk) is not None  # a worker takes it … and dies with it
-            assert group_claim(group.pk) is None  # meanwhile nobody else may
+            assert claim(group.pk) is not None  # a worker takes it … and dies with it
+            assert claim(group.pk) is None  # meanwhile nobody else may
             time.sleep(0.3)
             groups_sweep(job_id=job.pk)
             sweeps += 1

@@ -12,8 +12,8 @@ import time
 from django.db.models import Count
 
 from project.embeddings.ingest.documents import TextInput, document_ingest
+from project.embeddings.jobs.lifecycle import job_create, job_resume, job_start
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk
-from project.embeddings.services import job_create, job_resume, job_start
 from project.pipeline import watch_job
 from providers.tokenization import encoding_for_model
 from tests.pipeline.helpers import ingest

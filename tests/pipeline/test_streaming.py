@@ -18,11 +18,11 @@ import pytest
 from django.db import connection
 
 from project.embeddings.ingest import documents as ingest_module
-from project.embeddings import jobs
-from project.embeddings.models import Chunk, Document, EmbeddingJob
-from project.embeddings.planning import sweep_stalled
-from project.embeddings.services import job_create, job_resume
 from project.embeddings.ingest.streaming import job_ingest
+from project.embeddings.jobs import ingesting as ingesting_module
+from project.embeddings.jobs.lifecycle import job_create, job_resume
+from project.embeddings.models import Chunk, Document, EmbeddingJob
+from project.embeddings.plan.sweep import sweep_stalled
 from project.errors import IngestStopped
 from project.pipeline import watch_job
 from tests.pipeline.helpers import texts
@@ -111,7 +111,7 @@ def test_an_ingest_whose_process_dies_is_ended_by_the_sweep_and_a_live_one_is_no
     lock freed with its session, fails the job with a line saying how to go on, and resume
     embeds what committed, once. A live ingest holds its lock and is left alone."""
     monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 40)
-    monkeypatch.setattr(jobs, "INGEST_START_SECONDS", 0.0)  # the jobs here are seconds old
+    monkeypatch.setattr(ingesting_module, "INGEST_START_SECONDS", 0.0)  # the jobs here are seconds old
     rig.start(rpm=200, tpm=50_000, window=1.0, workers=2)
 
     live = job_create(documents=[], ingesting=True)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from project.embeddings.ingest.documents import TextInput, document_ingest
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import EmbeddingJob
-from project.embeddings.services import job_create, job_start
 
 WORDS = "gate toll road limit worker window token request queue lane vector index chart point".split()
 

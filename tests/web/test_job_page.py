@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from project.embeddings.ingest.documents import TextInput, document_ingest
+from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import EmbeddingJob, FailedChunk
-from project.embeddings.services import job_create, job_start
 
 pytestmark = pytest.mark.django_db
 

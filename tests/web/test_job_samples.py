@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db.models import F
 
-from project.embeddings import jobs
+from project.embeddings.jobs.counters import count
 from project.embeddings.models import EmbeddingJob
 from project.monitoring.models import JobSample
 from project.monitoring.timeline import job_timeline
@@ -17,9 +17,9 @@ def test_counter_updates_are_sampled_once_a_second_and_every_status_change():
     job = EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, total_chunks=10, total_tokens=1000)
     assert not JobSample.objects.filter(job=job).exists()  # created, not moved
     EmbeddingJob.objects.filter(pk=job.pk).update(status="running")
-    jobs.count(job.pk, embedded_chunks=2, embedded_tokens=200)
-    jobs.count(job.pk, embedded_chunks=3, embedded_tokens=300)  # within the same second: not sampled
-    jobs.count(job.pk, requests=1)  # counters a chart does not draw: no sample either
+    count(job.pk, embedded_chunks=2, embedded_tokens=200)
+    count(job.pk, embedded_chunks=3, embedded_tokens=300)  # within the same second: not sampled
+    count(job.pk, requests=1)  # counters a chart does not draw: no sample either
     samples = list(JobSample.objects.filter(job=job).order_by("at"))
     assert [(s.status, s.embedded_chunks) for s in samples] == [("running", 0)]
     EmbeddingJob.objects.filter(pk=job.pk).update(status="paused", embedded_chunks=F("embedded_chunks") + 1)

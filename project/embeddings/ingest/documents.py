@@ -18,17 +18,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from project.embeddings.ingest.files import clean_text, decode_bytes, expand_paths
+from project.embeddings.ingest.rows import chunks_copy, documents_copy
+from project.embeddings.models import Document
+from project.embeddings.owners import system_owner
 from project.errors import NotTextError
 from project.provider import group_budget, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import SPLIT
 from providers.planning import Estimate, estimate_chunks
 from providers.splitter import Piece, split_text
-
-from project.embeddings.models import Document
-from project.embeddings.owners import system_owner
-from project.embeddings.ingest.rows import chunks_copy, documents_copy
-from project.embeddings.ingest.files import clean_text, decode_bytes, expand_paths
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """A job that embeds while it ingests: each ingest batch's groups are sent as the batch commits.
 
 The job is made first, marked ``ingesting``; every batch of documents that commits joins it
-with its chunks' groups (``planning.batch_enqueue``), so workers start on the first batch
+with its chunks' groups (``plan/enqueue.py``: ``batch_enqueue``), so workers start on the first batch
 while the files after it are still being read. The job cannot complete while ``ingesting``
-holds (``jobs.finish_if_done``), so its totals only grow until the ingest has ended.
+holds (``jobs/status.py``: ``finish_if_done``), so its totals only grow until the ingest has ended.
 
 An error midway leaves the batches before it committed and consistent (documents, chunks,
 totals and sent groups commit together), the job failed with a one-line reason, and nothing
@@ -23,13 +23,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Unpack
 
-from project.errors import IngestStopped
-
-from project.embeddings import jobs
 from project.embeddings.ingest.documents import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
+from project.embeddings.jobs.ingesting import INGEST_LOCK, ingest_end
 from project.embeddings.locks import advisory_lock
 from project.embeddings.models import Document, EmbeddingJob
-from project.embeddings.planning import batch_enqueue
+from project.embeddings.plan.enqueue import batch_enqueue
+from project.errors import IngestStopped
 
 __all__ = ["job_ingest"]
 
@@ -62,8 +61,8 @@ def job_ingest(
 
     error = INTERRUPTED  # unless the ingest ends, or fails with a reason
     # Held for the ingest's whole run: if this process dies, PostgreSQL frees it with the
-    # session, and the sweep ends the job's ingest (jobs.ingests_gone) instead of it waiting forever.
-    with advisory_lock(jobs.INGEST_LOCK, job.pk):
+    # session, and the sweep ends the job's ingest (ingests_gone) instead of it waiting forever.
+    with advisory_lock(INGEST_LOCK, job.pk):
         try:
             report = files_ingest(paths=paths, on_batch=on_batch, **options) if paths else IngestReport()
             if texts:
@@ -76,4 +75,4 @@ def job_ingest(
             error = f"ingest stopped after {committed} documents: {reason}"
             raise IngestStopped(job.pk, committed, reason) from exc
         finally:
-            jobs.ingest_end(job.pk, error=error)
+            ingest_end(job.pk, error=error)

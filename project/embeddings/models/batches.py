@@ -10,7 +10,7 @@ from .jobs import EmbeddingJob
 class Batch(models.Model):
     """One Batch API batch: its JSONL file and the provider's batch, recorded before and after each step.
 
-    ``state`` says which remote step is next or under way (``batches.py``): a driver that dies
+    ``state`` says which remote step is next or under way (``batches/``): a driver that dies
     between a step and its record finds the file or batch again by ``key`` (the file's name, the
     batch's metadata) instead of making a second one. Its groups are the lines; a line's
     ``custom_id`` is the group's id.

@@ -12,7 +12,7 @@ class EmbeddingGroup(models.Model):
     """One request's worth of a job's chunks: the unit of claiming, sweeping and retrying.
 
     A task claims the row with one conditional UPDATE before it calls the provider
-    (``groups.group_claim``); ``lease_until`` is on the database's clock and covers whatever the
+    (``groups/life.py``: ``claim``); ``lease_until`` is on the database's clock and covers whatever the
     holder is doing or has scheduled (a call, a retry's wait, a place in the queue), so the
     sweep re-enqueues only a group whose lease expired. ``expirations`` counts the leases that
     ran out while claimed (the holder died or hung): a group that keeps doing so pauses its job.

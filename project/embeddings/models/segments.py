@@ -43,7 +43,7 @@ class IndexRange(models.Model):
     build_seconds = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # When it became ready or was retired: what it replaced (sign bits, narrower indexes) goes a
-    # grace after (indexing.STALE_COVER_SECONDS), since a search may still read by the cover before.
+    # grace after (index/builder.py: STALE_COVER_SECONDS), since a search may still read by the cover before.
     changed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

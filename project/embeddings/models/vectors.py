@@ -8,7 +8,6 @@ from pgvector.django import BitField, HalfVectorField, HnswIndex, VectorField
 
 from .documents import Chunk
 
-
 # The most dimensions pgvector's HNSW indexes per storage type (pgvector 0.8): half-precision
 # vectors (text-embedding-3-large's 3,072) are indexed up to 4,000; beyond, search is exact.
 HNSW_MAX_DIMENSIONS = {"vector": 2000, "halfvec": 4000}
@@ -28,8 +27,8 @@ def vector_field() -> VectorField | HalfVectorField:
 
 # A vector kept in the row itself (STORAGE PLAIN) is read and written with the row; one stored out
 # of line (TOAST, pgvector's default) costs a second table and its index on every insert, and a
-# second lookup on every read: COPY of 1,536-d rows ran 1.7x faster inline here, and the
-# pipeline's ceiling 1.3x (docs/OPERATIONS.md). It must fit in a page with the row's other columns.
+# second lookup on every read (COPY ran faster inline: docs/OPERATIONS.md). It must fit in a page
+# with the row's other columns.
 PAGE_ROW_BYTES = 8160  # the largest row an 8 KB PostgreSQL page holds (MaxHeapTupleSize)
 ROW_OTHER_BYTES = 300  # the embedding row's other columns at their widest, with the tuple header
 
@@ -61,7 +60,7 @@ LIVE_INDEX = "embedding_vector_hnsw"  # the live segment's HNSW index
 
 
 def vector_indexes() -> list[HnswIndex]:
-    """The live segment's HNSW cosine index (bulk segments get theirs from ``indexing.py``)."""
+    """The live segment's HNSW cosine index (bulk segments get theirs from ``index/builder.py``)."""
     if not index_supported():
         return []
     return [
@@ -86,7 +85,7 @@ class Embedding(models.Model):
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="embeddings")
     model = models.CharField(max_length=100)
     dimensions = models.PositiveIntegerField()
-    # The content address (reuse.py): sha256 of the exact input sent ('' : not reusable).
+    # The content address (store/reuse.py): sha256 of the exact input sent ('' : not reusable).
     input_hash = models.CharField(max_length=64, blank=True, default="")
     vector = vector_field()
     segment = models.PositiveIntegerField(
@@ -99,7 +98,7 @@ class Embedding(models.Model):
         indexes = [
             models.Index(fields=["input_hash", "model", "dimensions"], name="embedding_content_address"),
             models.Index(fields=["segment"], name="embedding_segment"),
-            # Which models the live index holds (indexing.search_cover): a search of a model it
+            # Which models the live index holds (index/cover.py): a search of a model it
             # does not hold skips it, since a filtered HNSW scan finds nothing only at its end.
             models.Index(fields=["model"], name="embedding_live_model", condition=models.Q(segment=LIVE_SEGMENT)),
             *vector_indexes(),
@@ -120,14 +119,14 @@ class UnindexedVector(models.Model):
     """The sign bits of a row in a bulk segment no index covers yet: what a search scans instead of the row.
 
     A 1,536-d row is 6 KB, one to a page; an exact scan over an open segment reads every byte of
-    it (2 us a row here, memory-bound: 10.6 ms for 5,000 rows). Its 192 bytes of sign bits,
-    forty rows to a page, are scanned by Hamming distance in a fraction of that, and only the
-    nearest few rows are read whole and ranked exactly (``selectors.nearest_embeddings``):
-    bench/search.py measured a search beside 18,000 such rows at 21.9 ms, 47.4 reading them whole.
+    it. Its 192 bytes of sign bits, forty rows to a page, are scanned by Hamming distance in a
+    fraction of that, and only the nearest few rows are read whole and ranked exactly
+    (``search/nearest.py``; the figures: docs/OPERATIONS.md, "Search: the figures behind the code").
 
     A trigger on the embedding table writes these rows for every insert into a bulk segment,
-    whoever inserts (``store.py``, ``reuse.py``, a worker of any version); ``indexing.maintain``
-    deletes them a grace after an index covers their segment (``indexing.STALE_COVER_SECONDS``).
+    whoever inserts (``store/copy.py``, ``store/reuse.py``, a worker of any version);
+    ``index/builder.py`` deletes them a grace after an index covers their segment
+    (``STALE_COVER_SECONDS``).
     Not a foreign key: a deleted embedding's row is simply not found when a search joins back,
     and goes with its segment's build.
     """

@@ -11,12 +11,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from project.embeddings.batches import lane_choose
+from project.embeddings.batches.lane import lane_choose
 from project.embeddings.ingest.documents import files_ingest
-from project.embeddings.owners import OwnerNotFound, owner_named
-from project.embeddings.services import job_create
 from project.embeddings.ingest.files import expand_paths, tokens_guess
 from project.embeddings.ingest.streaming import job_ingest
+from project.embeddings.jobs.lifecycle import job_create
+from project.embeddings.owners import OwnerNotFound, owner_named
 from project.errors import IngestStopped
 
 

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from project.embeddings.owners import owner_named
+from project.embeddings.search.query import search
 from project.errors import expected
-from project.search import search
 
 
 class Command(BaseCommand):

@@ -39,9 +39,9 @@ def vectors_store(
 ) -> int:
     """Store each chunk's vector unless it already has one for ``model``; returns how many are new.
 
-    ``input_hashes`` gives each chunk's content address (``reuse.input_hash``), so later copies
+    ``input_hashes`` gives each chunk's content address (``store.reuse.input_hash``), so later copies
     of the same input reuse the vector; a chunk without one is stored unaddressed. ``segment`` 0
-    is the live index; a backfill passes its bulk segment (``indexing.py``).
+    is the live index; a backfill passes its bulk segment (``index/``).
     Must run inside a transaction (the temporary table is emptied on commit).
     """
     if not vectors:

@@ -21,19 +21,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import F
 from django.db.models.functions import Now
 
-from project.provider import group_budget, limits
-from providers import model_info
-from providers.planning import Estimate, estimate_chunks
-
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
+from providers import model_info
 
-__all__ = ["Reused", "estimate_sent", "input_hash", "reuse_stored", "stored_addresses"]
+__all__ = ["INPUT_HASH_SQL", "Reused", "input_hash", "reuse_stored"]
 
 
 @dataclass(frozen=True)
@@ -117,38 +114,3 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
             progressed_at=Now(),
         )
     return Reused(chunks, int(tokens))
-
-
-def estimate_sent(
-    *, chunk_tokens: Sequence[int], chunk_hashes: Sequence[str], owner_id: int, model: str, dimensions: int,
-    policy: str,
-) -> Estimate:
-    """A dry run's estimate of what would really be sent: each distinct input once, none already stored."""
-    max_tokens = model_info(model).max_input_tokens
-    addresses = [
-        input_hash(digest, tokens, policy=policy, max_tokens=max_tokens)
-        for digest, tokens in zip(chunk_hashes, chunk_tokens, strict=True)
-    ]
-    stored = stored_addresses(addresses=addresses, owner_id=owner_id, model=model, dimensions=dimensions)
-    seen, sent = set(stored), []
-    for address, tokens in zip(addresses, chunk_tokens, strict=True):
-        if address not in seen:
-            seen.add(address)
-            sent.append(tokens)
-    configured = estimate_chunks(limits=limits(), budget=group_budget(), model=model, chunk_tokens=sent)
-    reused = sum(chunk_tokens) - sum(sent)
-    return replace(
-        configured,
-        chunks=len(chunk_tokens),
-        reused_chunks=len(chunk_tokens) - len(sent),
-        reused_tokens=reused,
-        saved_usd=round(reused / 1e6 * model_info(model).usd_per_million_tokens, 6),
-    )
-
-
-def stored_addresses(*, addresses: Sequence[str], owner_id: int, model: str, dimensions: int) -> set[str]:
-    """Which of ``addresses`` already have a vector of ``owner_id`` (what a dry run would not send)."""
-    stored = Embedding.objects.filter(
-        input_hash__in=set(addresses), model=model, dimensions=dimensions, chunk__document__owner_id=owner_id
-    )
-    return set(stored.values_list("input_hash", flat=True).distinct())

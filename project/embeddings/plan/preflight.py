@@ -6,9 +6,8 @@ import functools
 
 from django.db import connection
 
-from project.errors import DimensionsMismatch
-
 from project.embeddings.models import Embedding
+from project.errors import DimensionsMismatch
 
 __all__ = ["dimensions_check", "vector_column_dimensions"]
 

@@ -1,29 +1,21 @@
-"""Writes: jobs over ingested documents, their lifecycle, and the web app's submissions.
+"""A job's lifecycle as people steer it: create, start, resume, pause, cancel.
 
-Ingesting texts and files is ``ingest.py``; planning and enqueuing a job's groups is
-``planning.py``; what workers write is ``jobs.py``. Views, commands and the CLI call these.
+Views, commands and the CLI call these; ingesting texts and files is ``ingest/``, planning and
+enqueuing a job's groups ``plan/``, the web app's submissions ``submit.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
-from project.errors import JobNotFound, JobStateError
-from providers import encoding_for_model
-from providers.inputs import SPLIT
-
-from project.embeddings.batches import lane_choose
-from project.embeddings.budget import budget_check
-from project.embeddings.ingest.documents import IngestReport, TextInput, document_ingest
-from project.embeddings.jobs import pause
+from project.embeddings.batches.lane import lane_choose
+from project.embeddings.jobs.status import pause
 from project.embeddings.models import (
     ACTIVE_STATUSES,
     RESUMABLE_STATUSES,
@@ -35,7 +27,21 @@ from project.embeddings.models import (
     Status,
 )
 from project.embeddings.owners import Viewer, system_owner, visible
-from project.embeddings.planning import Plan, job_enqueue
+from project.embeddings.plan.enqueue import Plan, job_enqueue
+from project.errors import JobNotFound, JobStateError
+from providers import encoding_for_model
+from providers.inputs import SPLIT
+
+__all__ = [
+    "job_cancel",
+    "job_cancel_unfinished",
+    "job_create",
+    "job_pause",
+    "job_pause_active",
+    "job_resume",
+    "job_resume_paused",
+    "job_start",
+]
 
 
 def job_create(
@@ -52,8 +58,8 @@ def job_create(
 ) -> EmbeddingJob:
     """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work.
 
-    ``ingesting``: a streaming ingest adds its documents as they commit (``streaming.job_ingest``).
-    ``lane``: ``sync``, ``batch`` (the Batch API, ``batches.py``) or ``auto``, which picks the batch
+    ``ingesting``: a streaming ingest adds its documents as they commit (``ingest/streaming.py``).
+    ``lane``: ``sync``, ``batch`` (the Batch API, ``batches/``) or ``auto``, which picks the batch
     lane for a large job unless ``deadline_hours`` is shorter than the Batch API's window.
     """
     model = model or settings.TOLLGATE_MODEL
@@ -106,63 +112,6 @@ def job_cancel(*, job_id: int) -> None:
     EmbeddingJob.objects.filter(pk=job_id).exclude(status=Status.COMPLETED).update(
         status=Status.CANCELLED, finished_at=timezone.now()
     )
-
-
-# --- the web app: submissions and job control ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Submission:
-    job: EmbeddingJob
-    report: IngestReport
-    plan: Plan
-    replayed: bool = False  # the same Idempotency-Key came before: this is the job it made
-
-
-def documents_submit(
-    *,
-    texts: Sequence[tuple[str, TextInput]],
-    owner: AbstractBaseUser,
-    model: str | None = None,
-    idempotency_key: str = "",
-    lane: str = Lane.SYNC,
-) -> Submission:
-    """Store (collection, text) pairs of ``owner`` and start one job over them, all or nothing.
-
-    Everything is written in one transaction; the job's tasks are sent after it commits (the
-    producer uses ``delay_on_commit``), so a worker never looks for a row that is not there and
-    a failure (a chunk larger than the limit, a spent daily budget) leaves nothing behind and
-    calls no provider. The owner's row is locked first: one owner's submissions take turns, so
-    two identical uploads at once store the text once, and two cannot share the last of a budget.
-    An ``idempotency_key`` seen before for this owner returns the job it made, and nothing new
-    is stored or sent (a client retrying a POST whose answer it lost).
-
-    Example::
-
-        submission = documents_submit(texts=[("default", TextInput("Hello.", source="hello.txt"))], owner=user)
-        submission.job.status  # "running"
-    """
-    by_collection: dict[str, list[TextInput]] = {}
-    for collection, item in texts:
-        by_collection.setdefault(collection, []).append(item)
-    report = IngestReport()
-    with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        if idempotency_key:
-            earlier = EmbeddingJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
-            if earlier is not None:
-                report = IngestReport(documents=list(earlier.documents.all()), duplicates=earlier.documents.count())
-                return Submission(job=earlier, report=report, plan=Plan(groups=[], chunks=0, tokens=0, inputs=0),
-                                  replayed=True)  # fmt: skip
-        for collection, items in by_collection.items():
-            report.merge(document_ingest(texts=items, collection=collection, model=model, owner=owner))
-        job = job_create(
-            documents=report.documents, model=model, owner=owner, idempotency_key=idempotency_key, lane=lane
-        )
-        plan = job_start(job=job)
-        budget_check(owner=owner, tokens=plan.tokens, exclude_job=job.pk)  # a refusal rolls back the enqueue too
-    job.refresh_from_db()
-    return Submission(job=job, report=report, plan=plan)
 
 
 def job_pause_active(*, job_id: int, viewer: Viewer) -> EmbeddingJob:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from project.embeddings.owners import Viewer
-from project.embeddings.selectors import SearchHit, chunk_search
+from project.embeddings.search.chunks import SearchHit, chunk_search
 from project.provider import provider_config, shared_limiter
 from providers import client_for, count_tokens, embed_within
 from providers.gate import INTERACTIVE_TIMEOUT

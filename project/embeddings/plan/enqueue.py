@@ -1,10 +1,7 @@
 """The producer: a job's pending chunks, packed into groups, one ``embed_group`` task each.
 
-Each group is a row (``groups.py``); only its id travels in a task and the worker re-reads the
-rows. Tasks are sent by name through the Celery app after the transaction commits, so a worker
-never looks for a job or chunk that is not yet visible, and this room never imports the
-workers'. Inputs already stored are reused first (``reuse.py``) and each distinct input is
-planned once.
+Each group is a row, written and sent by ``groups/queue.py``. Inputs already stored are reused
+first (``store/reuse.py``) and each distinct input is planned once.
 """
 
 from __future__ import annotations
@@ -17,17 +14,19 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from project.embeddings.groups.queue import BULK, INTERACTIVE, groups_create, groups_resend, groups_unfinished
+from project.embeddings.index import segments
+from project.embeddings.jobs.status import finish_if_done, pending_chunks
+from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob
+from project.embeddings.plan.preflight import dimensions_check
+from project.embeddings.store.reuse import input_hash, reuse_stored
 from project.errors import GroupNeverFits
 from project.provider import group_budget, interactive_max_tokens, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 
-from project.embeddings import groups, indexing, jobs
-from project.embeddings.groups import BULK, INTERACTIVE
-from project.embeddings.models import ACTIVE_STATUSES, UNFINISHED_GROUP_STATES, Chunk, Document, EmbeddingJob
-from project.embeddings.preflight import dimensions_check
-from project.embeddings.reuse import input_hash, reuse_stored
+__all__ = ["SHORT_JOB_WINDOWS", "Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
 
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
 # window's free capacity at once (two windows' tokens then take one window, not two).
@@ -50,11 +49,11 @@ def job_plan(
 ) -> Plan:
     """The groups the job's pending chunks make, each distinct input once, without enqueuing anything.
 
-    Chunks sharing an input (``reuse.input_hash``) travel in one group, which sends the input
+    Chunks sharing an input (``store.reuse.input_hash``) travel in one group, which sends the input
     once and stores its vector for all of them. ``covered`` chunks already belong to a live group;
     ``chunks`` narrows the pending chunks (a streaming ingest's latest batch).
     """
-    pending = jobs.pending_chunks(job) if chunks is None else chunks
+    pending = pending_chunks(job) if chunks is None else chunks
     max_tokens = model_info(job.model).max_input_tokens
     encoding = encoding_for_model(job.model)
     by_input: dict[str, tuple[Item, list[int]]] = {}
@@ -103,14 +102,14 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     queued finds it claimed or done); claimed ones are left to their holder.
     A small job goes to the interactive lane: its own queue, and the share of the limit that
     bulk work leaves free, so a running backfill cannot starve it. A large one loads in bulk
-    mode, outside the live index (``indexing.py``).
+    mode, outside the live index (``index/``).
     """
     dimensions_check(job.dimensions)
     with transaction.atomic():
         job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
         _load_segment_choose(job)  # first: the copies reuse writes go where the job's rows go
         reused = reuse_stored(job)
-        live = groups.groups_unfinished(job)
+        live = groups_unfinished(job)
         plan = job_plan(job, covered=frozenset(pk for group in live for pk in group.chunk_ids))
         totals = {}
         if job.status == EmbeddingJob.Status.QUEUED:  # the first enqueue; a resume keeps the job's totals
@@ -127,12 +126,12 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
         paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
-        groups.groups_resend(job)
-        groups.groups_create(
+        groups_resend(job)
+        groups_create(
             job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced
         )
     if not plan.groups and not live:
-        jobs.finish_if_done(job.pk, exact=True)
+        finish_if_done(job.pk, exact=True)
     return replace(plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens)
 
 
@@ -141,14 +140,14 @@ def _load_segment_choose(job: EmbeddingJob) -> None:
 
     A job still loading into an open segment keeps it (a sweep re-enqueues the last few groups).
     """
-    if indexing.segment_open(job.load_segment):
+    if segments.segment_open(job.load_segment):
         return
-    pending = jobs.pending_chunks(job).aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
+    pending = pending_chunks(job).aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
     interactive = (pending["tokens"] or 0) <= interactive_max_tokens()
-    if indexing.bulk_wanted(pending["chunks"], interactive=interactive):
-        indexing.job_segment_open(job.pk)
+    if segments.bulk_wanted(pending["chunks"], interactive=interactive):
+        segments.job_segment_open(job.pk)
     else:
-        indexing.job_segment_live(job.pk)
+        segments.job_segment_live(job.pk)
 
 
 def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
@@ -167,14 +166,14 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     member = EmbeddingJob.documents.through  # add() would look up what `held` already says
     member.objects.bulk_create([member(embeddingjob_id=job.pk, document_id=document.pk) for document in fresh])
     job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
-    new_chunks = jobs.pending_chunks(job).filter(document__in=fresh)
+    new_chunks = pending_chunks(job).filter(document__in=fresh)
     counted = new_chunks.aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
     so_far = job.total_tokens + (counted["tokens"] or 0)
     interactive = so_far <= interactive_max_tokens()
-    if job.load_segment == 0 and indexing.bulk_wanted(job.total_chunks + counted["chunks"], interactive=interactive):
-        indexing.job_segment_open(job.pk)  # rows stored so far stay in the live index
+    if job.load_segment == 0 and segments.bulk_wanted(job.total_chunks + counted["chunks"], interactive=interactive):
+        segments.job_segment_open(job.pk)  # rows stored so far stay in the live index
     reused = reuse_stored(job, chunk_ids=list(new_chunks.values_list("pk", flat=True)))
-    plan = job_plan(job, chunks=jobs.pending_chunks(job).filter(document__in=fresh))
+    plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh))
     active = job.status in ACTIVE_STATUSES
     EmbeddingJob.objects.filter(pk=job.pk).update(
         status=EmbeddingJob.Status.RUNNING if active else job.status,
@@ -184,7 +183,7 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
         started_at=Coalesce(F("started_at"), Now()),
     )
     paced = so_far > SHORT_JOB_WINDOWS * limits().tokens
-    groups.groups_create(
+    groups_create(
         job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced, send=active
     )
     return replace(plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens)
@@ -192,30 +191,3 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
 
 def lane(interactive: bool) -> str:
     return INTERACTIVE if interactive else BULK
-
-
-def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> list[int]:
-    """Re-enqueue the groups whose lease ran out (a worker killed with its task, a broker that lost it).
-
-    The database is the truth: a group waiting its turn, a cooldown or a retry's ETA holds a
-    lease covering the wait and is left alone (``groups.groups_sweep``). A running job left with
-    pending chunks and no live group (rows from before groups existed) is planned again. A job
-    whose streaming ingest died with its process is failed, resumable (``jobs.ingests_gone``).
-    Returns the ids of the swept groups. ``stall_seconds`` is kept for callers; leases decide.
-    """
-    jobs.ingests_gone()
-    swept = groups.groups_sweep(job_id=job_id)
-    orphans = EmbeddingJob.objects.filter(status=EmbeddingJob.Status.RUNNING).exclude(
-        groups__state__in=UNFINISHED_GROUP_STATES
-    )
-    if job_id is not None:
-        orphans = orphans.filter(pk=job_id)
-    for job in orphans:
-        # A job whose last group just committed looks orphaned until its last task marks it
-        # complete. Re-planning it would hold its row lock over a scan of every chunk (seconds
-        # for a large backfill) while that task waits to complete it; the check is cheap.
-        if jobs.pending_chunks(job).exists():
-            job_enqueue(job)
-        else:
-            jobs.finish_if_done(job.pk, exact=True)
-    return swept

@@ -1,0 +1,219 @@
+"""A group's life: the only code that changes an :class:`EmbeddingGroup` row once it exists.
+
+::
+
+    pending ──claim──► claimed ──calling──► claimed, leased for a whole request
+                         │ later / release ──► pending, leased for the wait
+                         │ stored / finish ──► done        fail ──► failed
+                         │ split (queue.py) ──► done, and smaller pending groups in its place
+    claimed, lease run out ──expired──► pending (one more expiration; too many: poisoned)
+    pending (batch lane) ──batch_take──► claimed by the batch ──batch_return──► pending
+    pending, nothing left to send ──finish_pending──► done
+
+A claim belongs to a holder: the Celery task that took it (its id, which its retries keep), or
+the batch that carries a batch-lane group (``batch-<key>``). Every transition of a claimed group
+is one conditional UPDATE that names the holder, and returns whether the caller still held it:
+a worker that stalled past its lease (a GC pause, a lock wait, a suspended VM) finds the group
+given to another and must not call the provider, nor put the other's group back.
+
+The lease says how long the row is spoken for, on the database's clock (``now()``): a fresh
+claim holds for ``provider.claim_seconds`` (the gate's waits and the stall time), a claim about
+to call for a whole request (``provider.lease_seconds``), a retry for its wait plus the stall
+time. The sweep (``groups/sweep.py``) takes only groups whose lease ran out.
+
+Example::
+
+    group = claim(group_id, holder=task_id)
+    if group is None:
+        return  # claimed by another task, done, or its job is not active
+    if not calling(group):
+        return  # stalled past the lease: another holder has it now
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models.functions import Now
+
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob, GroupState, Lane, Status
+from project.provider import claim_seconds, lease_expirations, lease_seconds, stall_seconds
+
+__all__ = [
+    "batch_holder",
+    "batch_return",
+    "batch_take",
+    "calling",
+    "claim",
+    "database_now",
+    "expired",
+    "fail",
+    "finish",
+    "finish_pending",
+    "later",
+    "poisoned",
+    "queued",
+    "release",
+    "stored",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _in(seconds: float) -> ExpressionWrapper:
+    """``now() + seconds`` on the database's clock."""
+    return ExpressionWrapper(Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField())
+
+
+def _held(group: EmbeddingGroup):
+    """The group's row, if ``group``'s holder still holds its claim."""
+    return EmbeddingGroup.objects.filter(pk=group.pk, state=GroupState.CLAIMED, holder=group.holder)
+
+
+CLAIM_SQL = """
+    UPDATE {group} AS g SET state = 'claimed', attempts = g.attempts + 1,
+        expirations = g.expirations + (g.state = 'claimed' AND g.holder <> %(holder)s)::int,
+        lease_until = now() + %(lease)s * interval '1 second', holder = %(holder)s
+    FROM {job} AS j
+    WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s) AND g.lane = 'sync'
+      AND (g.state = 'pending' OR (g.state = 'claimed' AND (g.lease_until < now() OR g.holder = %(holder)s)))
+    RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations, g.holder
+"""
+
+
+def claim(group_id: int, *, holder: str = "") -> EmbeddingGroup | None:
+    """Take the group for one call, if it is pending (or its holder's lease ran out) and its job is active.
+
+    One conditional UPDATE: of two tasks claiming at once, exactly one gets the row. Taking over
+    a claimed group whose lease ran out counts an expiration. ``holder`` (the Celery task's id,
+    which its retries keep) may take back its own claim at once: a task that met PostgreSQL
+    gone mid-store could not give the claim back, and its retry must not wait out the lease.
+    Returns the claimed group (its ``holder`` set), or None.
+    """
+    sql = CLAIM_SQL.format(group=EmbeddingGroup._meta.db_table, job=EmbeddingJob._meta.db_table)
+    params = {
+        "lease": claim_seconds(),
+        "group": group_id,
+        "active": [str(status) for status in ACTIVE_STATUSES],
+        "holder": holder or f"anonymous-{uuid.uuid4()}",  # no holder: never matches another's
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    names = ("id", "job_id", "chunk_ids", "tokens", "interactive", "paced", "attempts", "expirations", "holder")
+    group = EmbeddingGroup(**dict(zip(names, row, strict=True)), state=GroupState.CLAIMED)
+    if group.expirations >= lease_expirations():
+        poisoned(group)
+        return None
+    return group
+
+
+def calling(group: EmbeddingGroup) -> bool:
+    """The holder is about to call the provider: its claim now covers a whole request (``lease_seconds``).
+
+    False: the claim was lost meanwhile (the lease ran out and the sweep gave the group to
+    another): the caller must not call.
+    """
+    return bool(_held(group).update(lease_until=_in(lease_seconds())))
+
+
+def later(group: EmbeddingGroup, wait_seconds: float) -> bool:
+    """Give the claim back until a retry ``wait_seconds`` away: the lease covers the wait, then the stall time.
+
+    False: it was no longer the caller's to give back (another holder's group stays as it is).
+    """
+    return bool(_held(group).update(state=GroupState.PENDING, lease_until=_in(wait_seconds + stall_seconds())))
+
+
+def release(group: EmbeddingGroup) -> bool:
+    """Give the claim back at once (its job paused, Redis gone): a resume or the task's retry takes it again."""
+    return later(group, 0)
+
+
+def stored(group: EmbeddingGroup) -> bool:
+    """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now."""
+    return bool(_held(group).update(state=GroupState.DONE, lease_until=None))
+
+
+def finish(group: EmbeddingGroup) -> bool:
+    """Nothing is left to send for the group (stored meanwhile, by reuse or by another job): done."""
+    return stored(group)
+
+
+def fail(group: EmbeddingGroup) -> bool:
+    """The group's inputs can never be embedded as they are (their chunks failed with the reason)."""
+    return bool(_held(group).update(state=GroupState.FAILED, lease_until=None))
+
+
+def queued(group_id: int, lease: datetime) -> bool:
+    """A pending group sent to the workers again (a resume): its lease covers its wait in the queue."""
+    return bool(EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.PENDING).update(lease_until=lease))
+
+
+def expired(group: EmbeddingGroup, lease: datetime) -> bool:
+    """The sweep takes a group whose lease ran out (as it read it) back to pending, counting an expiration
+    if it was claimed; False if its task or another sweep got there first."""
+    was_claimed = group.state == GroupState.CLAIMED
+    return bool(
+        EmbeddingGroup.objects.filter(pk=group.pk, state=group.state, lease_until__lt=Now()).update(
+            state=GroupState.PENDING, expirations=F("expirations") + int(was_claimed), lease_until=lease
+        )
+    )
+
+
+def poisoned(group: EmbeddingGroup) -> None:
+    """A group that lost its worker too often: back to pending, and its job paused with the reason."""
+    reason = (
+        f"group {group.pk} ({len(group.chunk_ids)} chunks) lost its worker {group.expirations} times "
+        "without finishing (a worker that died or hung on it each time); resume the job to try again"
+    )
+    with transaction.atomic():
+        EmbeddingGroup.objects.filter(pk=group.pk).update(state=GroupState.PENDING, expirations=0, lease_until=None)
+        EmbeddingJob.objects.filter(pk=group.job_id, status__in=ACTIVE_STATUSES).update(
+            status=Status.PAUSED, last_error=reason
+        )
+    logger.error("job %s paused: %s", group.job_id, reason)
+
+
+# --- the batch lane: a batch holds its groups ------------------------------------------------------
+
+
+def batch_holder(key: str) -> str:
+    """The holder name of the groups a batch carries."""
+    return f"batch-{key}"
+
+
+def batch_take(group: EmbeddingGroup, *, batch_id: int, key: str, chunk_ids: list[int], tokens: int) -> bool:
+    """A pending batch-lane group becomes a line of the batch (narrowed to what is still unpaid)."""
+    moved = EmbeddingGroup.objects.filter(pk=group.pk, state=GroupState.PENDING, lane=Lane.BATCH).update(
+        chunk_ids=chunk_ids, tokens=tokens, state=GroupState.CLAIMED, batch_id=batch_id,
+        holder=batch_holder(key), lease_until=None,
+    )  # fmt: skip
+    group.chunk_ids, group.tokens, group.holder, group.state = chunk_ids, tokens, batch_holder(key), GroupState.CLAIMED
+    return bool(moved)
+
+
+def finish_pending(group: EmbeddingGroup) -> bool:
+    """A pending group with nothing left to send (its inputs were stored meanwhile): done, unclaimed."""
+    return bool(EmbeddingGroup.objects.filter(pk=group.pk, state=GroupState.PENDING).update(state=GroupState.DONE))
+
+
+def batch_return(batch_id: int, *, group_ids: Sequence[int] | None = None, lane: str = Lane.BATCH) -> int:
+    """The batch's groups still claimed by it go back to pending (on ``lane``); returns how many."""
+    groups = EmbeddingGroup.objects.filter(batch_id=batch_id, state=GroupState.CLAIMED)
+    if group_ids is not None:
+        groups = groups.filter(pk__in=group_ids)
+    return groups.update(state=GroupState.PENDING, batch=None, holder="", lane=lane)
+
+
+def database_now() -> datetime:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        return cursor.fetchone()[0]

@@ -1,0 +1,47 @@
+"""A job's counters as workers move them, and the chunks it failed.
+
+Counters move with ``F()`` expressions: one UPDATE, no read-modify-write across processes.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from project.embeddings.jobs.status import finish_if_done
+from project.embeddings.models import Chunk, EmbeddingJob, FailedChunk
+
+__all__ = ["count", "fail_chunks"]
+
+
+def count(job_id: int, **increments: int) -> None:
+    """Add to the job's counters, e.g. ``count(7, requests=1, http_429=1)``."""
+    EmbeddingJob.objects.filter(pk=job_id).update(**{name: F(name) + value for name, value in increments.items()})
+
+
+def _lock_chunks(chunk_ids: list[int]) -> None:
+    """Lock these chunks' rows (in id order: no deadlock) for the rest of the transaction.
+
+    Two tasks failing the same chunks (a redelivery racing the original) take turns, so each
+    counts only what it added; tasks of other groups never wait for each other.
+    """
+    list(Chunk.objects.select_for_update().filter(pk__in=chunk_ids).order_by("pk").values_list("pk", flat=True))
+
+
+def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
+    """Record that these chunks can never be embedded as they are, with the reason; counted once each."""
+    with transaction.atomic():
+        _lock_chunks(chunk_ids)
+        known = FailedChunk.objects.filter(job_id=job_id, chunk_id__in=chunk_ids)
+        before = known.count()
+        FailedChunk.objects.bulk_create(
+            [FailedChunk(job_id=job_id, chunk_id=chunk_id, reason=reason) for chunk_id in chunk_ids],
+            ignore_conflicts=True,
+        )
+        new = known.count() - before
+        # The job's row last: its lock is held only from this UPDATE to the commit.
+        EmbeddingJob.objects.filter(pk=job_id).update(
+            failed_chunks=F("failed_chunks") + new, last_error=reason, progressed_at=Now()
+        )
+    finish_if_done(job_id)
