@@ -25,7 +25,8 @@ from django.conf import settings
 
 from .errors import DataDirectoryError, PortInUseError, ServiceError, ServicesStopped
 from .postgres import EmbeddedPostgres, PostgresStatus
-from .redis import EmbeddedRedis, RedisStatus
+from .redis import EmbeddedRedis
+from .service import ServiceStatus
 
 __all__ = [
     "DataDirectoryError",
@@ -33,6 +34,7 @@ __all__ = [
     "EmbeddedRedis",
     "PortInUseError",
     "ServiceError",
+    "ServiceStatus",
     "ServiceUrls",
     "ServicesStopped",
     "ensure_running",
@@ -131,7 +133,7 @@ def require_configured() -> None:
     )
 
 
-def status(home: Path) -> tuple[PostgresStatus, RedisStatus]:
+def status(home: Path) -> tuple[PostgresStatus, ServiceStatus]:
     return EmbeddedPostgres(home).status(), EmbeddedRedis(home).status()
 
 
