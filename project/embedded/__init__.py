@@ -73,7 +73,7 @@ def _locked(home: Path) -> Iterator[None]:
 
 
 def urls(home: Path) -> ServiceUrls:
-    """Where the embedded servers of ``home`` listen (or will); starts nothing."""
+    """Where the embedded servers of ``home`` listen (or will, once started); writes nothing, starts nothing."""
     return ServiceUrls(EmbeddedPostgres(home).url, EmbeddedRedis(home).url)
 
 
