@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Unpack
 
-from project.errors import IngestStopped
+from project.errors import IngestStopped, TollgateError
 
 from . import jobs
 from .ingest import IngestOptions, IngestReport, TextInput, document_ingest, files_ingest
@@ -36,7 +36,7 @@ __all__ = ["job_ingest"]
 INTERRUPTED = "ingest interrupted"
 
 
-class Interrupted(Exception):
+class Interrupted(TollgateError):
     """The caller asked the ingest to stop (``stop`` set): the batch in hand is rolled back."""
 
 
