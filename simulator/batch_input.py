@@ -48,8 +48,11 @@ class BatchInput:
     inputs: int
 
 
-class BatchInputError(Exception):
-    """The file fails validation; ``errors`` are the batch's ``errors.data`` entries."""
+class BatchInputError(SimulatorError):
+    """The file fails validation; ``errors`` are the batch's ``errors.data`` entries.
+
+    Never an answer to a request: the batch is made, and fails with these errors.
+    """
 
     def __init__(self, errors: list[dict[str, Any]]):
         super().__init__(errors[0]["message"] if errors else "invalid batch input")

@@ -31,7 +31,7 @@ _KEYS_URL = "https://platform.openai.com/account/api-keys"
 
 
 class SimulatorError(Exception):
-    """Root of every error the simulator answers with; renders the OpenAI error body."""
+    """Root of every error of the simulator; renders the OpenAI error body of those it answers with."""
 
     status: int = 500
     type: str = "server_error"

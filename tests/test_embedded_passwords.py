@@ -42,6 +42,20 @@ def test_the_embedded_redis_refuses_a_client_without_the_password(tmp_path: Path
     assert not server.is_running()
 
 
+def test_the_url_read_before_the_first_start_is_the_one_the_start_keeps(tmp_path: Path):
+    server = EmbeddedRedis(tmp_path)
+    url = server.url
+    assert EmbeddedRedis(tmp_path).url == url and not (tmp_path / "redis").exists()  # read, nothing written
+    server.start()
+    try:
+        assert EmbeddedRedis(tmp_path).url == url  # what another process reads now: the files
+        assert (tmp_path / "redis" / "password").read_text() == server.password
+        with redis.Redis.from_url(url) as client:
+            assert client.ping()
+    finally:
+        server.stop()
+
+
 def test_the_embedded_postgresql_refuses_a_client_without_the_password(database_url: str):
     password = psycopg.conninfo.conninfo_to_dict(database_url)["password"]
     with psycopg.connect(database_url, connect_timeout=5) as conn:

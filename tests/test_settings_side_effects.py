@@ -41,10 +41,22 @@ def test_django_setup_with_no_urls_starts_no_process(tmp_path: Path):
     assert not list(tmp_path.rglob("*.pid")) and not list(tmp_path.rglob("PG_VERSION"))
 
 
-def test_manage_py_check_needs_no_database(tmp_path: Path):
-    result = run([sys.executable, "manage.py", "check"], tmp_path)
+def test_loading_settings_writes_nothing_under_tollgate_home(tmp_path: Path):
+    home = tmp_path / "home"
+    probe = "from django.conf import settings; print(settings.DATABASES['default']['PORT'], settings.REDIS_URL)"
+    result = run([sys.executable, "-c", f"import django; django.setup(); import workers; {probe}"], home)
     assert result.returncode == 0, result.stderr
-    assert nothing_runs(tmp_path)
+    port, redis_url = result.stdout.split()
+    assert int(port) > 0 and redis_url.startswith("redis://:")  # the URLs are there, computed
+    assert not home.exists(), sorted(str(path.relative_to(home)) for path in home.rglob("*"))
+
+
+def test_manage_py_check_needs_no_database(tmp_path: Path):
+    home = tmp_path / "home"
+    result = run([sys.executable, "manage.py", "check"], home)
+    assert result.returncode == 0, result.stderr
+    assert nothing_runs(home)
+    assert not home.exists(), sorted(str(path.relative_to(home)) for path in home.rglob("*"))
 
 
 @pytest.mark.parametrize(

@@ -21,28 +21,30 @@ from providers import ProviderError, RateLimited
 from ratelimit import NeverFits, RateLimitError
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
+# The refusals DRF has no class for, by their code: the status and the words when none are given.
+REFUSALS = {
+    "payload_too_large": (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request body is too large."),
+    "conflict": (status.HTTP_409_CONFLICT, "The resource is not in a state that allows this."),
+    "provider_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, "The embedding provider is not available."),
+    "service_unavailable": (status.HTTP_503_SERVICE_UNAVAILABLE, "A service tollgate needs is not available."),
+}
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The resource is not in a state that allows this."
-    default_code = "conflict"
+class ApiError(exceptions.APIException):
+    """One of :data:`REFUSALS`, answered with its status, ``code`` and ``detail``.
 
+    Parameters: ``code`` names the refusal; ``detail`` says what happened (the refusal's own words
+    if not given); ``wait``, in seconds, becomes the ``Retry-After`` header.
 
-class ProviderUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The embedding provider is not available."
-    default_code = "provider_unavailable"
+    Example::
 
+        raise ApiError("conflict", "job 7 is completed: there is nothing to cancel")
+    """
 
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "A service tollgate needs is not available."
-    default_code = "service_unavailable"
+    def __init__(self, code: str, detail: str | None = None, *, wait: float | None = None) -> None:
+        self.status_code, self.default_detail = REFUSALS[code]
+        super().__init__(detail, code)
+        self.wait = wait
 
 
 def upload_too_large(request: HttpRequest) -> str | None:
@@ -83,21 +85,19 @@ def as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, JobNotFound):
         return exceptions.NotFound(str(exc))
     if isinstance(exc, JobStateError):
-        return Conflict(str(exc))
+        return ApiError("conflict", str(exc))
     if isinstance(exc, BudgetExceeded):
         return exceptions.Throttled(wait=exc.retry_after, detail=str(exc))
     if isinstance(exc, RateLimited):
-        error = ProviderUnavailable(str(exc))
-        error.wait = exc.retry_after
-        return error
+        return ApiError("provider_unavailable", str(exc), wait=exc.retry_after)
     if isinstance(exc, NeverFits):
         return exceptions.ValidationError({"q": [str(exc)]})
     if isinstance(exc, TollgateError) and exc.field:
         return exceptions.ValidationError({exc.field: [str(exc)]})
     if isinstance(exc, (ProviderError, RateLimitError)):
-        return ProviderUnavailable(str(exc))
+        return ApiError("provider_unavailable", str(exc))
     if isinstance(exc, TollgateError):
-        return ServiceUnavailable(str(exc))
+        return ApiError("service_unavailable", str(exc))
     return exc
 
 

@@ -36,9 +36,10 @@ class ApiRateThrottle(UserRateThrottle):
         try:
             return super().allow_request(request, view)
         except RedisError as exc:
-            from .errors import ServiceUnavailable  # not at the top: see TYPE_CHECKING above
+            from .errors import ApiError  # not at the top: see TYPE_CHECKING above
 
-            raise ServiceUnavailable(f"the API's throttle cannot reach Redis: {type(exc).__name__}") from exc
+            message = f"the API's throttle cannot reach Redis: {type(exc).__name__}"
+            raise ApiError("service_unavailable", message) from exc
 
 
 class WorkRateThrottle(ApiRateThrottle):

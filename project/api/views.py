@@ -21,7 +21,7 @@ from project.embeddings.search.query import search
 from project.monitoring.limiter import limiter_view
 
 from . import serializers as s
-from .errors import PayloadTooLarge, upload_too_large
+from .errors import ApiError, upload_too_large
 from .throttles import ApiRateThrottle, WorkRateThrottle
 
 IDEMPOTENCY_KEY_LENGTH = 200  # EmbeddingJob.idempotency_key's size
@@ -42,7 +42,7 @@ class DocumentsView(APIView):
     def post(self, request: Request) -> Response:
         message = upload_too_large(request)
         if message:
-            raise PayloadTooLarge(message)
+            raise ApiError("payload_too_large", message)
         texts, lane = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
         key = request.headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_LENGTH]
         submission = documents_submit(texts=texts, owner=request.user, idempotency_key=key, lane=lane)

@@ -25,7 +25,8 @@ from django.conf import settings
 
 from .errors import DataDirectoryError, PortInUseError, ServiceError, ServicesStopped
 from .postgres import EmbeddedPostgres, PostgresStatus
-from .redis import EmbeddedRedis, RedisStatus
+from .redis import EmbeddedRedis
+from .service import ServiceStatus
 
 __all__ = [
     "DataDirectoryError",
@@ -33,6 +34,7 @@ __all__ = [
     "EmbeddedRedis",
     "PortInUseError",
     "ServiceError",
+    "ServiceStatus",
     "ServiceUrls",
     "ServicesStopped",
     "ensure_running",
@@ -71,7 +73,7 @@ def _locked(home: Path) -> Iterator[None]:
 
 
 def urls(home: Path) -> ServiceUrls:
-    """Where the embedded servers of ``home`` listen (or will); starts nothing."""
+    """Where the embedded servers of ``home`` listen (or will, once started); writes nothing, starts nothing."""
     return ServiceUrls(EmbeddedPostgres(home).url, EmbeddedRedis(home).url)
 
 
@@ -131,7 +133,7 @@ def require_configured() -> None:
     )
 
 
-def status(home: Path) -> tuple[PostgresStatus, RedisStatus]:
+def status(home: Path) -> tuple[PostgresStatus, ServiceStatus]:
     return EmbeddedPostgres(home).status(), EmbeddedRedis(home).status()
 
 

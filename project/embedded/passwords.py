@@ -2,8 +2,8 @@
 
 The embedded PostgreSQL and Redis listen on loopback, but loopback is shared by every user and
 container of the machine: without a password any of them could read and change the data, or the
-shared limit. Each server gets a random password on first use, in a file only its owner can read
-(0600), and the URLs settings compute carry it; nothing else holds it.
+shared limit. Each server gets a random password, written when it is first started into a file
+only its owner can read (0600), and the URLs settings compute carry it; nothing else holds it.
 
 Example::
 
@@ -19,22 +19,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OWNER_ONLY", "password_copy", "password_file"]
+from .process import write_once
+
+__all__ = ["OWNER_ONLY", "new_password", "password_copy", "password_file"]
 
 OWNER_ONLY = 0o600
 PASSWORD_BYTES = 32  # 43 URL-safe characters: nothing to escape in a URL or a config file
 
 
-def password_file(path: Path) -> str:
-    """The password kept in ``path``, created at random (mode 0600) the first time it is asked for."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY)
-    except FileExistsError:
-        pass  # made earlier, or by a process racing this one: theirs is the password
-    else:
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(PASSWORD_BYTES))
+def new_password() -> str:
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def password_file(path: Path, *, password: str | None = None) -> str:
+    """The password kept in ``path``, written (mode 0600) the first time: ``password``, or a random one."""
+    write_once(path, password or new_password(), mode=OWNER_ONLY)
     if path.stat().st_mode & 0o077:
         path.chmod(OWNER_ONLY)  # someone loosened it: tighten it again
     return path.read_text().strip()

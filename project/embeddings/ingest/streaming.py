@@ -28,14 +28,14 @@ from project.embeddings.jobs.ingesting import INGEST_LOCK, ingest_end
 from project.embeddings.locks import advisory_lock
 from project.embeddings.models import Document, EmbeddingJob
 from project.embeddings.plan.enqueue import batch_enqueue
-from project.errors import IngestStopped
+from project.errors import IngestStopped, TollgateError
 
 __all__ = ["job_ingest"]
 
 INTERRUPTED = "ingest interrupted"
 
 
-class Interrupted(Exception):
+class Interrupted(TollgateError):
     """The caller asked the ingest to stop (``stop`` set): the batch in hand is rolled back."""
 
 
