@@ -43,11 +43,14 @@ def test_a_429_sets_a_cooldown_of_the_servers_wait_that_every_limiter_sees(rig: 
     wait = passage.retry_after + 0.001  # Redis keeps the cooldown in whole milliseconds, rounded up
     assert passage.retry_after - 1 < rig.redis.pttl(limiter.keys.cooldown) / 1000 <= wait
     other = rig.limiter(requests=100, tokens=100_000)
+    assert passage.retry_after - 1 < other.usage().cooldown_seconds <= wait
     elsewhere = Limiter(rig.redis, account=rig.config.account(), model=MODEL, limits=Limits(7, 700, WINDOW))
-    for each in (other, elsewhere):
-        refused = each.acquire(1)
-        assert not refused.admitted and refused.reason == "cooldown"
-        assert passage.retry_after - 1 < refused.retry_after <= wait
+    refused = elsewhere.acquire(1)
+    assert not refused.admitted and refused.reason == "cooldown"
+    assert passage.retry_after - 1 < refused.retry_after <= wait
+    # (``other`` may name another reason: its window also holds our refused request, which may leave later.)
+    refused = other.acquire(1)
+    assert not refused.admitted and passage.retry_after - 1 < refused.retry_after <= WINDOW
     # The 429's headers taught the shared belief the server's limit.
     usage = other.usage()
     assert (usage.requests_limit, usage.tokens_limit) == (rpm, min(tpm, 100_000))
@@ -57,7 +60,7 @@ def test_a_429_sets_a_cooldown_of_the_servers_wait_that_every_limiter_sees(rig: 
     # Meanwhile the gate sends nothing: "not now" from the shared limiter, not another 429.
     again = rig.pass_gate(other, TEXTS)
     assert (again.result, again.rate_limited, again.requested, again.refusals) == (None, False, False, 1)
-    assert passage.retry_after - 1 < again.retry_after <= wait
+    assert passage.retry_after - 1 < again.retry_after <= WINDOW
     assert rig.stats()["requests"] == 2
 
 
