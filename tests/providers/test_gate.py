@@ -142,3 +142,25 @@ def test_a_crowd_at_the_gate_gets_exactly_the_limit_through(rig: GateRig) -> Non
     assert all(not p.requested and p.refusals == 1 and 50 < p.retry_after <= 60 for p in turned_away)
     server = rig.stats()
     assert (server["requests"], server["successes"], server["max_requests_in_window"]) == (limit, limit, limit)
+
+
+def test_a_short_wait_for_the_limiter_is_slept_in_place_then_served(rig: GateRig) -> None:
+    limiter = rig.limiter(requests=1, tokens=10_000, window=0.6)
+    assert limiter.acquire(0).admitted  # full for 0.6 s: less than Waiting.inline
+
+    passage = rig.pass_gate(limiter, TEXTS)
+
+    assert passage.result is not None and passage.refusals >= 1
+    assert passage.refusals == limiter.history().totals.refusals
+    assert rig.stats()["requests"] == 1
+
+
+def test_a_long_wait_for_the_limiter_is_handed_back_and_nothing_is_sent(rig: GateRig) -> None:
+    limiter = rig.limiter(requests=1, tokens=10_000)
+    assert limiter.acquire(0).admitted  # full for a whole 60 s window
+
+    passage = rig.pass_gate(limiter, TEXTS)
+
+    assert (passage.result, passage.error, passage.rate_limited, passage.requested) == (None, None, False, False)
+    assert passage.refusals == 1 and 59 < passage.retry_after <= 60
+    assert rig.stats()["requests"] == 0 and limiter.usage().requests_used == 1
