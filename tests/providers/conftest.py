@@ -1,6 +1,6 @@
 """The gate against real parts: the simulator over HTTP through the openai SDK, and this test process's Redis.
 
-One simulator per module. Each test sets the server's limits and knobs it needs, counts the
+One simulator for the folder. Each test sets the server's limits and knobs it needs, counts the
 server's stats from zero and calls with an API key of its own: the simulator keeps every key's
 limits apart, and the limiter's keys are the account's fingerprint (key and URL), so neither
 side remembers another test.
@@ -19,7 +19,7 @@ from providers import ProviderConfig
 from tests.providers.rig import DIMENSIONS, MODEL, WINDOW, GateRig
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def simulator() -> Iterator[Simulator]:
     with start_simulator(*simulator_args(rpm=3000, tpm=1_000_000, window_seconds=WINDOW), "--seed", "5") as sim:
         yield sim

@@ -17,6 +17,7 @@ from workers.embedding import _backoff
 from tests.providers.rig import MODEL, WINDOW, GateRig, tokens_of
 
 TEXTS = ["a group the server will refuse"]
+SLACK = 5.0  # seconds a loaded machine may take between two lines of a test
 
 
 @pytest.mark.parametrize("kind", ["requests", "tokens"])
@@ -41,16 +42,17 @@ def test_a_429_sets_a_cooldown_of_the_servers_wait_that_every_limiter_sees(rig: 
 
     # Every limiter of the account sees the cooldown, whatever limits it was configured with.
     wait = passage.retry_after + 0.001  # Redis keeps the cooldown in whole milliseconds, rounded up
-    assert passage.retry_after - 1 < rig.redis.pttl(limiter.keys.cooldown) / 1000 <= wait
+    least = passage.retry_after - SLACK
+    assert least < rig.redis.pttl(limiter.keys.cooldown) / 1000 <= wait
     other = rig.limiter(requests=100, tokens=100_000)
-    assert passage.retry_after - 1 < other.usage().cooldown_seconds <= wait
+    assert least < other.usage().cooldown_seconds <= wait
     elsewhere = Limiter(rig.redis, account=rig.config.account(), model=MODEL, limits=Limits(7, 700, WINDOW))
     refused = elsewhere.acquire(1)
     assert not refused.admitted and refused.reason == "cooldown"
-    assert passage.retry_after - 1 < refused.retry_after <= wait
+    assert least < refused.retry_after <= wait
     # (``other`` may name another reason: its window also holds our refused request, which may leave later.)
     refused = other.acquire(1)
-    assert not refused.admitted and passage.retry_after - 1 < refused.retry_after <= WINDOW
+    assert not refused.admitted and least < refused.retry_after <= WINDOW
     # The 429's headers taught the shared belief the server's limit.
     usage = other.usage()
     assert (usage.requests_limit, usage.tokens_limit) == (rpm, min(tpm, 100_000))
@@ -60,13 +62,13 @@ def test_a_429_sets_a_cooldown_of_the_servers_wait_that_every_limiter_sees(rig: 
     # Meanwhile the gate sends nothing: "not now" from the shared limiter, not another 429.
     again = rig.pass_gate(other, TEXTS)
     assert (again.result, again.rate_limited, again.requested, again.refusals) == (None, False, False, 1)
-    assert passage.retry_after - 1 < again.retry_after <= WINDOW
+    assert least < again.retry_after <= WINDOW
     assert rig.stats()["requests"] == 2
 
 
 def test_a_429_cools_down_for_the_servers_wait_to_the_millisecond_not_a_whole_second(rig: GateRig) -> None:
     """``retry-after`` is the wait rounded up to whole seconds; ``retry-after-ms`` is the wait itself."""
-    window = 2.5  # the server's wait is under 2.5 s: its retry-after header says 3
+    window = 20.5  # the server's wait is just under 20.5 s: its retry-after header says 21
     rig.serve(rpm=1, window=window)
     limiter = rig.limiter(requests=100, tokens=100_000, window=window)
     started = time.monotonic()
@@ -166,14 +168,20 @@ def test_a_dropped_connection_is_transient(rig: GateRig) -> None:
 
 
 def test_a_request_past_the_timeout_is_transient(rig: GateRig) -> None:
-    rig.serve(hang_rate=1.0, hang_seconds=5.0)
-    impatient = dataclasses.replace(rig.config, timeout=0.5)
+    rig.serve(hang_rate=1.0, hang_seconds=1.0)
+    impatient = dataclasses.replace(rig.config, timeout=0.3)
     with impatient.client() as client:
         rig.client = client
         passage = rig.pass_gate(rig.limiter(requests=100, tokens=10_000), TEXTS)
 
     assert isinstance(passage.error, Transient) and str(passage.error).startswith("APITimeoutError")
     assert rig.stats()["faults"]["hang"] == 1 and rig.stats()["requests"] == 1
+    # The server still answers (and bills) the request the client gave up on; wait for it, so
+    # the next test's stats start clean.
+    deadline = time.monotonic() + 30
+    while rig.stats()["successes"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rig.stats()["successes"] == 1
 
 
 def test_the_workers_backoff_after_a_transient_error_doubles_up_to_its_cap(settings) -> None:
