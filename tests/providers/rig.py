@@ -47,7 +47,9 @@ class GateRig:
         limits = Limits(requests=requests, tokens=tokens, window_seconds=window)
         return Limiter(self.redis, account=self.config.account(), model=MODEL, limits=limits)
 
-    def pass_gate(self, limiter: Limiter, texts: Sequence[str], *, tokens: int | None = None, **options: Any) -> Passage:
+    def pass_gate(
+        self, limiter: Limiter, texts: Sequence[str], *, tokens: int | None = None, **options: Any
+    ) -> Passage:
         """Through the gate; ``tokens`` is the caller's estimate, tiktoken's count by default."""
         estimate = tokens_of(texts) if tokens is None else tokens
         return pass_gate(

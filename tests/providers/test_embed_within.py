@@ -14,7 +14,9 @@ from tests.providers.rig import DIMENSIONS, GateRig, tokens_of
 QUERY = ["where does the gate wait for a search"]
 
 
-def embed(rig: GateRig, limiter: Limiter, texts: Sequence[str], *, tokens: int | None = None, timeout: float) -> EmbedResult:
+def embed(
+    rig: GateRig, limiter: Limiter, texts: Sequence[str], *, tokens: int | None = None, timeout: float
+) -> EmbedResult:
     estimate = tokens_of(texts) if tokens is None else tokens
     return embed_within(
         limiter=limiter, client=rig.client, config=rig.config, texts=texts, tokens=estimate, timeout=timeout

@@ -13,8 +13,8 @@ import pytest
 
 from providers import AccountBlocked, InvalidInput, RequestTooLarge, Transient
 from ratelimit import Limiter, Limits
-from workers.embedding import _backoff
 from tests.providers.rig import MODEL, WINDOW, GateRig, tokens_of
+from workers.embedding import _backoff
 
 TEXTS = ["a group the server will refuse"]
 SLACK = 5.0  # seconds a loaded machine may take between two lines of a test
