@@ -146,12 +146,17 @@ def error_message(exc: openai.APIStatusError) -> str:
 
 
 def retry_after(headers: dict[str, str], message: str) -> float:
-    """Seconds to wait after a 429: headers first, then the message, then the reset headers."""
+    """Seconds to wait after a 429: headers first, then the message, then the reset headers.
+
+    ``retry-after-ms`` is the wait itself and ``retry-after`` the same wait in whole seconds,
+    rounded up: the first is read first, as the SDK does, so a 20 ms wait cools no one down
+    for a second.
+    """
     lowered = {name.lower(): value for name, value in headers.items()}
     candidates: list[float] = []
     if "retry-after-ms" in lowered:
         candidates.append(_number(lowered["retry-after-ms"], 0.001))
-    if "retry-after" in lowered:
+    if "retry-after" in lowered and not any(candidates):
         candidates.append(_number(lowered["retry-after"], 1.0))
     if not any(candidates):
         for pattern in (_TRY_AGAIN, _RETRY_AFTER_SECONDS):

@@ -25,6 +25,9 @@ def status_error(status: int, message: str, *, type_: str = "", code: str = "", 
     [
         ({"retry-after-ms": "1500"}, "", 1.5),
         ({"retry-after": "3"}, "", 3.0),
+        ({"retry-after": "1", "retry-after-ms": "20"}, "", 0.02),  # the same wait, rounded up to seconds
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT", "retry-after-ms": "250"}, "", 0.25),
+        ({"retry-after": "2", "retry-after-ms": "soon"}, "", 2.0),
         ({}, "Rate limit reached ... Please try again in 2.812s. Visit", 2.812),
         ({}, "Please try again in 20ms.", 0.02),
         ({}, "Please try again in 1m30s.", 90.0),
