@@ -14,7 +14,6 @@ import pytest
 from providers import AccountBlocked, InvalidInput, RequestTooLarge, Transient
 from ratelimit import Limiter, Limits
 from tests.providers.rig import MODEL, WINDOW, GateRig, tokens_of
-from workers.embedding import _backoff
 
 TEXTS = ["a group the server will refuse"]
 SLACK = 5.0  # seconds a loaded machine may take between two lines of a test
@@ -141,7 +140,7 @@ def test_no_quota_is_account_blocked_without_a_cooldown(rig: GateRig) -> None:
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_a_server_error_is_transient_with_no_wait_of_its_own(rig: GateRig, status: int) -> None:
-    """The gate reports the failure; the backoff is the caller's (workers/embedding.py ``_backoff``)."""
+    """The gate reports the failure; the backoff is the caller's (tests/workers: the backoff)."""
     rig.serve(**{f"error_{status}_rate": 1.0})
     limiter = rig.limiter(requests=100, tokens=10_000)
     tokens = tokens_of(TEXTS)
@@ -182,11 +181,3 @@ def test_a_request_past_the_timeout_is_transient(rig: GateRig) -> None:
     while rig.stats()["successes"] == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert rig.stats()["successes"] == 1
-
-
-def test_the_workers_backoff_after_a_transient_error_doubles_up_to_its_cap(settings) -> None:
-    """What a worker does with ``Transient``: waits between half and all of 1 s x 2^attempt, capped."""
-    settings.TOLLGATE_MAX_BACKOFF_SECONDS = 10.0
-    for attempt, ceiling in enumerate([1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]):
-        waits = [_backoff(attempt) for _ in range(200)]
-        assert all(ceiling / 2 <= wait <= ceiling for wait in waits), (attempt, min(waits), max(waits))

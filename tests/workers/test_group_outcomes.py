@@ -15,7 +15,7 @@ from project.embeddings.groups import life
 from project.embeddings.groups.sweep import groups_sweep
 from project.embeddings.models import Chunk, Embedding, EmbeddingGroup, EmbeddingJob, FailedChunk, GroupState
 from project.provider import shared_limiter
-from workers.embedding import _embed_claimed, embed_group_once
+from workers.embedding import _backoff, _embed_claimed, embed_group_once
 
 from .conftest import expire
 
@@ -139,3 +139,11 @@ def test_a_holder_whose_claim_was_taken_mid_retry_does_not_put_the_group_back(pr
     group.refresh_from_db()
     assert group.state == GroupState.CLAIMED and group.holder == "task-b"
     assert life.later(second, 0)
+
+
+def test_the_workers_backoff_after_a_transient_error_doubles_up_to_its_cap(settings) -> None:
+    """What a worker does with ``Transient``: waits between half and all of 1 s x 2^attempt, capped."""
+    settings.TOLLGATE_MAX_BACKOFF_SECONDS = 10.0
+    for attempt, ceiling in enumerate([1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]):
+        waits = [_backoff(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits), (attempt, min(waits), max(waits))
