@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import say  # noqa: E402  (after the path)
 from bench.embedded_home import embedded_django  # noqa: E402  (after the path)
 
 OUT = ROOT / "bench" / "out"
@@ -50,10 +51,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=10.0, help="the simulator's clock speed (default 10)")
     parser.add_argument("--poll-seconds", type=float, default=0.5, help="TOLLGATE_BATCH_POLL_SECONDS (default 0.5)")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:

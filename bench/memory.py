@@ -30,7 +30,8 @@ from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, say
+
 UNLIMITED = {"TOLLGATE_RPM": str(10**9), "TOLLGATE_TPM": str(10**12)}
 GROUP_TOKENS = 10_000  # what Tier 1's 1% of TPM gives: ~20 chunks a request (the throughput bench's groups)
 WARMUP_SHARE = 0.1
@@ -44,10 +45,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--chunk-size", type=int, default=512)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def rss_mb(process: psutil.Process) -> float:

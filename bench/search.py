@@ -39,7 +39,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, say
+
 MODEL, K = "text-embedding-3-small", 10
 OTHER_MODEL = "text-embedding-3-large"  # searched beside the backfill; no rows anywhere
 RECALL_GOAL, P50_GOAL_MS = 0.95, 20.0
@@ -65,10 +66,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--exact-queries", type=int, default=20, help="queries timed as an exact scan (default 20)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:

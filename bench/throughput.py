@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, say
 
 RPM, TPM = 3_000, 1_000_000  # Tier 1, text-embedding-3-*
 TIER5_RPM, TIER5_TPM = 10_000, 10_000_000  # the account whose rate Tier 1 at time scale 10 stands for
@@ -98,10 +98,6 @@ def environment(args: argparse.Namespace, home: Path) -> None:
         TOLLGATE_CHUNK_SIZE=str(args.chunk_size),
         DJANGO_SETTINGS_MODULE="project.settings",
     )
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 class Deadline(Exception):
