@@ -26,6 +26,7 @@ import numpy as np
 from django.db import connection, connections
 
 from bench.search_data import near, recall
+from bench.search_query import latency, plan_indexes, search
 from project.embeddings.index.builder import maintain
 from project.embeddings.index.cover import search_cover
 from project.embeddings.models import EmbeddingJob, Segment
@@ -86,8 +87,6 @@ def backfill(bench) -> dict:
     t0 = time.perf_counter()
     loader.start()
     sender.close()  # so a loader that dies without a word is an EOFError below, not a hang
-    from bench.search_run import plan_indexes, search
-
     plans: dict = {}
     while loading.value:
         before, during_build = committed.value, bool(building.value)
@@ -117,8 +116,6 @@ def backfill(bench) -> dict:
 
 
 def summary(bench, records, probes, builds, seconds) -> dict:
-    from bench.search_run import latency
-
     def score(record) -> float:
         query, before, after, found = record[:4]
         return max(recall(found, bench.truth(query, rows=before)), recall(found, bench.truth(query, rows=after)))
