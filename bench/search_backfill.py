@@ -25,6 +25,7 @@ import time
 import numpy as np
 from django.db import connection, connections
 
+from bench.errors import LoaderFailed
 from bench.search_data import near, recall
 from bench.search_query import latency, plan_indexes, search
 from project.embeddings.index.builder import maintain
@@ -109,7 +110,7 @@ def backfill(bench) -> dict:
         outcome = {"error": "the loader process exited without a result"}
     loader.join()
     if "error" in outcome:
-        raise RuntimeError(f"backfill loader: {outcome['error']}")
+        raise LoaderFailed(outcome["error"])
     bench.loaded = committed.value
     bench.open_segment = Segment.objects.get(pk=EmbeddingJob.objects.get(pk=bench.job.pk).load_segment)
     return {**summary(bench, records, probes, outcome["builds"], time.perf_counter() - t0), "plans": plans}

@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, say
+from bench.errors import Deadline
 
 RPM, TPM = 3_000, 1_000_000  # Tier 1, text-embedding-3-*
 TIER5_RPM, TIER5_TPM = 10_000, 10_000_000  # the account whose rate Tier 1 at time scale 10 stands for
@@ -100,12 +101,8 @@ def environment(args: argparse.Namespace, home: Path) -> None:
     )
 
 
-class Deadline(Exception):
-    pass
-
-
 def _alarm(signum, frame):
-    raise Deadline("the configuration ran out of time")
+    raise Deadline(RUN_TIMEOUT)
 
 
 def main() -> int:
