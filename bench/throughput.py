@@ -260,7 +260,7 @@ class Bench:
         self.provider(self.sim.base_url, f"bench-{name}")
 
     def start_clock(self) -> tuple[float, object]:
-        from bench.throughput_measure import CpuMeter
+        from bench.sampler import CpuMeter
 
         self.sim.reset_limits()
         self.sim.reset_stats()
@@ -293,8 +293,9 @@ class Bench:
     def tollgate(
         self, name: str, document_ids: list[int], workers: int, concurrency: int | None, env: dict | None = None
     ) -> dict:
+        from bench.sampler import Sampler
         from bench.throughput_limits import job_span
-        from bench.throughput_measure import Sampler
+        from bench.throughput_measure import limiter_probe, limiter_summary
         from project.celery import app as celery_app
         from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_start
         from project.embeddings.models import Document, EmbeddingJob
@@ -313,7 +314,7 @@ class Bench:
             plan, enqueued, stored, searchable = None, 0.0, None, None
             signal.alarm(RUN_TIMEOUT)
             try:
-                with Sampler(shared_limiter(self.model), self.sim) as sampler:
+                with Sampler(limiter_probe(shared_limiter(self.model), self.sim), period=0.5) as sampler:
                     plan = job_start(job=job)
                     enqueued = time.monotonic() - t0
                     job = watch_job(job.pk, progress=True)
@@ -331,7 +332,7 @@ class Bench:
             name, "tollgate", document_ids, wall, cpu,
             workers=workers, concurrency=concurrency or self.settings.CELERY_WORKER_CONCURRENCY,
             boot_seconds=round(boot, 1), enqueue_seconds=round(enqueued, 2), groups=len(plan.groups) if plan else None,
-            limiter_vs_server=sampler.summary(window_seconds=self.window, tpm=TPM),
+            limiter_vs_server=limiter_summary(sampler.samples, window_seconds=self.window, tpm=TPM),
             job_span_seconds=round(job_span(job), 2), job_tokens=job.total_tokens,
             stored_seconds=stored and round(stored, 2), searchable_seconds=searchable and round(searchable, 2),
             bulk_mode=job.load_segment != 0, index_builds=index_builds(),
