@@ -110,7 +110,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
-    from bench.throughput import wait_searchable
+    from bench.throughput_measure import wait_searchable
     from project.celery import app as celery_app
     from project.embeddings.jobs.lifecycle import job_create, job_start
     from project.embeddings.models import Document

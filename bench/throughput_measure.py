@@ -1,4 +1,4 @@
-"""What the throughput bench measures: the simulator's ground truth and the database's rows.
+"""What the throughput bench measures: the simulator's ground truth, the database's rows, the limiter's belief.
 
 Utilization comes from the simulator's per-second timeline of admitted tokens. A sliding
 window admits a whole window's worth at once at the start, so the steady state leaves out
@@ -77,6 +77,30 @@ def database_truth(document_ids: Sequence[int]) -> dict:
     return {"chunks": total, "embedding_rows": rows.count(), "lost": total - embedded, "duplicates": duplicates}
 
 
+def job_span(job) -> float:
+    """Seconds from the job's enqueue to its completion, as the database recorded them."""
+    return (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else float("nan")
+
+
+def wait_searchable(job, timeout: float = 600.0) -> bool:
+    """Wait until every vector of ``job`` is in an HNSW index (a bulk job's last segment built)."""
+    from project.embeddings.index.cover import job_index
+
+    deadline = time.monotonic() + timeout
+    while job_index(job).state not in ("live", "indexed"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def index_builds() -> list[dict]:
+    """The bulk index builds of the run: segments, rows, seconds."""
+    from project.embeddings.models import IndexRange
+
+    return list(IndexRange.objects.order_by("pk").values("lo", "hi", "rows", "build_seconds", "state"))
+
+
 def reset_embeddings() -> None:
     """Every configuration embeds the same chunks from nothing (TRUNCATE also empties the HNSW index).
 
@@ -138,9 +162,11 @@ def limiter_summary(samples: list[tuple[float, int, int]], *, window_seconds: fl
     steady = [s for s in samples if first + window_seconds <= s[0] <= last - window_seconds]
     if not steady:
         return {}
+
     def server_window(at: float, now_admitted: int) -> int:
         earlier = [s[2] for s in samples if s[0] <= at - window_seconds]
         return now_admitted - (earlier[-1] if earlier else 0)
+
     belief = sum(s[1] for s in steady) / len(steady) / tpm
     server = sum(server_window(s[0], s[2]) for s in steady) / len(steady) / tpm
     return {"samples": len(steady), "limiter_believed_window_utilization": round(belief, 4),
