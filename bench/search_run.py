@@ -37,7 +37,7 @@ from project.embeddings.index.cover import search_cover
 from project.embeddings.index.segments import MAX_SEGMENT_GROWTH
 from project.embeddings.models import HNSW_OPTIONS, Chunk, Document, Embedding, EmbeddingJob, Segment
 from project.embeddings.search import chunks as search_chunks
-from project.embeddings.search.chunks import EF_SEARCH, ef_search, search_transaction
+from project.embeddings.search.chunks import EF_SEARCH, search_transaction
 from project.embeddings.search.nearest import nearest_embeddings
 from project.embeddings.store.copy import vectors_store
 
@@ -56,7 +56,11 @@ def load(ids: np.ndarray, values: np.ndarray, segment: int, *, batch: int = BATC
 
 @contextmanager
 def fixed_ef_search(ef: int) -> Iterator[None]:
-    """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list)."""
+    """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list).
+
+    It replaces the module's ``ef_search``, so read it as ``search_chunks.ef_search``: a name
+    imported from the module keeps the rule and reports it for every step of the ladder.
+    """
     rule = search_chunks.ef_search
     search_chunks.ef_search = lambda k, *, filtered=False, cover=None: rule(k, filtered=True) if filtered else ef
     try:
@@ -228,7 +232,7 @@ class SearchBench:
         """Recall and latency over every query at the ef_search a search now uses (``ef_search``)."""
         found, ms = zip(*(search(q, collection=collection, exact_unindexed=exact_unindexed) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
-        return {"ef_search": ef_search(K, filtered=bool(collection), cover=search_cover(MODEL)),
+        return {"ef_search": search_chunks.ef_search(K, filtered=bool(collection), cover=search_cover(MODEL)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
                 "min_recall": round(float(np.min(recalls)), 2),
                 "queries_recall_below_half": sum(r < 0.5 for r in recalls), **latency(list(ms)),
@@ -241,7 +245,7 @@ class SearchBench:
         one index's lists, or shorter ones when several indexes share the rows.
         """
         cover = search_cover(MODEL)
-        rule = ef_search(K, cover=cover)
+        rule = search_chunks.ef_search(K, cover=cover)
         ladder = sorted({rule, *(SHARE_LADDER if len(cover.ranges) > 1 and rule <= SHARE_LADDER[-1] else EF_LADDER)})
         for query in self.queries[:20]:
             search(query)  # warm the caches: the first reads of each index come from disk
