@@ -110,11 +110,11 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
         try:  # fail what it lacks, pause the job for what it cannot store
-            store_paid(job, group, todo, passage.result.vectors, passage.result.total_tokens)
+            store_paid(
+                job, group, todo, passage.result.vectors, passage.result.total_tokens, waits=passage.refusals
+            )
         finally:
             passage.settle()  # after the store: a Redis error here never sends the paid call again
-        if passage.refusals:
-            count(job.pk, limiter_waits=passage.refusals)
         return Outcome.done()
     if passage.refusals:
         count(job.pk, limiter_waits=passage.refusals)

@@ -24,9 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F
-from django.db.models.functions import Now
 
+from project.embeddings.jobs import tally
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 from providers import model_info
 
@@ -57,7 +56,7 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
     """Give the job's pending chunks (those of ``chunk_ids``, when given) the stored vector of their input.
 
     Only vectors of the job's owner are read, for the job's model and dimensions. Counts the
-    copies on the job (``reused_chunks``, ``reused_tokens``, and as embedded); the INSERT's
+    copies on the job (``reused_chunks``, ``reused_tokens``, and as embedded: a tally); the INSERT's
     ``ON CONFLICT DO NOTHING`` and ``RETURNING`` make the count exact when two processes race.
     """
     if chunk_ids is not None and not chunk_ids:
@@ -90,9 +89,10 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
             JOIN {names["document"]} sd ON sd.id = sc.document_id AND sd.owner_id = %(owner)s
             ORDER BY p.id, source.id
             ON CONFLICT (chunk_id, model) DO NOTHING
-            RETURNING chunk_id
+            RETURNING chunk_id, segment
         )
-        SELECT count(*), coalesce(sum(p.token_count), 0) FROM inserted i JOIN pending p ON p.id = i.chunk_id
+        SELECT count(*), coalesce(sum(p.token_count), 0), coalesce(max(i.segment), 0)
+        FROM inserted i JOIN pending p ON p.id = i.chunk_id
     """
     params = {
         "job": job.pk,
@@ -105,12 +105,9 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        chunks, tokens = cursor.fetchone()
+        chunks, tokens, segment = cursor.fetchone()
     if chunks:
-        EmbeddingJob.objects.filter(pk=job.pk).update(
-            reused_chunks=F("reused_chunks") + chunks,
-            reused_tokens=F("reused_tokens") + tokens,
-            embedded_chunks=F("embedded_chunks") + chunks,
-            progressed_at=Now(),
+        tally.add(
+            job.pk, segment=segment, rows=chunks, reused_chunks=chunks, reused_tokens=int(tokens), embedded_chunks=chunks
         )
     return Reused(chunks, int(tokens))
