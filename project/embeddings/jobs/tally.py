@@ -41,7 +41,6 @@ COUNTERS = (
     "limiter_waits",
 )
 FOLD_SECONDS = 0.5  # a running job's row is at most about this far behind its tallies
-FOLD_LOCK = 0x666F6C64  # pg advisory lock (with the job's id): one fold of a job at a time
 
 _TALLY = JobTally._meta.db_table
 _JOB = EmbeddingJob._meta.db_table
@@ -71,15 +70,17 @@ def add(job_id: int, *, segment: int = 0, rows: int = 0, **counts: int) -> None:
 def fold(job_id: int, *, wait: bool = True) -> bool:
     """Move the job's tallies into its row and its segments' row counts, in one statement.
 
-    ``wait=False`` returns False at once when another process is folding this job. Each tally is
-    deleted by exactly one fold (``DELETE … RETURNING``), so two folds never count one twice.
+    The job's row is locked first, as every other writer of it does (a plan, a completion), so
+    a fold inside their transaction takes nothing more and two of them never wait on each other
+    in turn. ``wait=False`` returns False at once when another holds the row (a fold, a plan).
+    Each tally is deleted by exactly one fold (``DELETE … RETURNING``): none is counted twice.
     """
     sums = ", ".join(f"coalesce(sum({name}), 0) AS {name}" for name in COUNTERS)
     moves = ", ".join(f"{name} = j.{name} + s.{name}" for name in COUNTERS)
     with transaction.atomic(), connection.cursor() as cursor:
-        lock = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-        cursor.execute(f"SELECT {lock}(%s, %s)", [FOLD_LOCK, job_id])
-        if not wait and not cursor.fetchone()[0]:
+        skip = "" if wait else " SKIP LOCKED"
+        cursor.execute(f"SELECT 1 FROM {_JOB} WHERE id = %s FOR NO KEY UPDATE{skip}", [job_id])
+        if cursor.fetchone() is None:  # gone, or (not waiting) locked by another
             return False
         cursor.execute(
             f"""
