@@ -1,17 +1,18 @@
 """How full the provider's window stayed, read from what the simulator admitted (``/stats?admissions=1``).
 
-Two measures, the ones the throughput bench has always used, now to the millisecond:
+Utilization is the mean fill of the provider's sliding window, ``tokens admitted in
+(t - window, t] / TPM``, read every ``STEP`` seconds (to the millisecond of each admission):
 
-- a **long job** (many windows) is judged by its steady state: the mean fill of the provider's
-  sliding window, ``tokens admitted in (t - window, t] / TPM``, over every moment ``t`` from one
-  window after its first admission to its last one (the first window only ramps up, whatever
-  the sender does, since a paced sender starts with an empty window);
-- a **short job** (at most two windows' tokens, sent unpaced) by its wall time against the
-  sliding window's own schedule: the first window's worth at once and the rest as it frees,
-  ``window × (tokens / limit − 1)``, over the time from its first to its last admission.
+- for a **short job** (at most two windows' tokens, sent unpaced: the first window's worth at
+  once, the rest as the window frees), over its whole busy span, first admission to last: how
+  fast the pool fills the empty window at the start counts;
+- for a **long job** (paced), over its steady state, from one window after its first admission
+  to its last: a paced sender starts with an empty window and needs one window to fill it
+  whatever its speed (bursting it instead only brings the gap back every window), so the first
+  window says nothing about keeping the limit full.
 
 Both are 1.0 for a sender that keeps the window exactly full. The limit is the full TPM: a
-backfill leaves ``TOLLGATE_BULK_RESERVE`` of it for searches, so its best is 1 − reserve.
+backfill leaves ``TOLLGATE_BULK_RESERVE`` (1%) of it free for searches, so its best is 0.99.
 """
 
 from __future__ import annotations
@@ -48,15 +49,14 @@ def window_fill(admissions: Sequence[Sequence[float]], *, window: float, step: f
 
 def long_utilization(admissions: Sequence[Sequence[float]], *, window: float, tpm: int) -> float | None:
     """The mean window fill over the steady state (a window after the first admission to the last), over TPM."""
-    steady = [tokens for t, tokens in window_fill(admissions, window=window) if t >= window]
-    return round(sum(steady) / len(steady) / tpm, 4) if steady else None
+    return _mean_fill(admissions, window=window, tpm=tpm, skip=window)
 
 
 def short_utilization(admissions: Sequence[Sequence[float]], *, window: float, tpm: int) -> float | None:
-    """The sliding window's ideal time for these tokens over the time they took (first to last admission)."""
-    tokens = sum(int(tokens) for _, tokens in admissions)
-    ideal = window * max(0.0, tokens / tpm - 1)
-    span = busy_span(admissions)
-    if span <= 0:
-        return None
-    return round(ideal / span, 4)
+    """The mean window fill over the whole busy span (first admission to last), over TPM."""
+    return _mean_fill(admissions, window=window, tpm=tpm, skip=0.0)
+
+
+def _mean_fill(admissions: Sequence[Sequence[float]], *, window: float, tpm: int, skip: float) -> float | None:
+    fill = [tokens for t, tokens in window_fill(admissions, window=window) if t >= skip]
+    return round(sum(fill) / len(fill) / tpm, 4) if fill else None

@@ -26,12 +26,9 @@ from project.provider import group_budget, interactive_max_tokens, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
+from providers.planning import is_short
 
-__all__ = ["SHORT_JOB_WINDOWS", "Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
-
-# A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
-# window's free capacity at once (two windows' tokens then take one window, not two).
-SHORT_JOB_WINDOWS = 2
+__all__ = ["Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
 
 
 @dataclass(frozen=True)
@@ -46,13 +43,19 @@ class Plan:
 
 
 def job_plan(
-    job: EmbeddingJob, *, covered: frozenset[int] = frozenset(), chunks: QuerySet[Chunk] | None = None
+    job: EmbeddingJob,
+    *,
+    covered: frozenset[int] = frozenset(),
+    chunks: QuerySet[Chunk] | None = None,
+    short: bool | None = None,
 ) -> Plan:
     """The groups the job's pending chunks make, each distinct input once, without enqueuing anything.
 
     Chunks sharing an input (``store.reuse.input_hash``) travel in one group, which sends the input
     once and stores its vector for all of them. ``covered`` chunks already belong to a live group;
-    ``chunks`` narrows the pending chunks (a streaming ingest's latest batch).
+    ``chunks`` narrows the pending chunks (a streaming ingest's latest batch). ``short``: the job
+    goes out unpaced, in larger groups (``providers.planning.group_budget``); None decides it from
+    what is planned (``providers.planning.is_short``).
     """
     pending = pending_chunks(job) if chunks is None else chunks
     max_tokens = model_info(job.model).max_input_tokens
@@ -83,7 +86,9 @@ def job_plan(
     too_big = [item for item in items if item.tokens > tpm]
     if too_big:
         raise GroupNeverFits(too_big[0].chunk_id, too_big[0].tokens, tpm)
-    groups = pack(items, budget=group_budget())
+    if short is None:
+        short = is_short(limits(), sum(item.tokens for item in items))
+    groups = pack(items, budget=group_budget(short=short))
     return Plan(
         groups=[[pk for item in group for pk in members[item.chunk_id]] for group in groups],
         chunks=sum(len(chunk_ids) for chunk_ids in members.values()),
@@ -127,7 +132,7 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             **totals,
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
-        paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
+        paced = not is_short(limits(), plan.tokens)
         groups_resend(job)
         groups_create(
             job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced
@@ -182,7 +187,8 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     if job.load_segment == 0 and segments.bulk_wanted(chunks, interactive=interactive):
         segments.job_segment_open(job.pk)  # rows stored so far stay in the live index
     reused = reuse_stored(job, chunk_ids=list(new_chunks.values_list("pk", flat=True)))
-    plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh))
+    paced = not is_short(limits(), expected)
+    plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh), short=not paced)
     active = job.status in ACTIVE_STATUSES
     EmbeddingJob.objects.filter(pk=job.pk).update(
         status=EmbeddingJob.Status.RUNNING if active else job.status,
@@ -191,7 +197,6 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
         total_groups=F("total_groups") + len(plan.groups),
         started_at=Coalesce(F("started_at"), Now()),
     )
-    paced = expected > SHORT_JOB_WINDOWS * limits().tokens
     groups_create(
         job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced, send=active
     )
