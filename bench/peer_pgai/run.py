@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -21,6 +24,7 @@ POLL_INTERVAL = 1  # the worker's --poll-interval, seconds (pgai's default: 5 mi
 WATCH_SECONDS = 0.25  # how often the bench counts pgai's embeddings table
 STOP_SECONDS = 15.0  # a stopped worker's grace before SIGKILL
 LOG_TAIL_LINES = 40
+_RESPONSE = re.compile(r'HTTP Request: POST \S+ "HTTP/[\d.]+ (\d{3})')
 _KEPT_ENV = ("PATH", "HOME", "LANG", "TMPDIR")  # nothing else of ours reaches the worker
 
 
@@ -31,12 +35,14 @@ class PeerRun:
     finished: bool  # every document has its embedding
     wall_seconds: float  # worker started to the last document embedded (or to the timeout)
     first_row_seconds: float | None  # worker started to its first document embedded: its start-up
+    worker_cpu_seconds: float | None  # the worker's user + system CPU until the bench stopped it
     documents: int
     embedded: int  # documents with an embedding
     embedding_rows: int  # rows in pgai's embeddings table: == embedded unless one was stored twice
+    responses: dict[str, int]  # HTTP statuses the worker got, from the SDK's "HTTP Request" log lines
     retries: int  # requests the openai SDK sent again (its "Retrying request" log lines)
     errors: list[str]  # the worker's error lines, then ai.vectorizer_errors
-    log_tail: str
+    log_tail: str  # the log's last lines, leaving out the "200 OK" of each request
     exit_code: int | None  # after the bench's SIGTERM: 0 is pgai's clean stop
     load_seconds: float  # the corpus into its table
     setup_seconds: float  # pgai install + create_vectorizer
@@ -89,9 +95,10 @@ def run_pgai(
     return PeerRun(
         **watched,
         documents=len(texts),
+        responses=dict(Counter(match[1] for match in map(_RESPONSE.search, log) if match)),
         retries=sum("Retrying request" in line for line in log),
         errors=errors,
-        log_tail="\n".join(log[-LOG_TAIL_LINES:]),
+        log_tail="\n".join([line for line in log if '"HTTP/1.1 200 OK"' not in line][-LOG_TAIL_LINES:]),
         load_seconds=round(loaded - started, 2),
         setup_seconds=round(ready - loaded, 2),
         concurrency=concurrency,
@@ -123,22 +130,27 @@ def _worker_env(venv: PeerVenv, *, database_url: str, api_key: str) -> dict[str,
 def _pgai(venv: PeerVenv, env: dict[str, str], *args: str) -> None:
     # cwd: pgai loads a .env from its working directory upwards; the virtualenv's holds none
     command = [str(venv.python), "-m", "pgai", *args]
-    done = subprocess.run(command, env=env, cwd=venv.python.parent, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, env=env, cwd=venv.python.parent, capture_output=True, text=True)
     if done.returncode:
         tail = (done.stdout + done.stderr).strip().splitlines()[-LOG_TAIL_LINES:]
         raise PeerFailed(f"pgai {' '.join(args)}", "\n".join(tail))
 
 
-def _watch(conn, venv: PeerVenv, env: dict[str, str], args: list[str], log_path: Path, *, documents: int,
-           timeout: float) -> dict:
+def _watch(
+    conn, venv: PeerVenv, env: dict[str, str], args: list[str], log_path: Path, *, documents: int, timeout: float
+) -> dict:
     """Run ``python -m pgai *args`` until ``documents`` are embedded, it exits, or ``timeout``; then stop it."""
     done = rows = 0
     first = None
     with open(log_path, "w") as log:
         started = time.monotonic()
         worker = subprocess.Popen(
-            [str(venv.python), "-m", "pgai", *args], env=env, cwd=venv.python.parent,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(venv.python), "-m", "pgai", *args],
+            env=env,
+            cwd=venv.python.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             while done < documents and time.monotonic() - started < timeout and worker.poll() is None:
@@ -147,6 +159,7 @@ def _watch(conn, venv: PeerVenv, env: dict[str, str], args: list[str], log_path:
                 if done and first is None:
                     first = time.monotonic() - started
             wall = time.monotonic() - started
+            cpu = _cpu_seconds(worker.pid)
         finally:
             _stop(worker)
     done, rows = embedded(conn)
@@ -154,10 +167,19 @@ def _watch(conn, venv: PeerVenv, env: dict[str, str], args: list[str], log_path:
         "finished": done >= documents,
         "wall_seconds": round(wall, 2),
         "first_row_seconds": None if first is None else round(first, 2),
+        "worker_cpu_seconds": cpu,
         "embedded": done,
         "embedding_rows": rows,
         "exit_code": worker.returncode,
     }
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:  # it has exited already
+        return None
+    return round(times.user + times.system, 2)
 
 
 def _stop(worker: subprocess.Popen) -> None:
