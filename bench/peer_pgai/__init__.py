@@ -14,20 +14,26 @@ The vectorizer is pgai's defaults except where the comparison needs a choice:
 ``ai.loading_column('text')``; ``ai.chunking_none()`` (the whole document is one chunk);
 ``ai.formatting_python_template('$chunk')`` (the text alone, as tollgate sends it);
 ``ai.embedding_openai(model, dimensions, base_url => ...)``, the key from ``OPENAI_API_KEY`` in
-the worker's environment. pgai's batches stay its own: 50 rows per transaction, one request each.
+the worker's environment. pgai's batches stay its own: 50 rows per transaction, one request each. pgai does not deduplicate:
+a corpus's exact duplicates are embedded, and paid, once per row (``truth`` counts them apart).
+``wall_seconds`` starts with the worker's process, so it holds its start-up (imports: a few
+seconds, ``first_row_seconds``); the simulator's busy span (first to last admission) does not.
 ``ai.indexing_default()`` resolves to ``indexing_none`` without TimescaleDB's scheduler (it must,
 with ``scheduling_none``): pgai builds no HNSW index here (``PeerRun.indexing`` says what it
 chose). The worker polls every second (``--poll-interval 1``) instead of every 5 minutes,
 because it also waits that long after a failed batch before it looks at the queue again.
 
 What pgai does on a 429 (read in 0.12.1, seen against the simulator): it has no limiter of its
-own. The openai SDK client it makes (``max_retries=3``) waits what ``retry-after-ms`` /
-``retry-after`` say when at most 60 s, else 0.5 s doubling up to 8 s, and sends the same
-request again, three times at most. A fourth 429 fails the batch: its transaction rolls back
-(the rows stay queued, so nothing is lost or stored twice), that executor stops, the error goes
-to ``ai.vectorizer_errors``, and once the other executors have drained the queue the worker
-sleeps ``--poll-interval`` and starts again. A request answered 429 is not paid (the simulator
-admits nothing for it); an input is paid twice only if pgai sends it again after a 200.
+own and sends as fast as its executors go, so it fills a window at once and is refused. The
+openai SDK client it makes (``max_retries=3``) waits what ``retry-after-ms`` / ``retry-after``
+say when at most 60 s (else 0.5 s doubling up to 8 s) and sends the same request again, three
+times at most. At a limit pgai's pace only grazes, every 429 went through on a retry; at a
+limit well below its pace, a fourth 429 fails the batch: its transaction rolls back (the rows
+stay queued, so nothing is lost or stored twice), that executor stops for the rest of the pass
+(fewer requests in flight), the error goes to ``ai.vectorizer_errors`` (``PeerRun.errors``),
+the other executors take the rows again, and once they have drained the queue the worker
+sleeps ``--poll-interval`` and starts a new pass with all of them. A 429 is never paid (the
+simulator admits nothing for it); no input was paid twice in any run.
 
 Example::
 
