@@ -24,3 +24,12 @@ class LoaderFailed(BenchError):
     def __init__(self, error: str):
         super().__init__(f"backfill loader: {error}")
         self.error = error
+
+
+class PeerFailed(BenchError):
+    """A peer's own command failed before its run (``pgai install``, say): ``output`` is its last lines."""
+
+    def __init__(self, command: str, output: str):
+        super().__init__(f"{command} failed: {output}")
+        self.command = command
+        self.output = output
