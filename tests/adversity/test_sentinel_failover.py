@@ -48,7 +48,7 @@ def admitted(port: int) -> tuple[float, int, int]:
 
 
 def test_a_sentinel_failover_mid_job_loses_nothing_pays_nothing_twice_and_bounds_the_overshoot(
-    tmp_path: Path, procs: hosts.Processes, own_database: str
+    tmp_path: Path, own_database: str, procs: hosts.Processes  # the processes stop before their database goes
 ) -> None:
     cluster = SentinelCluster.start(procs, tmp_path / "redis")
     sim_port = free_port()
@@ -67,18 +67,20 @@ def test_a_sentinel_failover_mid_job_loses_nothing_pays_nothing_twice_and_bounds
     for name in WORKERS:
         procs.start(name, hosts.worker_argv(name), env=env)
     driver = hosts.Driver.start(env, texts=TEXTS, words=30, timeout=55, log_dir=procs.log_dir)
-
-    recent: deque[tuple[float, int, int]] = deque(maxlen=100)  # the simulator's totals, 10 a second
-    deadline = time.monotonic() + 45
-    while embedded_chunks(own_database) < TEXTS // 3:
-        assert time.monotonic() < deadline and driver.process.poll() is None, "the job never got a third done"
-        recent.append(admitted(sim_port))
-        time.sleep(0.1)
-    old = cluster.kill_master()
-    killed = admitted(sim_port)
-    new = cluster.wait_for_new_master(old, timeout=20)
-    outage = time.monotonic() - killed[0]
-    report = driver.result()
+    recent = deque([admitted(sim_port)], maxlen=100)  # the simulator's totals, 10 a second
+    try:
+        deadline = time.monotonic() + 45
+        while embedded_chunks(own_database) < TEXTS // 3:
+            assert time.monotonic() < deadline and driver.process.poll() is None, "the job never got a third done"
+            recent.append(admitted(sim_port))
+            time.sleep(0.1)
+        old = cluster.kill_master()
+        killed = admitted(sim_port)
+        new = cluster.wait_for_new_master(old, timeout=20)
+        outage = time.monotonic() - killed[0]
+        report = driver.result()
+    finally:
+        driver.stop()
     stats = hosts.simulator_stats(HOST, sim_port)
 
     # What the lost master may have admitted without its replica knowing: at most its last window's.
