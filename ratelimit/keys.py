@@ -12,7 +12,8 @@ in one window. So there is one log, one state, one day log and one cooldown per 
 model), and the limit is an argument of each call: every caller counts everything every caller
 admitted against its own limit, over its own window's length. The log keeps its entries for the
 longest window any caller has used (the state's ``span``), so a shorter window's caller never
-drops what a longer one still counts (``lua/_common.lua``).
+drops what a longer one still counts (``lua/_common.lua``). A window longer than any used
+before can only count, in its first window, what the log still held.
 
 Only the history (the charts' buckets, ``lua/_history.lua``) names the window's length: its
 buckets are a fraction of a window, so two lengths cannot share them. It counts, it never limits.
