@@ -73,8 +73,9 @@ class Passage:
     ``result`` holds the vectors when the request was served. ``error`` holds the provider's
     refusal (never a 429: that is ``rate_limited``). Otherwise ``retry_after`` says in how many
     seconds to come back, and ``rate_limited`` whether the server itself answered 429 rather
-    than the shared limiter saying "not now". ``clock_offset`` is Redis's clock minus this
-    host's, so a retry can be timed on the clock every host shares.
+    than the shared limiter saying "not now" (``reason`` says why the limiter did, as in
+    :attr:`ratelimit.Decision.reason`). ``clock_offset`` is Redis's clock minus this host's, so
+    a retry can be timed on the clock every host shares.
     """
 
     result: EmbedResult | None
@@ -83,6 +84,7 @@ class Passage:
     rate_limited: bool = False
     error: ProviderError | None = None
     clock_offset: float = 0.0
+    reason: str = ""
     bookkeeping: Callable[[], None] = _nothing  # what the limiter learns from a success: run by settle()
 
     def settle(self) -> bool:
@@ -97,6 +99,12 @@ class Passage:
             logger.warning("the limiter could not learn from a served request (kept going): %s", exc)
             return False
         return True
+
+    @property
+    def server_wait(self) -> bool:
+        """Whether ``retry_after`` is a wait the server imposed (its 429, or the cooldown one set):
+        a floor for the next attempt, never to be cut short, unlike the limiter's own estimate."""
+        return self.rate_limited or self.reason == "cooldown"
 
     @property
     def requested(self) -> bool:
@@ -125,7 +133,7 @@ def pass_gate(
     decision, refusals = _admission(limiter, tokens, reserve, pace, waiting)
     offset = decision.at - decision.delay - time.time()
     if not decision.admitted:
-        return Passage(None, decision.retry_after, refusals, clock_offset=offset)
+        return Passage(None, decision.retry_after, refusals, clock_offset=offset, reason=decision.reason)
     if decision.reserved:  # booked for a moment just ahead: sent then, not before
         time.sleep(decision.delay)
         refusals += 1
@@ -134,8 +142,12 @@ def pass_gate(
     try:
         result = embed(client, config, list(texts))
     except RateLimited as exc:
-        limiter.cooldown(exc.retry_after)
-        limiter.observe(exc.headers, at=decision.at)
+        try:  # every worker waits too; if Redis cannot say so now, this caller still waits
+            limiter.cooldown(exc.retry_after)
+            limiter.observe(exc.headers, at=decision.at)
+        except RateLimitError as unavailable:
+            wait = exc.retry_after
+            logger.warning("a 429's cooldown could not be shared (this request still waits %.3gs): %s", wait, unavailable)
         return Passage(None, exc.retry_after, refusals, rate_limited=True, clock_offset=offset)
     except ProviderError as exc:
         return Passage(None, refusals=refusals, error=exc, clock_offset=offset)

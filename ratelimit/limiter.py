@@ -61,6 +61,9 @@ class Limiter:
         The model name; providers limit each model separately.
     limits:
         The configured limits: the starting belief, lowered by what the server's headers say.
+        Not part of any key: limiters of one (account, model) configured with other limits (or
+        another window length) share one window, and each admits only while everything all of
+        them admitted fits its own limits (``keys.py``).
     key_prefix:
         Prefix of every Redis key.
     burst:
@@ -103,7 +106,7 @@ class Limiter:
         self.account = account
         self.model = model
         self.limits = limits
-        self.keys = KeySpace.build(account=account, model=model, limits=limits, prefix=key_prefix)
+        self.keys = KeySpace.build(account=account, model=model, window_us=limits.window_us, prefix=key_prefix)
         self.storage = storage or RedisStorage(client)
         self._ttl_ms = math.ceil(limits.window_seconds * 1000) + IDLE_SLACK_MS
         self._seen_us = 0  # Redis time of this client's latest acquire: its memory of a live window

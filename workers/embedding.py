@@ -122,7 +122,8 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         return _refused(job, group, todo, passage, attempt)
     if passage.rate_limited:
         count(job.pk, requests=1, http_429=1)
-        return _later(group, passage.retry_after + jitter(), attempt, passage.clock_offset)
+    if passage.server_wait:  # the server's own wait (a 429, a cooldown): whole, and on no clock behind ours
+        return _later(group, passage.retry_after + jitter(), attempt, max(0.0, passage.clock_offset))
     # Back a little before it fits (never after: a Celery ETA runs late, and the window's room
     # would stand unused meanwhile); the short rest is then slept in place.
     return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
@@ -154,7 +155,8 @@ def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage
         _fail(job, group, todo, str(error))
         return Outcome.done()
     if isinstance(error, Transient) and attempt + 1 < retry_policy().max_attempts:
-        return _later(group, _backoff(attempt), attempt + 1, passage.clock_offset)
+        wait = max(_backoff(attempt), error.retry_after + jitter() if error.retry_after else 0.0)  # the server's: a floor
+        return _later(group, wait, attempt + 1, max(0.0, passage.clock_offset))
     if isinstance(error, Transient):
         _fail(job, group, todo, f"gave up after {attempt + 1} attempts: {error}")
         return Outcome.done()
