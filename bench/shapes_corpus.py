@@ -104,16 +104,3 @@ def write_corpus(folder: Path, *, tokens: int, total_tokens: int) -> Corpus:
         seen.add(text)
     return Corpus(folder, files, counted, duplicates)
 
-
-if __name__ == "__main__":
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--tokens", type=int, default=70, help="tokens per document (default: 70)")
-    parser.add_argument("--total-tokens", type=int, default=790_000)
-    args = parser.parse_args()
-    corpus = write_corpus(args.folder, tokens=args.tokens, total_tokens=args.total_tokens)
-    print(json.dumps({"folder": str(corpus.folder), "files": corpus.files, "tokens": corpus.tokens,
-                      "duplicates": corpus.duplicates}))
