@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass
 
 from project.embeddings.groups import life
-from project.embeddings.groups.inputs import Send, group_inputs
+from project.embeddings.groups.inputs import Send, sends_of
 from project.embeddings.groups.queue import groups_split
 from project.embeddings.jobs.counters import count, fail_chunks
-from project.embeddings.jobs.status import active_job, finish_if_done, pause
+from project.embeddings.jobs.status import finish_if_done, pause
 from project.embeddings.models import EmbeddingGroup, EmbeddingJob
 from project.embeddings.plan.preflight import dimensions_check
-from project.embeddings.store.reuse import reuse_stored
+from project.embeddings.store.reuse import reuse_pending
 from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
@@ -70,18 +70,15 @@ def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Ou
 
 
 def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
-    job = active_job(group.job_id)
-    if job is None:
-        life.release(group)
-        return Outcome.done()
+    job = group.job  # active when claimed (the claim reads it); a pause meanwhile stops the next claim
     try:
         dimensions_check(job.dimensions, cached=True)
     except DimensionsMismatch as exc:
         pause(job.pk, str(exc))
         life.release(group)
         return Outcome.done()
-    reuse_stored(job, chunk_ids=group.chunk_ids)  # stored meanwhile by another job of the owner
-    todo = group_inputs(job, group.chunk_ids)
+    _, rows = reuse_pending(job, group.chunk_ids)  # copies what another job of the owner stored meanwhile
+    todo = sends_of(job, rows)
     if not todo:  # a redelivered task whose work is already stored
         life.finish(group)
         finish_if_done(job.pk, exact=True)
