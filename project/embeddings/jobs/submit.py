@@ -13,7 +13,7 @@ from project.embeddings.budget import budget_check
 from project.embeddings.ingest.documents import IngestReport, TextInput, document_ingest
 from project.embeddings.jobs.lifecycle import job_create, job_start
 from project.embeddings.models import EmbeddingJob, Lane
-from project.embeddings.plan.enqueue import Plan
+from project.embeddings.plan.enqueue import NOTHING, Plan
 
 __all__ = ["Submission", "documents_submit"]
 
@@ -59,7 +59,7 @@ def documents_submit(
             earlier = EmbeddingJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
             if earlier is not None:
                 report = IngestReport(documents=list(earlier.documents.all()), duplicates=earlier.documents.count())
-                return Submission(job=earlier, report=report, plan=Plan(groups=[], chunks=0, tokens=0, inputs=0),
+                return Submission(job=earlier, report=report, plan=NOTHING,
                                   replayed=True)  # fmt: skip
         for collection, items in by_collection.items():
             report.merge(document_ingest(texts=items, collection=collection, model=model, owner=owner))
