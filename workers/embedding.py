@@ -24,7 +24,7 @@ from project.embeddings.store.reuse import reuse_pending
 from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
-from providers import InvalidInput, Passage, RequestTooLarge, Transient, client_for, pass_gate
+from providers import InvalidInput, MalformedResponse, Passage, RequestTooLarge, Transient, client_for, pass_gate
 from ratelimit import LimiterUnavailable, NeverFits
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage
     """The provider said no: fail the input at fault, pause the job, or back off and try again."""
     error = passage.error
     count(job.pk, requests=1)
+    if isinstance(error, MalformedResponse):  # paid for: never sent again, whatever it held
+        _fail(job, group, todo, str(error))
+        return Outcome.done()
     if isinstance(error, (InvalidInput, RequestTooLarge)):
         if len(todo) > 1:  # isolate the input at fault
             return _halves(group, todo)

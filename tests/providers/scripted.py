@@ -45,6 +45,7 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     not_before: float = 0.0
+    edit: Callable[[dict], dict] | None = None  # a 200's body, changed (a malformed response)
 
     @classmethod
     def refuse(
@@ -150,7 +151,8 @@ class ScriptedProvider:
         data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))]
         tokens = sum(len(text.split()) for text in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return answer, {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": usage}
+        payload = {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": usage}
+        return answer, answer.edit(payload) if answer.edit else payload
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
