@@ -34,7 +34,7 @@ BROKER_DOWN: tuple[type[Exception], ...] = (OperationalError,)  # what Celery ra
 @dataclass
 class Sending:
     what: str  # the work, as the warning names it; the body may set it once it knows ("job 7")
-    committed: bool = False
+    body_ended: bool = False  # a broker error after this comes from a send once the rows are committed
 
 
 @contextmanager
@@ -46,10 +46,10 @@ def committed_then_sent(what: str) -> Iterator[Sending]:
     sending = Sending(what)
     try:
         with transaction.atomic():
-            transaction.on_commit(lambda: setattr(sending, "committed", True))  # first: before any send
             yield sending
+            sending.body_ended = True
     except BROKER_DOWN as exc:
-        if not sending.committed:
+        if not sending.body_ended:
             raise
         logger.warning("%s is stored, but the broker refused its tasks (%s); the sweep sends them when their "
                        "leases run out", sending.what, exc)  # fmt: skip
