@@ -15,6 +15,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from project.embeddings.batches.lane import lane_choose
+from project.embeddings.jobs.sending import committed_then_sent
 from project.embeddings.jobs.status import pause
 from project.embeddings.models import (
     ACTIVE_STATUSES,
@@ -134,7 +135,7 @@ def job_resume_paused(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
     job = _job(job_id, viewer=viewer)
     if job.status not in RESUMABLE_STATUSES:
         raise JobStateError(f"job {job_id} is {job.status}; only a paused or failed job can be resumed")
-    with transaction.atomic():
+    with committed_then_sent(f"job {job_id}'s resume"):  # resumed, whatever the broker says after
         job_resume(job_id=job_id)
     job.refresh_from_db()
     return job
