@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models import DateTimeField, ExpressionWrapper, Value
 from django.db.models.functions import Now
 
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob, GroupState, Lane, Status
@@ -161,15 +161,40 @@ def queued(group_id: int, lease: datetime) -> bool:
     return bool(EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.PENDING).update(lease_until=lease))
 
 
-def expired(group: EmbeddingGroup, lease: datetime) -> bool:
-    """The sweep takes a group whose lease ran out (as it read it) back to pending, counting an expiration
-    if it was claimed; False if its task or another sweep got there first."""
-    was_claimed = group.state == GroupState.CLAIMED
-    return bool(
-        EmbeddingGroup.objects.filter(pk=group.pk, state=group.state, lease_until__lt=Now()).update(
-            state=GroupState.PENDING, expirations=F("expirations") + int(was_claimed), lease_until=lease
-        )
+EXPIRED_SQL = """
+    WITH expired AS (
+        SELECT g.id, g.state, g.tokens FROM {group} AS g JOIN {job} AS j ON j.id = g.job_id
+        WHERE g.state IN ('pending', 'claimed') AND g.lease_until < now() AND g.lane = 'sync'
+          AND j.status = 'running' {only_job}
+        ORDER BY g.id LIMIT %(most)s FOR UPDATE OF g SKIP LOCKED
+    ), queued AS (
+        SELECT e.id, e.state, sum(e.tokens) OVER (ORDER BY e.id) AS ahead FROM expired AS e
     )
+    UPDATE {group} AS g SET state = 'pending', expirations = g.expirations + (q.state = 'claimed')::int,
+        lease_until = now() + (%(queue_seconds)s + q.ahead * %(seconds_per_token)s) * interval '1 second'
+    FROM queued AS q WHERE g.id = q.id
+    RETURNING g.id, g.job_id, g.chunk_ids, g.interactive, g.expirations
+"""
+
+
+def expired(
+    *, queue_seconds: float, seconds_per_token: float, most: int, job_id: int | None = None
+) -> list[EmbeddingGroup]:
+    """The sweep takes up to ``most`` groups of running jobs whose lease ran out back to pending, in one statement.
+
+    Each counts an expiration if it was claimed, and gets a lease covering its place in the
+    queue: ``queue_seconds`` (the work already queued ahead of them all) plus its own share of
+    ``seconds_per_token`` times the tokens of the swept groups before it. Rows another sweep or
+    their task holds are skipped (``SKIP LOCKED``); a task that claims one after finds it pending.
+    """
+    names = {"group": EmbeddingGroup._meta.db_table, "job": EmbeddingJob._meta.db_table}
+    only_job = "AND g.job_id = %(job)s" if job_id is not None else ""
+    params = {"most": most, "queue_seconds": queue_seconds, "seconds_per_token": seconds_per_token, "job": job_id}
+    with connection.cursor() as cursor:
+        cursor.execute(EXPIRED_SQL.format(**names, only_job=only_job), params)
+        rows = cursor.fetchall()
+    fields = ("id", "job_id", "chunk_ids", "interactive", "expirations")
+    return [EmbeddingGroup(**dict(zip(fields, row, strict=True)), state=GroupState.PENDING) for row in rows]
 
 
 def poisoned(group: EmbeddingGroup) -> None:
