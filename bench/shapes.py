@@ -9,7 +9,8 @@ tokens each, one chunk each), at the model's own 1,536 dimensions, against the s
 - ``scaled``: 120 RPM and 150,000 TPM per 6 s window (25,000 tokens/s): a rate per second like a
   large account's, in a window ten times shorter, so the pool must work to fill it;
 
-and two job lengths: **short**, two windows' tokens (sent unpaced: the first window at once),
+and two job lengths: **short**, just under two windows' tokens (``SHORT_FILL``: the largest job
+sent unpaced, the first window at once),
 and **long**, twenty windows' (paced). A long job at the real 60 s window takes 20 minutes a
 cell, so it runs only with ``--long-tier1``. Every cell starts from empty tables and a fresh
 simulator; its figures come from the simulator's own ``/stats`` (``bench/shapes_measure.py``
@@ -50,11 +51,12 @@ import psutil  # noqa: E402
 from bench.common import ROOT, say  # noqa: E402
 from bench.embedded_home import embedded_django  # noqa: E402
 from bench.shapes_corpus import write_corpus  # noqa: E402
-from bench.shapes_measure import busy_span, long_utilization, short_utilization  # noqa: E402
+from bench.shapes_measure import busy_span, long_utilization, short_utilization, window_fill  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 LATENCY_MS = 120
 SHORT_WINDOWS, LONG_WINDOWS = 2, 20
+SHORT_FILL = 0.95  # a short job just under two windows' tokens (groups leave part of a window unfilled)
 GOAL_UTILIZATION = 0.95
 CELL_TIMEOUT = 3600.0
 
@@ -180,6 +182,9 @@ def run_cell(*, home: Path, redis_url: str, database_url: str, limits: Limits, s
         "lost": (summary or {}).get("chunks", 0) - (summary or {}).get("embedded", 0) - (summary or {}).get("failed", 0),
         "failed": (summary or {}).get("failed"), "status": (summary or {}).get("status"),
         "exit_code": done.returncode,
+        # the provider's window fill every half second (thousands of tokens): where a cell lost its share
+        "fill_k": [round(tokens / 1000) for _, tokens in window_fill(admissions, window=limits.window, step=0.5)],
+        "admission_times": [round(at - admissions[0][0], 3) for at, _ in admissions][:400],
     }  # fmt: skip
     if done.returncode != 0 or summary is None:
         cell["error"] = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -282,7 +287,8 @@ def main() -> None:
                     continue
                 windows = SHORT_WINDOWS if length == "short" else LONG_WINDOWS
                 for size in sizes:
-                    corpus = corpus_for(size, windows * limits.tpm, Path(cache))
+                    corpus = corpus_for(size, round(windows * limits.tpm * SHORT_FILL if length == "short"
+                                                    else windows * limits.tpm), Path(cache))  # fmt: skip
                     for w in workers:
                         say(f"{name} {length} ~{size} tokens, W={w} …")
                         cell = run_cell(home=home, redis_url=redis_url, database_url=database_url, limits=limits,

@@ -160,7 +160,7 @@ def run(
             chunk_tokens=report.chunk_tokens, chunk_hashes=report.chunk_hashes, owner_id=owner.pk,
             model=settings.TOLLGATE_MODEL, dimensions=settings.TOLLGATE_DIMENSIONS, policy=options.long_input_policy,
         )  # fmt: skip
-    guess = tokens_guess(paths, [item.text for item in texts])
+    guess = tokens_guess(paths, [item.text for item in texts], model=settings.TOLLGATE_MODEL)
     lane = lane_choose(options.lane, tokens=guess, deadline_hours=options.deadline_hours)
     with ExitStack() as stack:
         if not is_configured():

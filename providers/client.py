@@ -63,6 +63,13 @@ class EmbedResult:
     vectors: list[np.ndarray]  # float32, in the order of the inputs
     total_tokens: int
     headers: dict[str, str]
+    received: float = 0.0  # time.monotonic() when the response had arrived (0: unknown)
+
+    def counted_ago(self) -> float:
+        """Seconds since the server counted the request: its own ``served`` time, plus what passed since
+        the response arrived (reading, storing), so a late reconcile moves the admission no later."""
+        since = time.monotonic() - self.received if self.received else 0.0
+        return self.served + max(0.0, since)
 
     @property
     def served(self) -> float:
@@ -95,6 +102,7 @@ def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> E
     """Embed ``inputs`` in one request; raise a :class:`providers.errors.ProviderError` on failure."""
     with provider_errors(config):
         raw = client.embeddings.with_raw_response.create(**request_body(config, inputs))
+    received = time.monotonic()
     try:  # a paid response: whatever is wrong with it is said once, never sent again
         response = raw.parse()
         vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
@@ -106,7 +114,7 @@ def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> E
     except (ValueError, TypeError, AttributeError, KeyError, binascii.Error, openai.APIResponseValidationError) as exc:
         reason = redact(" ".join(str(exc).split())[:300] or type(exc).__name__, config.api_key)
         raise MalformedResponse(f"the provider's response could not be read: {reason}") from None
-    return EmbedResult(vectors, total_tokens, dict(raw.headers))
+    return EmbedResult(vectors, total_tokens, dict(raw.headers), received)
 
 
 def as_float32(embedding: list[float] | str) -> np.ndarray:

@@ -153,7 +153,7 @@ def pass_gate(
         return Passage(None, refusals=refusals, error=exc, clock_offset=offset)
 
     def bookkeeping() -> None:
-        limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.served)
+        limiter.reconcile(tokens, result.total_tokens, admission=decision, served=result.counted_ago())
         limiter.observe(result.headers, at=decision.at)
 
     return Passage(result, refusals=refusals, clock_offset=offset, bookkeeping=bookkeeping)

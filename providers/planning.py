@@ -20,7 +20,7 @@ __all__ = ["SHORT_JOB_WINDOWS", "Estimate", "estimate", "estimate_chunks", "grou
 GROUP_SHARE_OF_TPM = 100  # a group of 1% of TPM: at most ~0.5% of the window left unused
 REQUEST_HEADROOM = 2  # groups big enough that filling TPM takes at most half the RPM
 GROUP_SECONDS = 0.25  # a group carries at least this long of the limit's rate
-SHORT_JOB_GROUPS = 8  # a short job's first window goes out in about this many groups
+SHORT_JOB_GROUPS = 4  # a short job's first window goes out in about this many groups
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
 # window's free capacity at once (two windows' tokens then take one window, not two).
 SHORT_JOB_WINDOWS = 2

@@ -8,6 +8,7 @@ workers already running (``tollgate up``, ``celery -A workers worker``) embed wh
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         bar = tqdm(files, unit="file", disable=not files or options["verbosity"] == 0)  # advances as files are read
         job = None
         if embed and not dry_run:
-            guess = tokens_guess(paths)
+            guess = tokens_guess(paths, model=settings.TOLLGATE_MODEL)
             lane = lane_choose(lane, tokens=guess)
             job = job_create(documents=[], owner=owner, ingesting=True, lane=lane, expected_tokens=guess)
         try:
