@@ -58,6 +58,16 @@ class DocumentsInSerializer(serializers.Serializer):
     lane = serializers.ChoiceField(choices=["sync", "batch", "auto"], required=False, default="sync", help_text=LANE_HELP)
 
 
+class FileOutcomeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=["stored", "already stored", "skipped", "refused"],
+        help_text="stored; already stored (the same text is one of your documents already); skipped (empty); "
+        "refused (not text: an upload with a refused file stores nothing).",
+    )
+    notes = serializers.ListField(child=serializers.CharField(), help_text='Why: "empty", "removed 2 NUL byte(s)".')
+
+
 class SubmissionSerializer(serializers.Serializer):
     job = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
@@ -70,6 +80,7 @@ class SubmissionSerializer(serializers.Serializer):
     tokens = serializers.IntegerField(source="plan.tokens")
     skipped = serializers.ListField(child=serializers.CharField(), source="report.skipped")
     warnings = serializers.ListField(child=serializers.CharField(), source="report.warnings")
+    files = FileOutcomeSerializer(many=True, help_text="A multipart upload's files, each with its outcome.")
 
 
 class ChunkCountsSerializer(serializers.Serializer):
@@ -163,7 +174,14 @@ class SearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=False, validators=[storable])
     k = serializers.IntegerField(min_value=1, max_value=100, default=5)
     collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=[storable])
-    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None)
+    threshold = serializers.FloatField(
+        min_value=-1.0,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The least similarity a hit may have; default TOLLGATE_MIN_SIMILARITY (0.1), -1 for every hit.",
+    )
 
 
 class SearchHitSerializer(serializers.Serializer):
