@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -53,7 +55,7 @@ def test_an_upload_starts_a_job_shown_with_its_progress(browser):
                             follow=True)  # fmt: skip
     assert response.status_code == 200
     job = EmbeddingJob.objects.get()
-    assert f"Job {job.pk} (sync lane): 1 new documents, 1 chunks to embed." in response.content.decode()
+    assert f"Job {job.pk} (sync lane): 1 new document, 1 chunk to embed." in response.content.decode()
     jobs = browser.get("/dashboard/jobs").content.decode()
     assert f'id="job-{job.pk}"' in jobs and 'data-status="running"' in jobs and "0.0%" in jobs
 
@@ -85,7 +87,41 @@ def test_an_oversized_upload_is_a_413_page(browser, settings):
 def test_a_binary_upload_is_reported(browser):
     response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("x.bin", bytes(range(256)) * 4)]},
                             follow=True)  # fmt: skip
-    assert "x.bin" in response.content.decode() and Document.objects.count() == 0
+    assert "x.bin: refused (not UTF-8 text" in response.content.decode() and Document.objects.count() == 0
+    assert "Nothing was stored" in response.content.decode()
+
+
+def test_an_upload_stores_what_it_can_and_lists_each_files_outcome(browser):
+    files = [SimpleUploadedFile(f"doc{i}.txt", f"Text number {i} about toll gates.".encode()) for i in range(3)]
+    files += [
+        SimpleUploadedFile("binary.bin", bytes(range(256)) * 4),
+        SimpleUploadedFile("empty.txt", b""),
+        SimpleUploadedFile("nul.txt", b"A NUL\x00 inside."),
+        SimpleUploadedFile("again.txt", b"Text number 0 about toll gates."),
+    ]
+    response = browser.post("/dashboard/upload", {"files": files}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["X-Upload-Stored"] == "yes"
+    html = response.content.decode()
+    job = EmbeddingJob.objects.get()
+    assert f"Job <a href=\"/jobs/{job.pk}/\">{job.pk}</a>" in html and "4 new documents" in html
+    rows = re.findall(r'<tr class="file [^"]*" data-outcome="([^"]+)"><td>([^<]+)</td>', html)
+    assert {name: outcome for outcome, name in rows} == {
+        "doc0.txt": "stored",
+        "doc1.txt": "stored",
+        "doc2.txt": "stored",
+        "binary.bin": "refused",
+        "empty.txt": "skipped",
+        "nul.txt": "stored",
+        "again.txt": "already stored",
+    }
+    assert "not UTF-8 text" in html and "removed 1 NUL byte(s)" in html and "<td>empty</td>" in html
+    assert "4 stored · 1 refused · 1 skipped · 1 already stored" in html
+    assert sorted(Document.objects.values_list("source", flat=True)) == ["doc0.txt", "doc1.txt", "doc2.txt", "nul.txt"]
+
+    binary = SimpleUploadedFile("b.bin", bytes(range(256)))
+    nothing = browser.post("/dashboard/upload", {"files": [binary]}, HTTP_HX_REQUEST="true")
+    assert nothing["X-Upload-Stored"] == "no" and "Nothing was stored: no file held text" in nothing.content.decode()
+    assert "selection is kept" in nothing.content.decode()
 
 
 def test_limits_and_failures_fragments(browser, user, provider):
