@@ -12,6 +12,7 @@ from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
+from . import singleton
 from .embedding import embed_group_once
 
 MAINTAIN_RETRY_SECONDS = 2.0
@@ -55,12 +56,15 @@ def index_maintain(self) -> int:
     """Build the HNSW indexes of backfills' closed segments, and merge them when nothing loads.
 
     Asked for when a segment fills or a bulk job ends, and by beat every sweep. One runs at a
-    time: a request that finds another maintainer busy comes back shortly, so none is lost.
-    Returns how many indexes it built.
+    time: a request that finds another maintainer busy comes back shortly, so none is lost, and
+    only one such copy waits (``singleton.py``). Returns how many indexes it built.
     """
+    singleton.running(INDEX_MAINTAIN, self.request.id)
     built = builder.maintain()
     if built is None:
-        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        if singleton.come_back(INDEX_MAINTAIN, self.request.id):
+            raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        return 0
     return len(built)
 
 
@@ -71,12 +75,15 @@ def batches_drive(self) -> int:
 
     Run by beat every ``TOLLGATE_BATCH_POLL_SECONDS`` and asked for when batch-lane groups
     commit; it returns at once instead of sleeping on a batch. One runs at a time: a request that
-    finds another driver busy comes back shortly, so new groups never wait a whole poll.
-    Returns how many batches it formed.
+    finds another driver busy comes back shortly, so new groups never wait a whole poll, and only
+    one such copy waits (``singleton.py``). Returns how many batches it formed.
     """
+    singleton.running(BATCHES_DRIVE, self.request.id)
     report = driver.drive()
     if report is None:
-        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        if singleton.come_back(BATCHES_DRIVE, self.request.id):
+            raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        return 0
     return report.formed
 
 
