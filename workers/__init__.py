@@ -11,11 +11,13 @@ from project.provider import batch_poll_seconds, sweep_seconds
 app.autodiscover_tasks(["workers"])
 # The beat schedule, every TOLLGATE_SWEEP_SECONDS: the sweep re-enqueues what lost workers forgot,
 # and the index maintainer builds what ended or interrupted backfills left unindexed; every
-# TOLLGATE_BATCH_POLL_SECONDS the batch driver polls the batch lane's batches.
+# TOLLGATE_BATCH_POLL_SECONDS the batch driver polls the batch lane's batches, only while it has
+# work (workers/beat.py).
 app.conf.beat_schedule = {
     "sweep": {"task": SWEEP, "schedule": sweep_seconds()},
     "index": {"task": INDEX_MAINTAIN, "schedule": sweep_seconds()},
     "batches": {"task": BATCHES_DRIVE, "schedule": batch_poll_seconds()},
 }
+app.conf.beat_scheduler = "workers.beat:Scheduler"
 
 __all__ = ["app"]
