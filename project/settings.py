@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files, no CDN
     "project.embeddings",
     "project.api",
     "project.dashboard",
@@ -242,6 +243,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest text, watch embedding jobs, search, and read the shared rate limit's usage.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
