@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from project.embeddings.ingest.documents import TextInput, document_ingest
@@ -141,3 +143,16 @@ def test_job_buttons_pause_and_resume(browser, user):
     fragment = browser.post(f"/dashboard/jobs/{job.pk}/pause", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-status="paused"' in fragment
     assert browser.post(f"/dashboard/jobs/{job.pk}/explode").status_code == 404
+
+
+def test_an_api_user_gets_a_dashboard_password_without_a_terminal(monkeypatch, django_user_model):
+    call_command("api_token", "scripted", stdout=io.StringIO(), stderr=io.StringIO())  # an API-only user
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long passphrase\n"))  # piped: no terminal
+    out = io.StringIO()
+    call_command("dashboard_password", "scripted", "--staff", stdout=out)
+    assert "updated staff user 'scripted'" in out.getvalue()
+    assert Client().login(username="scripted", password="a long passphrase")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="no password given"):
+        call_command("dashboard_password", "scripted")
+    assert django_user_model.objects.get(username="scripted").check_password("a long passphrase")
