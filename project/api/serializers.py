@@ -107,7 +107,8 @@ class ReuseSerializer(serializers.Serializer):
 class RequestCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField(source="job.total_groups", help_text="Request groups the job was packed into.")
     groups_done = serializers.IntegerField(source="job.groups_done")
-    done = serializers.IntegerField(source="job.requests", help_text="Requests sent, retries included.")
+    done = serializers.IntegerField(source="job.requests", help_text="Requests answered, retries included.")
+    in_flight = serializers.IntegerField(help_text="Requests being sent now: groups a worker holds.")
 
 
 class IndexBuildSerializer(serializers.Serializer):
@@ -138,7 +139,13 @@ class JobSerializer(serializers.Serializer):
     lane = serializers.CharField(source="job.lane", help_text="sync, or batch (the OpenAI Batch API).")
     model = serializers.CharField(source="job.model")
     percent = serializers.FloatField()
-    eta_seconds = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="Null when the job is not running.")
+    eta_basis = serializers.ChoiceField(
+        source="eta.basis",
+        choices=["measured", "limit", ""],
+        help_text="measured: the job's own pace so far; limit: nothing measured yet, the shared limit's rate "
+        "(a floor: the job takes at least this long).",
+    )
     chunks = ChunkCountsSerializer(source="*")
     tokens = TokenCountsSerializer(source="*")
     requests = RequestCountsSerializer(source="*")

@@ -16,11 +16,11 @@ from rest_framework.views import APIView
 from project.embeddings.ingest.documents import TextInput
 from project.embeddings.ingest.uploads import SKIPPED, UploadReading, uploads_read
 from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
-from project.embeddings.jobs.progress import job_progress
 from project.embeddings.jobs.selectors import job_failures, job_get, job_list
 from project.embeddings.jobs.submit import documents_submit
 from project.embeddings.models import EmbeddingJob
 from project.embeddings.search.query import search
+from project.monitoring.figures import job_figures, jobs_figures
 from project.monitoring.limiter import limiter_view
 
 from . import serializers as s
@@ -108,14 +108,14 @@ class JobListView(ListAPIView):
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.JobSerializer([job_progress(j) for j in page], many=True).data)
+        return self.get_paginated_response(s.JobSerializer(jobs_figures(page), many=True).data)
 
 
 class JobDetailView(APIView):
     @extend_schema(responses=s.JobSerializer)
     def get(self, request: Request, pk: int) -> Response:
         job = job_get(job_id=pk, viewer=request.user)
-        body = s.JobSerializer(job_progress(job)).data
+        body = s.JobSerializer(job_figures(job)).data
         body["failures_url"] = reverse("api:job-failures", args=[pk])
         return Response(body)
 
@@ -133,7 +133,7 @@ class _JobActionView(APIView):
     @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         job = self.service(job_id=pk, viewer=request.user)
-        return Response(s.JobSerializer(job_progress(job)).data)
+        return Response(s.JobSerializer(job_figures(job)).data)
 
 
 class JobPauseView(_JobActionView):

@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
-from project.embeddings.jobs.progress import job_progress
 from project.embeddings.jobs.selectors import failures_recent, job_get, job_list
 from project.errors import JobNotFound
+from project.monitoring.figures import jobs_figures
 from project.monitoring.limiter import limits_usage
 
 from . import job_page
@@ -41,7 +41,7 @@ def jobs(request: HttpRequest) -> HttpResponse:
 
 
 def _jobs_fragment(request: HttpRequest) -> HttpResponse:
-    progress = [job_progress(job) for job in job_list(viewer=request.user)[:JOBS_SHOWN]]
+    progress = jobs_figures(job_list(viewer=request.user)[:JOBS_SHOWN])
     return render(request, "dashboard/_jobs.html", {"jobs": progress})
 
 
