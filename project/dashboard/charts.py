@@ -144,6 +144,18 @@ def _clock(frame: Frame, at: float, now: datetime) -> tuple[float, str]:
     return frame.x(at), datetime.fromtimestamp(at, now.tzinfo).strftime("%H:%M:%S")
 
 
+def _since(history, window: float) -> float:
+    """Where the time axis starts: a window before the first admission kept (at least two windows back).
+
+    A short job on a quiet limit is then the width of the chart, not a spike at its right edge.
+    """
+    busy = [b.start for b in history.buckets if b.requests or b.tokens or b.throttled]
+    start = history.buckets[0].start
+    if not busy:
+        return start
+    return max(start, min(busy[0] - window, history.at - 2 * window))
+
+
 def limiter_charts(view: LimiterView) -> tuple[Chart, Chart]:
     """Requests and tokens admitted per window (rolling), scaled to what was admitted; 429s and cooldowns marked.
 
@@ -154,8 +166,9 @@ def limiter_charts(view: LimiterView) -> tuple[Chart, Chart]:
     The x axis is seconds before the latest read, on Redis's clock.
     """
     history, usage = view.history, view.usage
-    windows = history.per_window
-    begin, end = history.buckets[0].start, history.at
+    end = history.at
+    begin = _since(history, usage.window_seconds)
+    windows = [p for p in history.per_window if p.end > begin]
     charts = []
     for name, limit, values in (
         ("requests", usage.requests_limit, [p.requests for p in windows]),
@@ -164,6 +177,7 @@ def limiter_charts(view: LimiterView) -> tuple[Chart, Chart]:
         peak = max(values, default=0)
         in_range = limit <= LIMIT_IN_RANGE * max(peak, 1) and peak > 0 or limit <= 1
         top = _nice(HEADROOM * (max(limit, peak) if in_range else peak))
+        top = top if top >= 10 else max(2, math.ceil(top / 2) * 2)  # a few requests: whole numbers on the axis
         frame = Frame(begin, end, 0, top)
         points = [(min(p.end, end), v) for p, v in zip(windows, values, strict=True)]
         bands = tuple(_cooldown(frame, b, end) for b in history.buckets if b.cooldown_until > b.start)
