@@ -73,9 +73,10 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
             stack.callback(services[-1].stop)
             wait_for_workers(celery_app, options.workers, pool=pool, say=say)
             host = "127.0.0.1" if options.address in ("0.0.0.0", "::") else options.address
-            say(f"dashboard   http://{host}:{options.port}/   (log in: uv run python manage.py createsuperuser)")
-            say(f"API         http://{host}:{options.port}/api/   schema /api/schema/   "
-                "(token: uv run python manage.py api_token NAME)")  # fmt: skip
+            site = f"http://{host}:{options.port}"
+            say(f"dashboard   {site}/   (log in: manage.py createsuperuser, or dashboard_password NAME for a user)")
+            say(f"API         {site}/api/   docs {site}/api/docs/   (token: manage.py api_token NAME)")
+            say("status      uv run tollgate status [--watch], in another terminal too")
             if options.flower:
                 auth = "basic auth from FLOWER_BASIC_AUTH" if settings.FLOWER_BASIC_AUTH else "127.0.0.1 only, no auth"
                 say(f"Flower      {flower_url}   ({auth})")
