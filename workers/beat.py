@@ -24,11 +24,6 @@ class Scheduler(PersistentScheduler):
 
 
 def _batch_work() -> bool:
-    from django.db import DatabaseError  # Django is set up once beat runs, not when this module loads
+    from project.embeddings.batches.work import batch_work_exists  # once beat runs: Django is set up by then
 
-    from project.embeddings.batches.work import batch_work_exists
-
-    try:
-        return batch_work_exists()
-    except DatabaseError:
-        return True  # the driver's own retries report a database that does not answer
+    return batch_work_exists()

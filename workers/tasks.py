@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.embeddings import pending
 from project.embeddings.batches import driver, results
 from project.embeddings.index import builder
 from project.embeddings.plan.sweep import sweep_stalled
@@ -12,7 +13,6 @@ from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
-from . import singleton
 from .embedding import embed_group_once
 
 MAINTAIN_RETRY_SECONDS = 2.0
@@ -57,12 +57,12 @@ def index_maintain(self) -> int:
 
     Asked for when a segment fills or a bulk job ends, and by beat every sweep. One runs at a
     time: a request that finds another maintainer busy comes back shortly, so none is lost, and
-    only one such copy waits (``singleton.py``). Returns how many indexes it built.
+    only one such copy waits (``project/embeddings/pending.py``). Returns how many indexes it built.
     """
-    singleton.running(INDEX_MAINTAIN, self.request.id)
+    pending.running(INDEX_MAINTAIN, self.request.id)
     built = builder.maintain()
     if built is None:
-        if singleton.come_back(INDEX_MAINTAIN, self.request.id):
+        if pending.come_back(INDEX_MAINTAIN, self.request.id):
             raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
         return 0
     return len(built)
@@ -76,12 +76,12 @@ def batches_drive(self) -> int:
     Run by beat every ``TOLLGATE_BATCH_POLL_SECONDS`` and asked for when batch-lane groups
     commit; it returns at once instead of sleeping on a batch. One runs at a time: a request that
     finds another driver busy comes back shortly, so new groups never wait a whole poll, and only
-    one such copy waits (``singleton.py``). Returns how many batches it formed.
+    one such copy waits (``project/embeddings/pending.py``). Returns how many batches it formed.
     """
-    singleton.running(BATCHES_DRIVE, self.request.id)
+    pending.running(BATCHES_DRIVE, self.request.id)
     report = driver.drive()
     if report is None:
-        if singleton.come_back(BATCHES_DRIVE, self.request.id):
+        if pending.come_back(BATCHES_DRIVE, self.request.id):
             raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
         return 0
     return report.formed

@@ -1,4 +1,4 @@
-"""One pending copy of a singleton task while another copy holds its lock.
+"""One pending copy of a singleton task (the index maintainer, the batch driver) while another copy holds its lock.
 
 The index maintainer and the batch driver run one at a time (a PostgreSQL advisory lock). A copy
 that finds the lock held must not just end — what it was asked for may have come after the
