@@ -26,14 +26,16 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import say  # noqa: E402  (after the path)
 from bench.embedded_home import embedded_django  # noqa: E402  (after the path)
+from bench.sampler import Sampler  # noqa: E402  (after the path)
 
 OUT = ROOT / "bench" / "out"
 GOAL_QUEUE_SHARE = 0.9
@@ -50,10 +52,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--time-scale", type=float, default=10.0, help="the simulator's clock speed (default 10)")
     parser.add_argument("--poll-seconds", type=float, default=0.5, help="TOLLGATE_BATCH_POLL_SECONDS (default 0.5)")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:
@@ -117,15 +115,12 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         try:
             wait_for_workers(celery_app, args.workers, pool=pool)
             job = job_create(documents=report.documents, lane=Lane.BATCH)
-            stop, samples = threading.Event(), []
-            sampler = threading.Thread(target=_sample, args=(simulator, job.pk, stop, samples), daemon=True)
             embed_started = time.monotonic()
-            sampler.start()
-            job_start(job=job)
-            job = watch_job(job.pk, progress=False)
-            wall = time.monotonic() - embed_started
-            stop.set()
-            sampler.join()
+            with Sampler(queue_probe(simulator, job.pk), period=SAMPLE_SECONDS, at_start=True) as sampler:
+                job_start(job=job)
+                job = watch_job(job.pk, progress=False)
+                wall = time.monotonic() - embed_started
+            samples = sampler.samples
             stats = simulator.stats()
         finally:
             beat.stop()
@@ -166,29 +161,26 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     }
 
 
-def _sample(simulator, job_id: int, stop: threading.Event, samples: list) -> None:
-    """Every quarter second: tokens the simulator holds enqueued, and tokens of ours not yet submitted."""
-    from django.db import connection
+def queue_probe(simulator, job_id: int) -> Callable[[float], dict | None]:
+    """A probe for :class:`Sampler`: tokens the simulator holds enqueued, and tokens of ours not yet submitted."""
     from django.db.models import Q, Sum
 
     from project.embeddings.models import BatchState, EmbeddingGroup, GroupState
 
     unsubmitted = (BatchState.PREPARING, BatchState.UPLOADING, BatchState.UPLOADED)
-    started = time.monotonic()
-    try:
-        while not stop.is_set():
-            try:
-                enqueued = simulator.stats(per_input=False)["batch_enqueued_tokens"]
-            except OSError:  # the simulator busy past the timeout (writing a batch's output): no sample
-                continue
-            unsent = EmbeddingGroup.objects.filter(job_id=job_id, lane="batch").filter(
-                Q(state=GroupState.PENDING) | Q(state=GroupState.CLAIMED, batch__state__in=unsubmitted)
-            )
-            waiting = unsent.aggregate(tokens=Sum("tokens"))["tokens"] or 0
-            samples.append({"t": round(time.monotonic() - started, 3), "enqueued": enqueued, "waiting_tokens": waiting})
-            stop.wait(SAMPLE_SECONDS)
-    finally:
-        connection.close()
+
+    def probe(seconds: float) -> dict | None:
+        try:
+            enqueued = simulator.stats(per_input=False)["batch_enqueued_tokens"]
+        except OSError:  # the simulator busy past the timeout (writing a batch's output): no sample
+            return None
+        unsent = EmbeddingGroup.objects.filter(job_id=job_id, lane="batch").filter(
+            Q(state=GroupState.PENDING) | Q(state=GroupState.CLAIMED, batch__state__in=unsubmitted)
+        )
+        waiting = unsent.aggregate(tokens=Sum("tokens"))["tokens"] or 0
+        return {"t": round(seconds, 3), "enqueued": enqueued, "waiting_tokens": waiting}
+
+    return probe
 
 
 def plot(report: dict, samples: list, path: Path) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import say  # noqa: E402  (after the path)
 from bench.embedded_home import embedded_django  # noqa: E402  (after the path)
 
 TIER5_TOKENS_PER_SECOND = 10_000_000 / 60
@@ -50,10 +51,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--old-files", type=int, default=3000, help="files the old (per-file) path ingests (default 3,000)")
     parser.add_argument("--first-files", type=int, default=8000, help="small files for the first-embedding runs (default 8,000)")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, say
 
 RPM, TPM = 600, 30_000  # per window: a small account, so a 2-core machine can saturate it
 WINDOW = 6.0  # seconds: a "minute" at ten times speed, like the demo
@@ -42,10 +42,6 @@ def parse_args() -> argparse.Namespace:
                         help="tokens per bulk request (default 300, 1%% of TPM: groups fill the window to the brim)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -24,16 +24,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, say
+from bench.sampler import Sampler, rss_mb
+
 UNLIMITED = {"TOLLGATE_RPM": str(10**9), "TOLLGATE_TPM": str(10**12)}
 GROUP_TOKENS = 10_000  # what Tier 1's 1% of TPM gives: ~20 chunks a request (the throughput bench's groups)
 WARMUP_SHARE = 0.1
+SAMPLE_SECONDS = 1.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,58 +49,19 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+def rss_probe(job_id: int, workers: list[int]) -> Callable[[float], dict]:
+    """A probe for :class:`Sampler`: seconds since start, the job's chunks done, the producer's and each worker's RSS."""
+    from project.embeddings.models import EmbeddingJob
 
+    producer = psutil.Process(os.getpid())
+    processes = [psutil.Process(pid) for pid in workers]
 
-def rss_mb(process: psutil.Process) -> float:
-    """Resident set of ``process`` and its children, in MB (a gone process counts 0)."""
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
+    def probe(seconds: float) -> dict:
+        done = EmbeddingJob.objects.filter(pk=job_id).values_list("embedded_chunks", flat=True).first()
+        return {"second": round(seconds, 1), "chunks": done or 0, "producer_mb": round(rss_mb(producer), 1),
+                "workers_mb": [round(rss_mb(w), 1) for w in processes]}  # fmt: skip
 
-
-class RssSampler:
-    """Every second: seconds since start, the job's chunks done, the producer's and each worker's RSS."""
-
-    def __init__(self, job_id: int, workers: list[int]):
-        self.job_id = job_id
-        self.producer = psutil.Process(os.getpid())
-        self.workers = [psutil.Process(pid) for pid in workers]
-        self.samples: list[dict] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self.started = time.monotonic()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        from django.db import connection
-
-        from project.embeddings.models import EmbeddingJob
-
-        try:
-            while not self._stop.wait(1.0):
-                done = EmbeddingJob.objects.filter(pk=self.job_id).values_list("embedded_chunks", flat=True).first()
-                self.samples.append({"second": round(time.monotonic() - self.started, 1), "chunks": done or 0,
-                                     "producer_mb": round(rss_mb(self.producer), 1),
-                                     "workers_mb": [round(rss_mb(w), 1) for w in self.workers]})  # fmt: skip
-        finally:
-            connection.close()
+    return probe
 
 
 def slope(samples: list[dict], key, total_chunks: int) -> dict:
@@ -146,7 +110,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
-    from bench.throughput import wait_searchable
+    from bench.throughput_measure import wait_searchable
     from project.celery import app as celery_app
     from project.embeddings.jobs.lifecycle import job_create, job_start
     from project.embeddings.models import Document
@@ -164,7 +128,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
         try:
             wait_for_workers(celery_app, args.workers, pool=pool, timeout=240)
             job = job_create(documents=list(Document.objects.all()))
-            with RssSampler(job.pk, [p.pid for p in pool.processes]) as sampler:
+            with Sampler(rss_probe(job.pk, [p.pid for p in pool.processes]), period=SAMPLE_SECONDS) as sampler:
                 t0 = time.monotonic()
                 job_start(job=job)
                 job = watch_job(job.pk, progress=False)
@@ -192,7 +156,7 @@ def run(args: argparse.Namespace, home: Path) -> dict:
                 "stored_seconds": round(stored, 1), "searchable_seconds": searchable and round(searchable, 1),
                 "chunks_per_s": round(job.embedded_chunks / stored, 1)},
         "rss": {"producer": slope(samples, lambda s: s["producer_mb"], total), **workers,
-                "warmup_share_left_out": WARMUP_SHARE, "sample_seconds": 1.0, "samples": len(samples)},
+                "warmup_share_left_out": WARMUP_SHARE, "sample_seconds": SAMPLE_SECONDS, "samples": len(samples)},
         "bench_seconds": round(time.monotonic() - started, 1),
         "samples": samples,
     }  # fmt: skip

@@ -39,14 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-MODEL, K = "text-embedding-3-small", 10
-OTHER_MODEL = "text-embedding-3-large"  # searched beside the backfill; no rows anywhere
-RECALL_GOAL, P50_GOAL_MS = 0.95, 20.0
-# hnsw.ef_search, up the ladder until recall@10 reaches the goal (and the ladder's middle at
-# least): one index's lists, and the shorter ones of several indexes sharing the rows.
-EF_LADDER, SHARE_LADDER = (40, 80, 160, 320), (10, 14, 20, 40)
-COLLECTION, DOCUMENTS = "one-percent", 100  # chunk i belongs to document i % 100; document 0 is the collection
+from bench.common import ROOT
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,10 +58,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--exact-queries", type=int, default=20, help="queries timed as an exact scan (default 20)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     return parser.parse_args()
-
-
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def main() -> int:

@@ -25,7 +25,9 @@ import time
 import numpy as np
 from django.db import connection, connections
 
+from bench.errors import LoaderFailed
 from bench.search_data import near, recall
+from bench.search_query import latency, plan_indexes, search
 from project.embeddings.index.builder import maintain
 from project.embeddings.index.cover import search_cover
 from project.embeddings.models import EmbeddingJob, Segment
@@ -86,8 +88,6 @@ def backfill(bench) -> dict:
     t0 = time.perf_counter()
     loader.start()
     sender.close()  # so a loader that dies without a word is an EOFError below, not a hang
-    from bench.search_run import plan_indexes, search
-
     plans: dict = {}
     while loading.value:
         before, during_build = committed.value, bool(building.value)
@@ -110,15 +110,13 @@ def backfill(bench) -> dict:
         outcome = {"error": "the loader process exited without a result"}
     loader.join()
     if "error" in outcome:
-        raise RuntimeError(f"backfill loader: {outcome['error']}")
+        raise LoaderFailed(outcome["error"])
     bench.loaded = committed.value
     bench.open_segment = Segment.objects.get(pk=EmbeddingJob.objects.get(pk=bench.job.pk).load_segment)
     return {**summary(bench, records, probes, outcome["builds"], time.perf_counter() - t0), "plans": plans}
 
 
 def summary(bench, records, probes, builds, seconds) -> dict:
-    from bench.search_run import latency
-
     def score(record) -> float:
         query, before, after, found = record[:4]
         return max(recall(found, bench.truth(query, rows=before)), recall(found, bench.truth(query, rows=after)))

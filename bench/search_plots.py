@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.search import P50_GOAL_MS, RECALL_GOAL  # noqa: E402
+from bench.search_common import P50_GOAL_MS, RECALL_GOAL  # noqa: E402
 
 
 def search_png(path: Path, report: dict) -> None:

@@ -17,7 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
-from bench.search import (
+from bench.common import ROOT, say
+from bench.search_backfill import backfill
+from bench.search_common import (
     COLLECTION,
     DOCUMENTS,
     EF_LADDER,
@@ -25,18 +27,17 @@ from bench.search import (
     OTHER_MODEL,
     P50_GOAL_MS,
     RECALL_GOAL,
-    ROOT,
     SHARE_LADDER,
     K,
-    say,
 )
 from bench.search_data import clustered, contrast, recall, scores, top
+from bench.search_query import latency, plan_indexes, search
 from project.embeddings.index.builder import maintain
 from project.embeddings.index.cover import search_cover
 from project.embeddings.index.segments import MAX_SEGMENT_GROWTH
 from project.embeddings.models import HNSW_OPTIONS, Chunk, Document, Embedding, EmbeddingJob, Segment
 from project.embeddings.search import chunks as search_chunks
-from project.embeddings.search.chunks import EF_SEARCH, chunk_search, ef_search, search_transaction
+from project.embeddings.search.chunks import EF_SEARCH, search_transaction
 from project.embeddings.search.nearest import nearest_embeddings
 from project.embeddings.store.copy import vectors_store
 
@@ -53,20 +54,13 @@ def load(ids: np.ndarray, values: np.ndarray, segment: int, *, batch: int = BATC
     return time.perf_counter() - started
 
 
-def search(
-    query: np.ndarray, *, collection: str | None = None, exact_unindexed: bool | None = None, model: str = MODEL
-) -> tuple[list[int], float]:
-    """``chunk_search``'s chunk ids and its wall time in milliseconds."""
-    started = time.perf_counter()
-    hits = chunk_search(
-        vector=query, model=model, viewer=None, k=K, collection=collection, exact_unindexed=exact_unindexed
-    )
-    return [hit.chunk.pk for hit in hits], (time.perf_counter() - started) * 1000
-
-
 @contextmanager
 def fixed_ef_search(ef: int) -> Iterator[None]:
-    """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list)."""
+    """Unfiltered searches keep ``ef`` candidates an index (filtered ones, the rule's list).
+
+    It replaces the module's ``ef_search``, so read it as ``search_chunks.ef_search``: a name
+    imported from the module keeps the rule and reports it for every step of the ladder.
+    """
     rule = search_chunks.ef_search
     search_chunks.ef_search = lambda k, *, filtered=False, cover=None: rule(k, filtered=True) if filtered else ef
     try:
@@ -95,53 +89,9 @@ def other_model(queries: np.ndarray, *, model: str = OTHER_MODEL) -> dict:
     return {"model": model, **latency(ms), "reading_every_index": latency(every)}
 
 
-def latency(ms: list[float]) -> dict:
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
-            "mean_ms": round(float(np.mean(ms)), 2), "queries": len(ms)}  # fmt: skip
-
-
 def analyze() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Embedding._meta.db_table}")
-
-
-def plan_indexes(query: np.ndarray, *, collection: str | None = None) -> dict:
-    """The indexes EXPLAIN says the search reads, whether an exact part scans the table, and
-    where one search's time went (EXPLAIN ANALYZE: planning, execution, each part)."""
-    nearest = nearest_embeddings(vector=query, model=MODEL, viewer=None, k=K, collection=collection)
-    with search_transaction(k=K, viewer=None, collection=collection):  # chunk_search's settings
-        plan = nearest.explain()
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + nearest.sql, nearest.params)
-            analyzed = cursor.fetchone()[0][0]
-    lines = [line.strip() for line in plan.splitlines()]
-    used = sorted({line.split(" using ")[1].split()[0] for line in lines if "Index Scan using " in line})
-    return {"hnsw_indexes_used": [name for name in used if "hnsw" in name],
-            "other_indexes_used": [name for name in used if "hnsw" not in name],
-            "cover": _cover(), "plan_nodes": [line.split("  (")[0] for line in lines if "->" in line or "Limit" in line],
-            "analyzed": {"planning_ms": round(analyzed["Planning Time"], 2),
-                         "execution_ms": round(analyzed["Execution Time"], 2), "parts": _parts(analyzed["Plan"])}}  # fmt: skip
-
-
-def _parts(plan: dict) -> list[dict]:
-    """The merged parts of an analyzed plan: what each reads and its milliseconds."""
-    node = plan
-    while node.get("Node Type") not in ("Merge Append", "Append") and node.get("Plans"):
-        node = node["Plans"][0]
-    parts = node.get("Plans", [node]) if node.get("Node Type") in ("Merge Append", "Append") else [plan]
-    return [{"reads": sorted(set(_reads(part))), "ms": round(part["Actual Total Time"], 3)} for part in parts]
-
-
-def _reads(node: dict) -> list[str]:
-    names = [node["Index Name"]] if "Index Name" in node else []
-    if node.get("Node Type") == "Seq Scan":
-        names.append(node["Relation Name"])
-    return names + [name for child in node.get("Plans", []) for name in _reads(child)]
-
-
-def _cover() -> dict:
-    cover = search_cover()
-    return {"index_ranges": [list(r) for r in cover.ranges], "exact_segments": list(cover.exact)}
 
 
 def segment_sizes(rows: int) -> list[int]:
@@ -182,8 +132,6 @@ class SearchBench:
         loadavg["loaded"] = os.getloadavg()
         states = {"segments": self.state("segments")}
         loadavg["segments"] = os.getloadavg()
-        from bench.search_backfill import backfill
-
         states["backfill"] = backfill(self)
         loadavg["backfill"] = os.getloadavg()
         rates["merge"] = self.merge()
@@ -284,7 +232,7 @@ class SearchBench:
         """Recall and latency over every query at the ef_search a search now uses (``ef_search``)."""
         found, ms = zip(*(search(q, collection=collection, exact_unindexed=exact_unindexed) for q in self.queries))
         recalls = [recall(f, self.truth(i, collection=bool(collection))) for i, f in enumerate(found)]
-        return {"ef_search": ef_search(K, filtered=bool(collection), cover=search_cover(MODEL)),
+        return {"ef_search": search_chunks.ef_search(K, filtered=bool(collection), cover=search_cover(MODEL)),
                 "recall_at_10": round(float(np.mean(recalls)), 4),
                 "min_recall": round(float(np.min(recalls)), 2),
                 "queries_recall_below_half": sum(r < 0.5 for r in recalls), **latency(list(ms)),
@@ -297,7 +245,7 @@ class SearchBench:
         one index's lists, or shorter ones when several indexes share the rows.
         """
         cover = search_cover(MODEL)
-        rule = ef_search(K, cover=cover)
+        rule = search_chunks.ef_search(K, cover=cover)
         ladder = sorted({rule, *(SHARE_LADDER if len(cover.ranges) > 1 and rule <= SHARE_LADDER[-1] else EF_LADDER)})
         for query in self.queries[:20]:
             search(query)  # warm the caches: the first reads of each index come from disk

@@ -1,4 +1,4 @@
-"""What the throughput bench measures: the simulator's ground truth and the database's rows.
+"""What the throughput bench measures: the simulator's ground truth, the database's rows, the limiter's belief.
 
 Utilization comes from the simulator's per-second timeline of admitted tokens. A sliding
 window admits a whole window's worth at once at the start, so the steady state leaves out
@@ -11,10 +11,8 @@ skewed by the bursts a sliding window produces.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
@@ -79,6 +77,30 @@ def database_truth(document_ids: Sequence[int]) -> dict:
     return {"chunks": total, "embedding_rows": rows.count(), "lost": total - embedded, "duplicates": duplicates}
 
 
+def job_span(job) -> float:
+    """Seconds from the job's enqueue to its completion, as the database recorded them."""
+    return (job.finished_at - job.started_at).total_seconds() if job.finished_at and job.started_at else float("nan")
+
+
+def wait_searchable(job, timeout: float = 600.0) -> bool:
+    """Wait until every vector of ``job`` is in an HNSW index (a bulk job's last segment built)."""
+    from project.embeddings.index.cover import job_index
+
+    deadline = time.monotonic() + timeout
+    while job_index(job).state not in ("live", "indexed"):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def index_builds() -> list[dict]:
+    """The bulk index builds of the run: segments, rows, seconds."""
+    from project.embeddings.models import IndexRange
+
+    return list(IndexRange.objects.order_by("pk").values("lo", "hi", "rows", "build_seconds", "state"))
+
+
 def reset_embeddings() -> None:
     """Every configuration embeds the same chunks from nothing (TRUNCATE also empties the HNSW index).
 
@@ -114,75 +136,38 @@ def insert_cost(chunk_ids: Sequence[int], *, model: str, dimensions: int, batch:
             "ms_per_row": round(seconds * 1000 / len(chunk_ids), 3)}
 
 
-@dataclass
-class CpuMeter:
-    """Both cores' busy share (``/proc/stat``, every process on the machine) and our children's CPU seconds."""
-
-    def __post_init__(self) -> None:
-        self._start = self._read()
-
-    @staticmethod
-    def _read() -> tuple[float, float, float]:
-        with open("/proc/stat") as stat:
-            fields = [float(x) for x in stat.readline().split()[1:]]
-        idle = fields[3] + fields[4]
-        times = os.times()
-        return sum(fields) - idle, sum(fields), times.children_user + times.children_system
-
-    def result(self) -> dict:
-        busy0, total0, children0 = self._start
-        busy1, total1, children1 = self._read()
-        return {
-            "machine_cpu_busy": round((busy1 - busy0) / max(total1 - total0, 1e-9), 3),
-            "children_cpu_seconds": round(children1 - children0, 2),
-        }
-
-
-class Sampler:
-    """Every ``period`` s: what tollgate's limiter believes its window holds, and what the server admitted.
+def limiter_probe(limiter, sim):
+    """A probe for :class:`bench.sampler.Sampler`: (seconds, tokens the limiter believes its window holds,
+    tokens the server admitted so far).
 
     Explains a utilization gap: a limiter that believes its window is full while the server's
     is not counts admissions for longer than the server does; a limiter whose window is not
     full either was not asked often enough (the workers were slow to come back).
     """
 
-    def __init__(self, limiter, sim, *, period: float = 0.5):
-        import threading
+    def probe(seconds: float) -> tuple[float, int, int]:
+        return seconds, limiter.usage().tokens_used, sim.stats()["tokens_admitted"]
 
-        self.limiter, self.sim, self.period = limiter, sim, period
-        self.samples: list[tuple[float, int, int]] = []  # (seconds since start, limiter tokens used, server tokens admitted)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+    return probe
 
-    def __enter__(self) -> Sampler:
-        self.started = time.monotonic()
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
+def limiter_summary(samples: list[tuple[float, int, int]], *, window_seconds: float, tpm: int) -> dict:
+    """Means of :func:`limiter_probe`'s samples, over those at least one window after the first admission
+    and before the last."""
+    admitted = [s for s in samples if s[2] > 0]
+    if not admitted:
+        return {}
+    first, total = admitted[0][0], samples[-1][2]
+    last = next(s[0] for s in samples if s[2] >= total)
+    steady = [s for s in samples if first + window_seconds <= s[0] <= last - window_seconds]
+    if not steady:
+        return {}
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.period):
-            used = self.limiter.usage().tokens_used
-            admitted = self.sim.stats()["tokens_admitted"]
-            self.samples.append((time.monotonic() - self.started, used, admitted))
+    def server_window(at: float, now_admitted: int) -> int:
+        earlier = [s[2] for s in samples if s[0] <= at - window_seconds]
+        return now_admitted - (earlier[-1] if earlier else 0)
 
-    def summary(self, *, window_seconds: float, tpm: int) -> dict:
-        """Means over the samples at least one window after the first admission and before the last."""
-        admitted = [s for s in self.samples if s[2] > 0]
-        if not admitted:
-            return {}
-        first, total = admitted[0][0], self.samples[-1][2]
-        last = next(s[0] for s in self.samples if s[2] >= total)
-        steady = [s for s in self.samples if first + window_seconds <= s[0] <= last - window_seconds]
-        if not steady:
-            return {}
-        def server_window(at: float, now_admitted: int) -> int:
-            earlier = [s[2] for s in self.samples if s[0] <= at - window_seconds]
-            return now_admitted - (earlier[-1] if earlier else 0)
-        belief = sum(s[1] for s in steady) / len(steady) / tpm
-        server = sum(server_window(s[0], s[2]) for s in steady) / len(steady) / tpm
-        return {"samples": len(steady), "limiter_believed_window_utilization": round(belief, 4),
-                "server_window_utilization": round(server, 4)}  # fmt: skip
+    belief = sum(s[1] for s in steady) / len(steady) / tpm
+    server = sum(server_window(s[0], s[2]) for s in steady) / len(steady) / tpm
+    return {"samples": len(steady), "limiter_believed_window_utilization": round(belief, 4),
+            "server_window_utilization": round(server, 4)}  # fmt: skip

@@ -5,16 +5,23 @@ The web app, the CLI and the services enqueue through this app by task name
 which a worker loads with ``uv run celery -A workers worker``. A worker, beat or Flower that
 relies on the embedded services and finds them stopped exits at once with one line naming the
 command that starts them, instead of retrying a dead broker forever.
+
+A broker behind Redis Sentinel is given as tollgate's Sentinel URL (``ratelimit/sentinel.py``,
+the one ``REDIS_URL`` takes); :func:`sentinel_broker` turns it into Celery's own form, which
+the settings read.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
+from urllib.parse import quote
 
 from celery import Celery, signals
 
 from project import embedded
+from ratelimit import SentinelUrl
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
@@ -26,6 +33,30 @@ SWEEP = "tollgate.sweep"
 INDEX_MAINTAIN = "tollgate.index_maintain"
 BATCHES_DRIVE = "tollgate.batches_drive"
 BATCH_STORE = "tollgate.batch_store"
+
+
+def sentinel_broker(url: str) -> tuple[str, dict[str, Any]]:
+    """Celery's form of a Sentinel URL: the broker URL and the transport options it needs.
+
+    Kombu's Redis transport takes one ``sentinel://`` URL per sentinel, joined by ``;`` (the
+    first carries the data nodes' credentials and the database), and the master's name and the
+    sentinels' own password in the transport options. Raises ``ValueError`` for a bad URL.
+
+    Example::
+
+        sentinel_broker("sentinel://:pw@h1:26379,h2:26379/mymaster/0")
+        # ("sentinel://:pw@h1:26379/0;sentinel://:pw@h2:26379/0", {"master_name": "mymaster"})
+    """
+    sentinel = SentinelUrl.parse(url)
+    auth = ""
+    if sentinel.username or sentinel.password:
+        auth = f"{quote(sentinel.username or '', safe='')}:{quote(sentinel.password or '', safe='')}@"
+    hosts = [(f"[{host}]" if ":" in host else host, port) for host, port in sentinel.sentinels]  # IPv6 in brackets
+    broker = ";".join(f"sentinel://{auth}{host}:{port}/{sentinel.db}" for host, port in hosts)
+    options: dict[str, Any] = {"master_name": sentinel.service}
+    if sentinel.sentinel_password:
+        options["sentinel_kwargs"] = {"password": sentinel.sentinel_password}
+    return broker, options
 
 
 @signals.task_prerun.connect

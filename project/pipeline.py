@@ -160,7 +160,8 @@ def run(
             chunk_tokens=report.chunk_tokens, chunk_hashes=report.chunk_hashes, owner_id=owner.pk,
             model=settings.TOLLGATE_MODEL, dimensions=settings.TOLLGATE_DIMENSIONS, policy=options.long_input_policy,
         )  # fmt: skip
-    lane = lane_choose(options.lane, tokens=tokens_guess(paths, [item.text for item in texts]), deadline_hours=options.deadline_hours)
+    guess = tokens_guess(paths, [item.text for item in texts])
+    lane = lane_choose(options.lane, tokens=guess, deadline_hours=options.deadline_hours)
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -172,8 +173,9 @@ def run(
         if lane == Lane.BATCH:
             stack.enter_context(_beat())  # it polls the batches; no worker sleeps on one
         job = job_create(
-            documents=[], long_input_policy=options.long_input_policy, owner=owner, ingesting=True, lane=lane
-        )
+            documents=[], long_input_policy=options.long_input_policy, owner=owner, ingesting=True, lane=lane,
+            expected_tokens=guess,
+        )  # fmt: skip
         stop = threading.Event()
         ingesting = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="ingest")).submit(
             _ingest_thread, job, paths, texts, stop, ingest_options(options)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from providers import ProviderConfig
+from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
-from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
 from ratelimit import BatchQueue, Limiter, Limits
 
 GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
@@ -32,6 +32,7 @@ __all__ = [
     "batch_tokens",
     "bulk_reserve",
     "group_budget",
+    "group_tokens",
     "interactive_max_tokens",
     "is_configured",
     "claim_seconds",
@@ -86,9 +87,15 @@ def _limiter(redis_url: str, account: str, model: str, configured: Limits, burst
     return Limiter.from_url(redis_url, account=account, model=model, limits=configured, burst=burst)
 
 
-def group_budget() -> int:
-    """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else 1% of TPM; see providers/planning.py)."""
-    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS)
+def group_tokens() -> int:
+    """``TOLLGATE_GROUP_TOKENS``: a group size set by hand (0: sized for the limit)."""
+    return settings.TOLLGATE_GROUP_TOKENS
+
+
+def group_budget(*, short: bool = False) -> int:
+    """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else sized for the limit and a ``short`` job's
+    burst; see providers/planning.py)."""
+    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from project import deploy, embedded
+from project.celery import sentinel_broker
+from ratelimit import is_sentinel_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -192,6 +194,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Above the longest countdown a task is given (the backoff cap and a window's wait), so Redis does
 # not hand a waiting task to a second worker; the sweep re-enqueues what a lost worker held.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+if is_sentinel_url(CELERY_BROKER_URL):  # tollgate's Sentinel URL (ratelimit/sentinel.py) in Celery's form
+    CELERY_BROKER_URL, _sentinel_options = sentinel_broker(CELERY_BROKER_URL)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(_sentinel_options)
 TOLLGATE_MAX_COUNTDOWN_SECONDS = 600.0  # a longer wait (a daily quota) is re-checked after this
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")  # the work waits on the network
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
@@ -270,10 +275,17 @@ TOLLGATE_WORK_RATE = env.str("TOLLGATE_WORK_RATE", default="60/minute")
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["project.api.throttles.ApiRateThrottle"]
 # Tokens each owner may submit for embedding per UTC day; more is a 429 with Retry-After. 0: no budget.
 TOLLGATE_DAILY_TOKEN_BUDGET = env.int("TOLLGATE_DAILY_TOKEN_BUDGET", default=0)
-# The throttles' counts, shared by every web process (Redis; the limiter's keys are elsewhere).
+# The throttles' counts, shared by every web process (Redis; the limiter's keys are elsewhere). A
+# list, since Django splits a LOCATION string at commas; a Sentinel URL needs its pool class.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "tollgate"}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": [REDIS_URL],
+        "KEY_PREFIX": "tollgate",
+    }
 }
+if is_sentinel_url(REDIS_URL):
+    CACHES["default"]["OPTIONS"] = {"pool_class": "ratelimit.sentinel.SentinelPool"}
 # Behind a TLS-terminating proxy (compose sets these): HTTPS only, secure cookies, HSTS.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)

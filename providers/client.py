@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.utils
 import math
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,7 @@ __all__ = [
     "redact",
     "request_body",
     "retry_after",
+    "server_wait",
 ]
 
 # Models that refuse the ``dimensions`` parameter (OPENAI_FACTS.md).
@@ -131,7 +134,7 @@ def classify(exc: openai.APIStatusError, *, secret: str = "") -> ProviderError:
     if status == 404:
         return AccountBlocked(f"the provider does not know the model ({status}): {message}")
     if status >= 500 or status in (408, 409):
-        return Transient(f"HTTP {status}: {message}")
+        return Transient(f"HTTP {status}: {message}", retry_after=server_wait(dict(exc.response.headers)))
     return InvalidInput(message)
 
 
@@ -145,19 +148,27 @@ def error_message(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def retry_after(headers: dict[str, str], message: str) -> float:
-    """Seconds to wait after a 429: headers first, then the message, then the reset headers.
+def server_wait(headers: Mapping[str, str]) -> float:
+    """Seconds the response asks the client to wait before sending again, 0 when it says nothing.
 
     ``retry-after-ms`` is the wait itself and ``retry-after`` the same wait in whole seconds,
     rounded up: the first is read first, as the SDK does, so a 20 ms wait cools no one down
-    for a second.
+    for a second. ``retry-after`` may also be an HTTP date, read against the response's own
+    ``date`` (both on the server's clock, so this host's clock does not matter), else against
+    this host's clock.
     """
     lowered = {name.lower(): value for name, value in headers.items()}
-    candidates: list[float] = []
-    if "retry-after-ms" in lowered:
-        candidates.append(_number(lowered["retry-after-ms"], 0.001))
-    if "retry-after" in lowered and not any(candidates):
-        candidates.append(_number(lowered["retry-after"], 1.0))
+    if (wait := _number(lowered.get("retry-after-ms", ""), 0.001)) > 0:
+        return wait
+    text = lowered.get("retry-after", "")
+    return _number(text, 1.0) or _until(text, lowered.get("date", ""))
+
+
+def retry_after(headers: dict[str, str], message: str) -> float:
+    """Seconds to wait after a 429: the server's wait (:func:`server_wait`), else the message's,
+    else the reset headers', else a second."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    candidates: list[float] = [server_wait(lowered)]
     if not any(candidates):
         for pattern in (_TRY_AGAIN, _RETRY_AFTER_SECONDS):
             match = pattern.search(message)
@@ -172,9 +183,23 @@ def retry_after(headers: dict[str, str], message: str) -> float:
 
 def _number(text: str, unit: float) -> float:
     try:
-        return float(text) * unit
+        value = float(text) * unit
     except ValueError:
-        return 0.0  # an HTTP date: fall through to the other sources
+        return 0.0  # absent, or an HTTP date
+    return value if math.isfinite(value) and value > 0 else 0.0
+
+
+def _until(text: str, date: str) -> float:
+    """Seconds from the response's ``date`` (else now) to the HTTP date ``text``; 0 if unreadable."""
+    try:
+        moment = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    try:
+        now = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, IndexError):
+        now = time.time()
+    return max(0.0, moment - now)
 
 
 def _duration(text: str) -> float:

@@ -61,4 +61,15 @@ class AccountBlocked(ProviderError):
 
 
 class Transient(ProviderError):
-    """5xx, timeouts, dropped connections: retried with exponential backoff, up to a cap."""
+    """5xx, timeouts, dropped connections: retried with exponential backoff, up to a cap.
+
+    Parameters
+    ----------
+    retry_after:
+        Seconds the server asked for (``Retry-After`` or ``retry-after-ms`` on a 503, say): the
+        retry waits at least this long, whatever its backoff. 0 when it said nothing.
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -56,12 +56,13 @@ class Waiting:
     """How long a caller waits at the gate in place before it gives its slot back.
 
     A short wait (capacity freeing as old admissions leave the window, or the pace's next slot)
-    is slept in place, so the slot is back at the gate the moment the request fits; a long one
+    is booked with the limiter and slept in place, so the request goes the moment it fits; a
+    longer one is slept until its slot can be booked, up to ``most`` in all; a longer one still
     (a cooldown, a full window) is returned to the caller.
     """
 
-    inline: float = 1.0  # seconds: a shorter wait is slept in place
-    most: float = 5.0  # seconds waited in place in all before returning
+    inline: float = 1.0  # seconds: a slot at most this far ahead is booked (the booking horizon)
+    most: float = 5.0  # seconds waited in place in all (before booking) before returning
     jitter: float = 0.005  # seconds: waiters told the same moment arrive a few ms apart
 
 
@@ -72,16 +73,18 @@ class Passage:
     ``result`` holds the vectors when the request was served. ``error`` holds the provider's
     refusal (never a 429: that is ``rate_limited``). Otherwise ``retry_after`` says in how many
     seconds to come back, and ``rate_limited`` whether the server itself answered 429 rather
-    than the shared limiter saying "not now". ``clock_offset`` is Redis's clock minus this
-    host's, so a retry can be timed on the clock every host shares.
+    than the shared limiter saying "not now" (``reason`` says why the limiter did, as in
+    :attr:`ratelimit.Decision.reason`). ``clock_offset`` is Redis's clock minus this host's, so
+    a retry can be timed on the clock every host shares.
     """
 
     result: EmbedResult | None
     retry_after: float = 0.0
-    refusals: int = 0  # times the limiter said "not now" on the way
+    refusals: int = 0  # times the limiter said "not now" (or "at this moment just ahead") on the way
     rate_limited: bool = False
     error: ProviderError | None = None
     clock_offset: float = 0.0
+    reason: str = ""
     bookkeeping: Callable[[], None] = _nothing  # what the limiter learns from a success: run by settle()
 
     def settle(self) -> bool:
@@ -96,6 +99,12 @@ class Passage:
             logger.warning("the limiter could not learn from a served request (kept going): %s", exc)
             return False
         return True
+
+    @property
+    def server_wait(self) -> bool:
+        """Whether ``retry_after`` is a wait the server imposed (its 429, or the cooldown one set):
+        a floor for the next attempt, never to be cut short, unlike the limiter's own estimate."""
+        return self.rate_limited or self.reason == "cooldown"
 
     @property
     def requested(self) -> bool:
@@ -122,16 +131,23 @@ def pass_gate(
     can never be admitted.
     """
     decision, refusals = _admission(limiter, tokens, reserve, pace, waiting)
-    offset = decision.at - time.time()
+    offset = decision.at - decision.delay - time.time()
     if not decision.admitted:
-        return Passage(None, decision.retry_after, refusals, clock_offset=offset)
+        return Passage(None, decision.retry_after, refusals, clock_offset=offset, reason=decision.reason)
+    if decision.reserved:  # booked for a moment just ahead: sent then, not before
+        time.sleep(decision.delay)
+        refusals += 1
     # Nothing between the admission and the request: the limiter counts it from (about) when
     # the server saw it, so every moment spent here would be capacity left unused.
     try:
         result = embed(client, config, list(texts))
     except RateLimited as exc:
-        limiter.cooldown(exc.retry_after)
-        limiter.observe(exc.headers, at=decision.at)
+        try:  # every worker waits too; if Redis cannot say so now, this caller still waits
+            limiter.cooldown(exc.retry_after)
+            limiter.observe(exc.headers, at=decision.at)
+        except RateLimitError as unavailable:
+            wait = exc.retry_after
+            logger.warning("a 429's cooldown could not be shared (this request still waits %.3gs): %s", wait, unavailable)
         return Passage(None, exc.retry_after, refusals, rate_limited=True, clock_offset=offset)
     except ProviderError as exc:
         return Passage(None, refusals=refusals, error=exc, clock_offset=offset)
@@ -177,13 +193,24 @@ def embed_within(
 
 
 def _admission(limiter: Limiter, tokens: int, reserve: float, pace: bool, waiting: Waiting) -> tuple[Decision, int]:
-    """Acquire, sleeping in place while the wait is short; also how many times it was refused."""
+    """Acquire, booking a slot up to ``waiting.inline`` ahead, and waiting in place for one up to
+    ``waiting.most`` in all; also how many times it was refused.
+
+    A refusal whose wait is longer than the booking horizon is slept in place until the slot comes
+    within it (the next ones are booked by others meanwhile, in order), so a pool of many workers
+    queues at the gate instead of sending its tasks away and back; only a wait past ``most`` (a
+    full window, a cooldown) is returned to the caller.
+    """
     waited, refusals = 0.0, 0
     while True:
-        decision = limiter.acquire(tokens, reserve=reserve, pace=pace)
-        refusals += not decision.admitted
-        if decision.admitted or decision.retry_after > waiting.inline or waited > waiting.most:
+        decision = limiter.acquire(tokens, reserve=reserve, pace=pace, book_within=waiting.inline)
+        if decision.admitted:
             return decision, refusals
-        pause = decision.retry_after + random.uniform(0, waiting.jitter)
+        refusals += 1
+        bookable = decision.reason in ("requests", "tokens")  # the pace or the log; never a cooldown
+        ahead = waiting.inline if bookable else 0.0
+        pause = max(0.0, decision.retry_after - ahead) + random.uniform(0, waiting.jitter)
+        if waited + pause > waiting.most:
+            return decision, refusals
         time.sleep(pause)
         waited += pause

@@ -3,7 +3,8 @@
 Requests and tokens per window (and optionally requests per day) for one (account, model),
 checked together in one atomic Lua call with Redis's clock; cooldown after a 429; calibration
 from the server's ``x-ratelimit-*`` headers; a per-bucket history of all of it for charts; and
-the Batch API's enqueued-token queue (:class:`BatchQueue`), shared the same way.
+the Batch API's enqueued-token queue (:class:`BatchQueue`), shared the same way. Redis may be one
+server or a Sentinel-managed master the limiter follows through a failover (:class:`SentinelUrl`).
 Imports redis-py and the standard library only.
 """
 
@@ -15,6 +16,7 @@ from .keys import KEY_PREFIX
 from .limiter import Limiter
 from .limits import Decision, Limits, Usage
 from .queue import BatchQueue, QueueDecision, QueueUsage
+from .sentinel import SentinelUrl, is_sentinel_url
 
 __all__ = [
     "KEY_PREFIX",
@@ -29,11 +31,13 @@ __all__ = [
     "QueueDecision",
     "QueueUsage",
     "RateLimitError",
+    "SentinelUrl",
     "ServerLimits",
     "Totals",
     "Usage",
     "WindowPoint",
     "fingerprint",
+    "is_sentinel_url",
     "parse_duration",
     "parse_rate_limit_headers",
 ]

@@ -1,10 +1,22 @@
 """Redis key names of one limiter, built in Python and passed to the scripts as KEYS.
 
 All keys of an (account, model) share the ``{account:model}`` hash tag, so one script can touch
-them on Redis Cluster. The limit's numbers are part of the counters' names: a changed limit
-starts fresh counters instead of reusing stale ones. The cooldown after a 429 belongs to the
-account itself, whatever limits a client was configured with, and so does the history (the
-charts' buckets, ``lua/_history.lua``), which only the window's length divides.
+them on Redis Cluster.
+
+No key names a limit. The provider keeps one window per account and model, whatever each of
+our processes is configured with: during a rolling change of ``TOLLGATE_TPM``, on a host with
+another ``.env``, or in the web app beside the workers, two configurations are two opinions of
+ONE window. Keys that named the limit (``limits`` does that, for limits that are its own) gave
+each opinion a log of its own, and a 1,000-TPM and a 999-TPM limiter then admitted 1,999 tokens
+in one window. So there is one log, one state, one day log and one cooldown per (account,
+model), and the limit is an argument of each call: every caller counts everything every caller
+admitted against its own limit, over its own window's length. The log keeps its entries for the
+longest window any caller has used (the state's ``span``), so a shorter window's caller never
+drops what a longer one still counts (``lua/_common.lua``). A window longer than any used
+before can only count, in its first window, what the log still held.
+
+Only the history (the charts' buckets, ``lua/_history.lua``) names the window's length: its
+buckets are a fraction of a window, so two lengths cannot share them. It counts, it never limits.
 
 The batch queue's keys (:class:`QueueKeys`) share the same tag but name no limit: they hold
 which batches are in flight, a fact about the account that a changed limit must not forget.
@@ -14,8 +26,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-from .limits import Limits
 
 __all__ = ["KEY_PREFIX", "KeySpace", "QueueKeys"]
 
@@ -45,15 +55,15 @@ class KeySpace:
     history: str
 
     @classmethod
-    def build(cls, *, account: str, model: str, limits: Limits, prefix: str = KEY_PREFIX) -> KeySpace:
+    def build(cls, *, account: str, model: str, window_us: int, prefix: str = KEY_PREFIX) -> KeySpace:
+        """The keys of (account, model); ``window_us`` names only the history's buckets."""
         tag = _tag(prefix, account, model)
-        config = f"r{limits.requests}:t{limits.tokens}:w{limits.window_us}"
         return cls(
-            log=f"{tag}:{config}:log",
-            state=f"{tag}:{config}:state",
+            log=f"{tag}:log",
+            state=f"{tag}:state",
             cooldown=f"{tag}:cooldown",
-            day=f"{tag}:d{limits.requests_per_day or 0}:day",
-            history=f"{tag}:w{limits.window_us}:history",
+            day=f"{tag}:day",
+            history=f"{tag}:w{window_us}:history",
         )
 
     @property

@@ -61,6 +61,9 @@ class Limiter:
         The model name; providers limit each model separately.
     limits:
         The configured limits: the starting belief, lowered by what the server's headers say.
+        Not part of any key: limiters of one (account, model) configured with other limits (or
+        another window length) share one window, and each admits only while everything all of
+        them admitted fits its own limits (``keys.py``).
     key_prefix:
         Prefix of every Redis key.
     burst:
@@ -103,7 +106,7 @@ class Limiter:
         self.account = account
         self.model = model
         self.limits = limits
-        self.keys = KeySpace.build(account=account, model=model, limits=limits, prefix=key_prefix)
+        self.keys = KeySpace.build(account=account, model=model, window_us=limits.window_us, prefix=key_prefix)
         self.storage = storage or RedisStorage(client)
         self._ttl_ms = math.ceil(limits.window_seconds * 1000) + IDLE_SLACK_MS
         self._seen_us = 0  # Redis time of this client's latest acquire: its memory of a live window
@@ -133,8 +136,14 @@ class Limiter:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def acquire(self, tokens: int, *, reserve: float = 0.0, pace: bool = True) -> Decision:
+    def acquire(self, tokens: int, *, reserve: float = 0.0, pace: bool = True, book_within: float = 0.0) -> Decision:
         """Admit one request of ``tokens`` now, or say in how many seconds it would fit.
+
+        ``book_within``: a wait of at most that many seconds that only the pace or the window's
+        own log imposes is booked instead of refused: the request is admitted for the moment it
+        fits (``Decision.delay`` from now), and the caller sleeps until then and sends. Callers
+        waiting for the next slots then queue in order, instead of all asking again at once.
+        A cooldown (a real 429) and the daily limit are never booked through.
 
         ``reserve`` keeps that fraction of every limit free for other callers: a bulk backfill
         passing ``reserve=0.1`` is admitted only while 10% of each limit stays free after it,
@@ -157,7 +166,12 @@ class Limiter:
         if tokens > self.limits.tokens:
             raise NeverFits(self.limits.tokens, tokens)
         lim = self.limits
-        args = [self._acquire_config, tokens, repr(float(reserve)), self._seen_us, int(pace), self._history_config]
+        if not (math.isfinite(book_within) and book_within >= 0):
+            raise ValueError(f"book_within must be finite and non-negative, got {book_within!r}")
+        args = [
+            self._acquire_config, tokens, repr(float(reserve)), self._seen_us, int(pace), self._history_config,
+            _us(book_within),
+        ]  # fmt: skip
         reply = _text(self.storage.run("acquire", [*self.keys.all, self.keys.history], args))
         *numbers, reason, admission = reply.split(" ")
         status, wait_us, now_us, used_r, used_t, cap_r, cap_t = map(int, numbers)
@@ -171,10 +185,12 @@ class Limiter:
         if status < 0:
             limit = {"tokens": cap_t, "requests": cap_r}.get(reason, math.floor((lim.requests_per_day or 0) * (1 - reserve)))
             raise NeverFits(limit, tokens if reason == "tokens" else 1, reason)
+        admitted = status == 1
         return Decision(
-            admitted=status == 1,
-            retry_after=wait_us / US,
-            at=now_us / US,
+            admitted=admitted,
+            retry_after=0.0 if admitted else wait_us / US,
+            delay=wait_us / US if admitted else 0.0,
+            at=(now_us + (wait_us if admitted else 0)) / US,
             reason=reason,
             requests_used=used_r,
             tokens_used=used_t,

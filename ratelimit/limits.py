@@ -61,7 +61,9 @@ class Decision:
     since the epoch: for an admission, its place in the window. ``reason`` names the limit that
     refused (``"requests"``, ``"tokens"``, ``"requests_per_day"``, ``"cooldown"``, or ``"restart"``
     when Redis was found to have lost the window, see :meth:`Limiter.acquire`) or is ``""``.
-    ``admission`` identifies the admission for :meth:`Limiter.reconcile`.
+    ``admission`` identifies the admission for :meth:`Limiter.reconcile`. ``delay`` is how long an
+    admission is booked ahead (a reservation, see :meth:`Limiter.acquire`): the request is sent
+    then; ``at`` is that moment.
     """
 
     admitted: bool
@@ -73,6 +75,12 @@ class Decision:
     requests_limit: int = 0
     tokens_limit: int = 0
     admission: str = ""
+    delay: float = 0.0
+
+    @property
+    def reserved(self) -> bool:
+        """Admitted for a moment ``delay`` seconds from the decision: send then, not before."""
+        return self.admitted and self.delay > 0
 
 
 @dataclass(frozen=True)

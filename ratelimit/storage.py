@@ -4,6 +4,10 @@ The algorithm lives in the scripts (``lua/<operation>.lua``, each prefixed with
 ``lua/_common.lua`` and ``lua/_history.lua``) and in :mod:`ratelimit.limiter`, which builds their arguments and reads
 their answers; this module only loads and runs them. The batch queue (:mod:`ratelimit.queue`) runs its own
 operations and prelude through the same class.
+
+A script is registered once (its SHA kept by redis-py's ``Script``) and sent by SHA; a server
+that does not know it (a restart, or a replica promoted by a Sentinel failover) answers NOSCRIPT,
+and the script is loaded there and run again in the same call.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .errors import LimiterUnavailable
+from .sentinel import SentinelUrl, is_sentinel_url
 
 __all__ = ["CONNECT_TIMEOUT", "OPERATIONS", "READ_TIMEOUT", "RedisStorage", "script_source"]
 
@@ -57,6 +62,8 @@ class RedisStorage:
         Close the client in :meth:`close` (true when built by :meth:`from_url`).
     operations, preludes:
         Which scripts to register and what to prepend to each: the limiter's by default.
+    address:
+        How errors name the server (never with credentials); read from the client when omitted.
     """
 
     def __init__(
@@ -66,9 +73,10 @@ class RedisStorage:
         owns_client: bool = False,
         operations: Sequence[str] = OPERATIONS,
         preludes: tuple[str, ...] = PRELUDES,
+        address: str = "",
     ) -> None:
         self.client = client
-        self.address = address_of(client)
+        self.address = address or address_of(client)
         self._owns_client = owns_client
         self._scripts = {name: client.register_script(script_source(name, preludes)) for name in operations}
 
@@ -76,13 +84,14 @@ class RedisStorage:
     def from_url(
         cls, url: str, *, timeout: float = READ_TIMEOUT, connect_timeout: float = CONNECT_TIMEOUT, **options: Any
     ) -> RedisStorage:
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=timeout,
-            retry=Retry(NoBackoff(), RETRIES),
-        )
-        return cls(client, owns_client=True, **options)
+        """A client of ``url``: ``redis://``, ``rediss://``, ``unix://``, or a Sentinel URL (``ratelimit.sentinel``)."""
+        sockets = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
+        sockets["retry"] = Retry(NoBackoff(), RETRIES)
+        if is_sentinel_url(url):
+            sentinel = SentinelUrl.parse(url)
+            client = sentinel.client(**sockets)
+            return cls(client, owns_client=True, address=f"sentinel {sentinel.describe()}", **options)
+        return cls(redis.Redis.from_url(url, **sockets), owns_client=True, **options)
 
     def run(self, operation: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run one operation's script; a Redis that cannot answer raises :class:`LimiterUnavailable`.

@@ -114,6 +114,8 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         if request.query_params.get("per_input") == "0":  # a frequent poller: leave the per-input counts out
             described["inputs"].pop("per_input", None)
             described["batch"]["inputs_served"].pop("per_input", None)
+        if request.query_params.get("admissions") == "1":  # a bench's exact window fill over time
+            described["admissions"] = sim.stats.admissions()
         return json_response(described)
 
     async def stats_reset(request: Request) -> Response:

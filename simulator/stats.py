@@ -66,6 +66,7 @@ class Stats:
             self.faults: Counter[str] = Counter()
             self._groups: dict[str, _Group] = {}
             self._timeline: dict[int, list[int]] = {}
+            self._admissions: list[tuple[float, int]] = []  # (seconds since the reset, tokens), in order
             self._overhead: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
             self.batches: Counter[str] = Counter()
             self.batch_counts: Counter[str] = Counter()
@@ -155,9 +156,16 @@ class Stats:
                 while g.day[0] <= now - self.day_seconds:
                     g.day.popleft()
                 g.max_requests_in_day = max(g.max_requests_in_day, len(g.day))
+            self._admissions.append((now - self.started, tokens))
             second = self._timeline.setdefault(int(now - self.started), [0, 0])
             second[0] += 1
             second[1] += tokens
+
+    def admissions(self) -> list[list[float]]:
+        """Every admission since the reset as ``[seconds since the reset, tokens]``, oldest first:
+        how full the window was at any moment, to the millisecond (``/stats?admissions=1``)."""
+        with self._lock:
+            return [[round(at, 4), tokens] for at, tokens in self._admissions]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything as JSON-ready data (see ``app.py`` for the full ``/stats`` document)."""

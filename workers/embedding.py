@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass
 
 from project.embeddings.groups import life
-from project.embeddings.groups.inputs import Send, group_inputs
+from project.embeddings.groups.inputs import Send, sends_of
 from project.embeddings.groups.queue import groups_split
 from project.embeddings.jobs.counters import count, fail_chunks
-from project.embeddings.jobs.status import active_job, finish_if_done, pause
+from project.embeddings.jobs.status import finish_if_done, pause
 from project.embeddings.models import EmbeddingGroup, EmbeddingJob
 from project.embeddings.plan.preflight import dimensions_check
-from project.embeddings.store.reuse import reuse_stored
+from project.embeddings.store.reuse import reuse_pending
 from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
@@ -70,18 +70,15 @@ def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Ou
 
 
 def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
-    job = active_job(group.job_id)
-    if job is None:
-        life.release(group)
-        return Outcome.done()
+    job = group.job  # active when claimed (the claim reads it); a pause meanwhile stops the next claim
     try:
         dimensions_check(job.dimensions, cached=True)
     except DimensionsMismatch as exc:
         pause(job.pk, str(exc))
         life.release(group)
         return Outcome.done()
-    reuse_stored(job, chunk_ids=group.chunk_ids)  # stored meanwhile by another job of the owner
-    todo = group_inputs(job, group.chunk_ids)
+    _, rows = reuse_pending(job, group.chunk_ids)  # copies what another job of the owner stored meanwhile
+    todo = sends_of(job, rows)
     if not todo:  # a redelivered task whose work is already stored
         life.finish(group)
         finish_if_done(job.pk, exact=True)
@@ -110,11 +107,11 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
         try:  # fail what it lacks, pause the job for what it cannot store
-            store_paid(job, group, todo, passage.result.vectors, passage.result.total_tokens)
+            store_paid(
+                job, group, todo, passage.result.vectors, passage.result.total_tokens, waits=passage.refusals
+            )
         finally:
             passage.settle()  # after the store: a Redis error here never sends the paid call again
-        if passage.refusals:
-            count(job.pk, limiter_waits=passage.refusals)
         return Outcome.done()
     if passage.refusals:
         count(job.pk, limiter_waits=passage.refusals)
@@ -122,7 +119,8 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         return _refused(job, group, todo, passage, attempt)
     if passage.rate_limited:
         count(job.pk, requests=1, http_429=1)
-        return _later(group, passage.retry_after + jitter(), attempt, passage.clock_offset)
+    if passage.server_wait:  # the server's own wait (a 429, a cooldown): whole, and on no clock behind ours
+        return _later(group, passage.retry_after + jitter(), attempt, max(0.0, passage.clock_offset))
     # Back a little before it fits (never after: a Celery ETA runs late, and the window's room
     # would stand unused meanwhile); the short rest is then slept in place.
     return _later(group, max(0.0, passage.retry_after - EARLY) + jitter(), attempt, passage.clock_offset)
@@ -154,7 +152,8 @@ def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage
         _fail(job, group, todo, str(error))
         return Outcome.done()
     if isinstance(error, Transient) and attempt + 1 < retry_policy().max_attempts:
-        return _later(group, _backoff(attempt), attempt + 1, passage.clock_offset)
+        wait = max(_backoff(attempt), error.retry_after + jitter() if error.retry_after else 0.0)  # the server's: a floor
+        return _later(group, wait, attempt + 1, max(0.0, passage.clock_offset))
     if isinstance(error, Transient):
         _fail(job, group, todo, f"gave up after {attempt + 1} attempts: {error}")
         return Outcome.done()

@@ -20,7 +20,6 @@ from project.errors import JobNotFound, JobStateError, TollgateError
 from providers import ProviderError, RateLimited
 from ratelimit import NeverFits, RateLimitError
 
-
 # The refusals DRF has no class for, by their code: the status and the words when none are given.
 REFUSALS = {
     "payload_too_large": (status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "The request body is too large."),

@@ -1,10 +1,16 @@
 -- Shared prelude, prepended by the storage to every operation's script.
+-- One window log per (account, model), whatever limits and window length each caller is
+-- configured with: the limits and the window come as arguments, and every caller counts what
+-- every caller admitted against its own (keys.py says why).
 -- Window log (sorted set): score = time of Redis TIME in microseconds, member =
 -- "<requests>:<tokens>:<seq>" (a phantom learned from the server's headers may carry 0 requests).
--- State (hash): r, t = totals of the log; lr, lt = limits learned from headers; seq = member
--- counter; last = the latest time used, so that time never runs backwards; since = the time
--- from which the log is known to hold every admission (set when the state is created; 0 once
--- a lost window has been replaced by a phantom, see acquire.lua).
+-- State (hash): r, t = totals of the whole log; lr, lt = the server's limits, learned from its
+-- headers; seq = member counter; last = the latest time used, so that time never runs backwards;
+-- since = the time from which the log is known to hold every admission (set when the state is
+-- created; 0 once a lost window has been replaced by a phantom, see acquire.lua); span = the
+-- longest window (us) a caller has used since the state was created: the log keeps entries that
+-- long, and the keys live that long after the last write, so a shorter window's caller never
+-- drops what a longer one still counts.
 -- The log outlives the state by 100 ms: a missing state with a present log is rebuilt from
 -- the log; a missing log always means the state is gone too.
 
@@ -13,13 +19,13 @@ local LOG_EXTRA_MS = 100
 
 -- The state in one read, and the clock.
 local function load(state)
-  local s = redis.call('HMGET', state, 'r', 't', 'lr', 'lt', 'last', 'seq', 'since')
+  local s = redis.call('HMGET', state, 'r', 't', 'lr', 'lt', 'last', 'seq', 'since', 'span')
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
   local last = tonumber(s[5]) or 0
   if now < last then now = last end
   return {r = tonumber(s[1]), t = tonumber(s[2]), lr = tonumber(s[3]), lt = tonumber(s[4]),
-          seq = tonumber(s[6]) or 0, since = tonumber(s[7]), now = now}
+          seq = tonumber(s[6]) or 0, since = tonumber(s[7]), span = tonumber(s[8]) or 0, now = now}
 end
 
 local function weights(member)
@@ -27,8 +33,8 @@ local function weights(member)
   return tonumber(r), tonumber(t), tonumber(seq)
 end
 
--- Totals of the admissions after the cutoff, read-only: O(expired); O(window) only to rebuild
--- a lost state. Returns requests, tokens and how many admissions have expired.
+-- Totals of the admissions after the cutoff, read-only: O(admissions up to the cutoff); O(log)
+-- only to rebuild a lost state. Returns requests, tokens and how many admissions are not counted.
 local function totals(log, st, cutoff)
   local r, t = st.r, st.t
   if r == nil or t == nil then
@@ -54,6 +60,21 @@ local function purge(log, st, cutoff)
   return r, t
 end
 
+-- What this caller's window holds now: drop what left the longest window in use (this one
+-- included), then count what is younger than this window. O(expired) when every caller uses
+-- the same window length; a shorter one also reads the entries the longer ones still hold.
+local function window_totals(log, st, window)
+  if window > st.span then st.span = window end
+  purge(log, st, st.now - st.span)
+  return totals(log, st, st.now - window)
+end
+
+-- The admissions younger than this window, oldest first, 100 at a time from offset.
+local function window_entries(log, st, window, offset)
+  return redis.call('ZRANGEBYSCORE', log, string.format('(%d', st.now - window), '+inf', 'WITHSCORES',
+    'LIMIT', offset, 100)
+end
+
 local function effective(st, configured_r, configured_t)
   return math.min(configured_r, st.lr or configured_r), math.min(configured_t, st.lt or configured_t)
 end
@@ -65,8 +86,11 @@ local function record(log, st, at, r, t)
   return member
 end
 
-local function save(log, state, st, ttl_ms)
-  redis.call('HSET', state, 'r', st.r, 't', st.t, 'last', st.now, 'seq', st.seq, 'since', st.since or st.now)
+-- ttl_ms covers this caller's window; the keys live as much longer as the longest window in use.
+local function save(log, state, st, ttl_ms, window)
+  redis.call('HSET', state, 'r', st.r, 't', st.t, 'last', st.now, 'seq', st.seq, 'since', st.since or st.now,
+    'span', math.max(st.span, window))
+  ttl_ms = ttl_ms + math.ceil(math.max(0, st.span - window) / 1000)
   redis.call('PEXPIRE', state, ttl_ms)
   redis.call('PEXPIRE', log, ttl_ms + LOG_EXTRA_MS)
 end

@@ -4,9 +4,20 @@
 -- arguments to send), tokens asked, reserve (fraction of every limit kept free), seen (the
 -- Redis time at which this client last found the state alive, us; 0 = never), pace (1 = paced,
 -- 0 = this request may use the window's free capacity at once: a short job).
+-- ARGV[7]: the longest wait (us) the caller would rather reserve than be refused (0 = none).
 -- Returns one string (cheaper to send and parse than an array): "status wait now requests-used
--- tokens-used requests-cap tokens-cap reason member", status 1 admitted, 0 refused, -1 never
--- fits; times in microseconds; reason and member may be empty.
+-- tokens-used requests-cap tokens-cap reason member", status 1 admitted (after wait, a
+-- reservation, when wait > 0), 0 refused, -1 never fits; times in microseconds; reason and
+-- member may be empty.
+--
+-- A reservation: a wait that only the pace or the window's own log imposes, and that is no
+-- longer than the caller's ARGV[7], is booked instead of refused. The admission is recorded at
+-- the moment it fits (now + wait, a future score in the log) and the caller sleeps until then,
+-- so the callers waiting for the next slots queue in order instead of all asking again at the
+-- same moment (and most of them being refused again). Every check still counts every entry
+-- scored after now - window, future ones included, so the log's guarantee holds: the last
+-- admission decided into any window saw every other one in it. A cooldown (a real 429) and the
+-- daily limit are never reserved through.
 -- History (optional, _history.lua): KEYS[5] the history hash, ARGV[6] its config; admissions
 -- and refusals are counted there.
 --
@@ -43,17 +54,19 @@ end
 
 local st = load(state)
 local now = st.now
-local used_r, used_t = purge(log, st, now - window)
+local used_r, used_t = window_totals(log, st, window)
 local lost = seen > 0 and now - seen < window and (st.since == nil or st.since > seen)
 if lost then
   record(log, st, now, conf_r, conf_t)
   used_r, used_t, st.since = used_r + conf_r, used_t + conf_t, 0
-  st.r, st.t = used_r, used_t
+  st.r, st.t = st.r + conf_r, st.t + conf_t
 end
 local limit_r, limit_t = effective(st, conf_r, conf_t)
 local cap_r, cap_t = math.floor(limit_r * keep + 1e-9), math.floor(limit_t * keep + 1e-9)
 local cap_d, used_d = math.floor(day_limit * keep + 1e-9), 0
-if day_limit > 0 then
+-- The day log exists while some caller has a daily limit: then every caller's admissions go in.
+local daily = day_limit > 0 or redis.call('EXISTS', day) == 1
+if daily then
   redis.call('ZREMRANGEBYSCORE', day, '-inf', now - DAY_US)
   used_d = redis.call('ZCARD', day)
 end
@@ -62,7 +75,7 @@ local never = ''
 if tokens > cap_t then never = 'tokens' elseif cap_r < 1 then never = 'requests'
 elseif day_limit > 0 and cap_d < 1 then never = 'requests_per_day' end
 if never ~= '' then
-  save(log, state, st, ttl)
+  save(log, state, st, ttl, window)
   return reply(-1, 0, now, used_r, used_t, cap_r, cap_t, never, '')
 end
 
@@ -71,16 +84,17 @@ local function later(us, why)
   if us > wait then wait, reason = us, why end
 end
 
+local hard = 0  -- a wait no reservation may bridge (a cooldown, the daily limit)
 local cooldown_until = tonumber(redis.call('GET', cool) or '0')
-if cooldown_until > now then later(cooldown_until - now, 'cooldown') end
+if cooldown_until > now then later(cooldown_until - now, 'cooldown'); hard = wait end
 
 local need_r, need_t = used_r + 1 - cap_r, used_t + tokens - cap_t
 if need_r > 0 or need_t > 0 then
-  -- Walk the oldest admissions until enough requests and tokens would have left the window.
+  -- Walk the window's oldest admissions until enough requests and tokens would have left it.
   local freed_r, freed_t, last, seen = 0, 0, now - window + 1, 0
   local done_r, done_t = need_r <= 0, need_t <= 0
   while not (done_r and done_t) and seen < walk do
-    local batch = redis.call('ZRANGE', log, seen, seen + 99, 'WITHSCORES')
+    local batch = window_entries(log, st, window, seen)
     if #batch == 0 then break end
     for i = 1, #batch, 2 do
       local mr, mt = weights(batch[i])
@@ -99,6 +113,7 @@ end
 if day_limit > 0 and used_d + 1 > cap_d then
   local oldest = redis.call('ZRANGE', day, used_d - cap_d, used_d - cap_d, 'WITHSCORES')
   later(tonumber(oldest[2]) + DAY_US - now, 'requests_per_day')
+  hard = wait
 end
 
 local pace_r, pace_t, cost_r, cost_t
@@ -117,22 +132,25 @@ if burst > 0 then
   later(paced_wait(pace_t, cost_t), 'tokens')
 end
 
-if wait > 0 then
+local reservable = tonumber(ARGV[7] or '0')
+if wait > 0 and (hard > 0 or lost or wait > reservable) then
   if lost then reason = 'restart' end
-  save(log, state, st, ttl)
+  save(log, state, st, ttl, window)
   history_add(KEYS[5], ARGV[6], now, {w = 1})
   return reply(0, wait, now, used_r, used_t, cap_r, cap_t, reason, '')
 end
 
-local member = record(log, st, now, 1, tokens)
-st.r, st.t = used_r + 1, used_t + tokens
-save(log, state, st, ttl)
+local at = now + wait  -- now, or the reserved moment it fits
+local member = record(log, st, at, 1, tokens)
+st.r, st.t = st.r + 1, st.t + tokens
+save(log, state, st, ttl + math.ceil(wait / 1000), window)  -- a future entry lives its whole window too
 if burst > 0 then
-  redis.call('HSET', state, 'pr', math.ceil(pace_r + cost_r), 'pt', math.ceil(pace_t + cost_t))
+  redis.call('HSET', state, 'pr', math.ceil(math.max(pace_r, at) + cost_r), 'pt', math.ceil(math.max(pace_t, at) + cost_t))
 end
-if day_limit > 0 then
+if daily then
   redis.call('ZADD', day, now, string.format('%d:', now) .. member)
   redis.call('PEXPIRE', day, DAY_US / 1000 + ttl)
 end
-history_add(KEYS[5], ARGV[6], now, {r = 1, t = tokens})
-return reply(1, 0, now, st.r, st.t, cap_r, cap_t, '', member)
+if wait > 0 then history_add(KEYS[5], ARGV[6], now, {r = 1, t = tokens, w = 1})  -- a booked wait is a wait
+else history_add(KEYS[5], ARGV[6], now, {r = 1, t = tokens}) end
+return reply(1, wait, now, used_r + 1, used_t + tokens, cap_r, cap_t, reason, member)

@@ -3,8 +3,10 @@
 -- server's request limit, token limit, remaining requests, remaining tokens, request reset (us),
 -- token reset (us); -1 where a header was absent; then the Redis time (us) at which the request
 -- that carried them was admitted (-1: now).
--- A smaller server limit is adopted by every client (stored in the state). Fewer remaining than
--- we believed when the server counted is consumed by a phantom admission that leaves the window
+-- The server's limits are stored in the state, whatever this client is configured with: every
+-- client then applies the smaller of its own and the server's (a caller configured lower must not
+-- forget, for the others, what a caller configured higher learned). Fewer remaining than we
+-- believed when the server counted is consumed by a phantom admission that leaves the window
 -- when the server resets.
 --
 -- The server counted when the request arrived, about when it was admitted, and the headers are
@@ -31,27 +33,22 @@ if at < 0 or at > now then at = now end
 -- Admissions the server could still count that have left our window since (read before purging).
 local left_since_r, left_since_t = 0, 0
 if at < now then
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, '(' .. (at - window), now - window)) do
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', log, string.format('(%d', at - window), now - window)) do
     local mr, mt = weights(member)
     left_since_r, left_since_t = left_since_r + mr, left_since_t + mt
   end
 end
-local used_r, used_t = purge(log, st, now - window)
+local used_r, used_t = window_totals(log, st, window)
 local seen_r, seen_t = used_r + left_since_r, used_t + left_since_t
 local before_r, before_t = effective(st, conf_r, conf_t)
 
-local function adopt(field, configured, server)
+local function adopt(field, server)
   if server < 0 then return end
-  if server < configured then
-    st[field] = server
-    redis.call('HSET', state, field, server)
-  else
-    st[field] = nil
-    redis.call('HDEL', state, field)
-  end
+  st[field] = server
+  redis.call('HSET', state, field, server)
 end
-adopt('lr', conf_r, server_r)
-adopt('lt', conf_t, server_t)
+adopt('lr', server_r)
+adopt('lt', server_t)
 local limit_r, limit_t = effective(st, conf_r, conf_t)
 
 -- A phantom of what the server counted beyond our belief, placed so it leaves at its reset
@@ -68,6 +65,6 @@ if extra_r > 0 then record(log, st, at_r, extra_r, 0) end
 local extra_t, at_t = consume(left_t, limit_t, seen_t, reset_t)
 if extra_t > 0 then record(log, st, at_t, 0, extra_t) end
 
-st.r, st.t = used_r + extra_r, used_t + extra_t
-save(log, state, st, ttl)
+st.r, st.t = st.r + extra_r, st.t + extra_t
+save(log, state, st, ttl, window)
 return {before_r, limit_r, before_t, limit_t, extra_r, extra_t}

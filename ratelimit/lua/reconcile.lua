@@ -9,15 +9,15 @@
 -- window at least as full as the server's however late the request reached it (nothing to do
 -- once it left the window).
 -- Without it, extra tokens are recorded now (a later time is the safe side) and tokens given
--- back come off the oldest admissions, which leave no later than the reconciled one.
--- Returns {tokens used after the correction, tokens actually moved}.
+-- back come off the window's oldest admissions, which leave no later than the reconciled one.
+-- Returns {tokens used in the window after the correction, tokens actually moved}.
 local log, state = KEYS[1], KEYS[2]
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[3]) - tonumber(ARGV[2])
 local member, ttl, served, walk = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]) or 0, tonumber(ARGV[7])
 
 local st = load(state)
 local now = st.now
-local used_r, used_t = purge(log, st, now - window)
+window_totals(log, st, window)
 local moved = 0
 local admitted_at = now
 
@@ -43,7 +43,7 @@ elseif delta > 0 then
 elseif delta < 0 then
   local owed, seen = -delta, 0
   while owed > 0 and seen < walk do
-    local batch = redis.call('ZRANGE', log, seen, seen + 99, 'WITHSCORES')
+    local batch = window_entries(log, st, window, seen)
     if #batch == 0 then break end
     for i = 1, #batch, 2 do
       local _, mt = weights(batch[i])
@@ -58,9 +58,10 @@ elseif delta < 0 then
   end
 end
 
-st.t = used_t + moved
-save(log, state, st, ttl)
+st.t = st.t + moved
+save(log, state, st, ttl, window)
+local _, used_t = totals(log, st, now - window)
 local n = 0
 if served > 0 then n = 1 end
 history_add(KEYS[3], ARGV[8], admitted_at, {x = math.max(0, delta), g = math.max(0, -delta), s = served, n = n})
-return {st.t, moved}
+return {used_t, moved}

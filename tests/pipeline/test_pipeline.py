@@ -108,6 +108,7 @@ def test_503_bursts_and_hangs_are_retried_until_done(rig):
         rpm=200, tpm=100_000, window=1.0, workers=3, concurrency=2,
         extra_args=("--error-503-rate", "0.3", "--hang-rate", "0.05", "--hang-seconds", "3", "--drop-rate", "0.05"),
         TOLLGATE_REQUEST_TIMEOUT=1.0, TOLLGATE_MAX_ATTEMPTS=30, TOLLGATE_MAX_BACKOFF_SECONDS=0.5,
+        TOLLGATE_GROUP_TOKENS=600,  # many requests through the faults, not the two a short job's groups make
     )  # fmt: skip
 
     job = rig.embed(documents)

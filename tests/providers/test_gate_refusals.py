@@ -46,12 +46,12 @@ def test_a_429_sets_a_cooldown_of_the_servers_wait_that_every_limiter_sees(rig: 
     other = rig.limiter(requests=100, tokens=100_000)
     assert least < other.usage().cooldown_seconds <= wait
     elsewhere = Limiter(rig.redis, account=rig.config.account(), model=MODEL, limits=Limits(7, 700, WINDOW))
-    refused = elsewhere.acquire(1)
-    assert not refused.admitted and refused.reason == "cooldown"
-    assert least < refused.retry_after <= wait
-    # (``other`` may name another reason: its window also holds our refused request, which may leave later.)
-    refused = other.acquire(1)
-    assert not refused.admitted and least < refused.retry_after <= WINDOW
+    assert least < elsewhere.usage().cooldown_seconds <= wait
+    # (Either may name another reason: the account's one window also holds our refused request,
+    # which may leave it a little later, and the server's limit the 429 taught.)
+    for each in (elsewhere, other):
+        refused = each.acquire(1)
+        assert not refused.admitted and least < refused.retry_after <= WINDOW
     # The 429's headers taught the shared belief the server's limit.
     usage = other.usage()
     assert (usage.requests_limit, usage.tokens_limit) == (rpm, min(tpm, 100_000))

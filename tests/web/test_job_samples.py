@@ -6,6 +6,7 @@ import pytest
 from django.db.models import F
 
 from project.embeddings.jobs.counters import count
+from project.embeddings.jobs.tally import fold
 from project.embeddings.models import EmbeddingJob
 from project.monitoring.models import JobSample
 from project.monitoring.timeline import job_timeline
@@ -18,8 +19,11 @@ def test_counter_updates_are_sampled_once_a_second_and_every_status_change():
     assert not JobSample.objects.filter(job=job).exists()  # created, not moved
     EmbeddingJob.objects.filter(pk=job.pk).update(status="running")
     count(job.pk, embedded_chunks=2, embedded_tokens=200)
-    count(job.pk, embedded_chunks=3, embedded_tokens=300)  # within the same second: not sampled
-    count(job.pk, requests=1)  # counters a chart does not draw: no sample either
+    fold(job.pk)  # the tallies move the job's row: a sample
+    count(job.pk, embedded_chunks=3, embedded_tokens=300)
+    fold(job.pk)  # within the same second: not sampled
+    count(job.pk, requests=1)
+    fold(job.pk)  # counters a chart does not draw: no sample either
     samples = list(JobSample.objects.filter(job=job).order_by("at"))
     assert [(s.status, s.embedded_chunks) for s in samples] == [("running", 0)]
     EmbeddingJob.objects.filter(pk=job.pk).update(status="paused", embedded_chunks=F("embedded_chunks") + 1)

@@ -17,7 +17,7 @@ from project.embeddings.models import Chunk, Embedding, EmbeddingGroup, Embeddin
 from project.provider import shared_limiter
 from workers.embedding import _backoff, _embed_claimed, embed_group_once
 
-from .conftest import expire
+from .conftest import counted, expire
 
 TEXTS = [f"Worker test {i}: the toll gate admits one car at a time on the road." for i in range(4)]
 
@@ -33,7 +33,7 @@ def test_a_claimed_group_is_paid_once_stored_and_its_job_completes(provider):
 
     assert outcome.retry_in is None
     group.refresh_from_db()
-    job.refresh_from_db()
+    job = counted(job)
     assert group.state == GroupState.DONE and group.lease_until is None
     assert Embedding.objects.filter(chunk__document__jobs=job).count() == 4
     assert job.status == EmbeddingJob.Status.COMPLETED
@@ -67,7 +67,7 @@ def test_a_429_counts_and_comes_back_at_the_servers_wait(provider):
 
     outcome = embed_group_once(group.pk, holder="task-a")
 
-    job.refresh_from_db()
+    job = counted(job)
     assert job.http_429 == 1 and job.requests == 1
     assert outcome.retry_in is not None and outcome.retry_in > 0
     assert EmbeddingGroup.objects.get(pk=group.pk).state == GroupState.PENDING
@@ -84,7 +84,7 @@ def test_a_400_splits_the_group_until_the_bad_input_fails_alone(provider):
         for pending in EmbeddingGroup.objects.filter(job=job, state=GroupState.PENDING).order_by("pk"):
             embed_group_once(pending.pk, holder=f"task-{pending.pk}")
 
-    job.refresh_from_db()
+    job = counted(job)
     failure = FailedChunk.objects.get(job=job)
     assert failure.chunk_id == bad.pk and "input" in failure.reason
     assert job.embedded_chunks == 3 and job.failed_chunks == 1
@@ -102,7 +102,7 @@ def test_a_single_input_the_api_refuses_fails_with_the_reason_and_is_never_retri
     assert outcome.retry_in is None
     assert EmbeddingGroup.objects.get(pk=group.pk).state == GroupState.FAILED
     assert FailedChunk.objects.filter(job=job).count() == 1
-    job.refresh_from_db()
+    job = counted(job)
     assert job.status == EmbeddingJob.Status.COMPLETED and job.failed_chunks == 1
 
 
@@ -122,7 +122,7 @@ def test_a_holder_that_stalled_past_its_lease_never_calls_nor_undoes_the_new_hol
     assert not life.later(stalled, 1.0) and not life.calling(stalled) and not life.fail(stalled)
     group.refresh_from_db()
     assert group.state == GroupState.DONE and group.holder == "task-b"
-    job.refresh_from_db()
+    job = counted(job)
     assert job.groups_done == 1 and job.embedded_chunks == 4
 
 

@@ -40,7 +40,7 @@ def batches_form(job: EmbeddingJob) -> list[Batch]:
     formed: list[Batch] = []
     while True:
         with transaction.atomic():
-            job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
+            job = EmbeddingJob.objects.select_for_update(no_key=True).get(pk=job.pk)
             unsubmitted = job.batches.filter(state__in=(BatchState.PREPARING, BatchState.UPLOADING, BatchState.UPLOADED))
             if job.status not in ACTIVE_STATUSES or unsubmitted.count() >= FORM_AHEAD:
                 return formed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from project.embeddings.jobs.status import pending_chunks
@@ -10,7 +11,7 @@ from project.embeddings.store.reuse import input_hash
 from providers import encoding_for_model, model_info
 from providers.inputs import ChunkInputs, chunk_inputs
 
-__all__ = ["Send", "group_inputs"]
+__all__ = ["Send", "group_inputs", "sends_of"]
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,11 @@ def group_inputs(job: EmbeddingJob, chunk_ids: list[int], *, pending_only: bool 
     a line's results back in the order it sent them, whatever was stored meanwhile.
     """
     chosen = pending_chunks(job) if pending_only else Chunk.objects.order_by("document_id", "seq")
-    rows = chosen.filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash")
+    return sends_of(job, chosen.filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash"))
+
+
+def sends_of(job: EmbeddingJob, rows: Iterable[tuple[int, str, int, str]]) -> list[Send]:
+    """``(id, text, token_count, content_hash)`` rows as the group's sends: each distinct input once."""
     encoding = encoding_for_model(job.model)
     max_tokens = model_info(job.model).max_input_tokens
     sends: dict[str, Send] = {}

@@ -82,8 +82,11 @@ CLAIM_SQL = """
     FROM {job} AS j
     WHERE g.id = %(group)s AND j.id = g.job_id AND j.status = ANY(%(active)s) AND g.lane = 'sync'
       AND (g.state = 'pending' OR (g.state = 'claimed' AND (g.lease_until < now() OR g.holder = %(holder)s)))
-    RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations, g.holder
+    RETURNING g.id, g.job_id, g.chunk_ids, g.tokens, g.interactive, g.paced, g.attempts, g.expirations, g.holder,
+        j.owner_id, j.status, j.model, j.dimensions, j.long_input_policy, j.lane
 """
+GROUP_FIELDS = ("id", "job_id", "chunk_ids", "tokens", "interactive", "paced", "attempts", "expirations", "holder")
+JOB_FIELDS = ("owner_id", "status", "model", "dimensions", "long_input_policy", "lane")
 
 
 def claim(group_id: int, *, holder: str = "") -> EmbeddingGroup | None:
@@ -107,8 +110,9 @@ def claim(group_id: int, *, holder: str = "") -> EmbeddingGroup | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    names = ("id", "job_id", "chunk_ids", "tokens", "interactive", "paced", "attempts", "expirations", "holder")
-    group = EmbeddingGroup(**dict(zip(names, row, strict=True)), state=GroupState.CLAIMED)
+    group = EmbeddingGroup(**dict(zip(GROUP_FIELDS, row, strict=False)), state=GroupState.CLAIMED)
+    # The job as the claim read it: its other fields are deferred (read from the database if asked for).
+    group.job = EmbeddingJob.from_db("default", ("id", *JOB_FIELDS), (group.job_id, *row[len(GROUP_FIELDS) :]))
     if group.expirations >= lease_expirations():
         poisoned(group)
         return None

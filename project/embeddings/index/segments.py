@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
 from django.utils import timezone
 
 from project.celery import INDEX_MAINTAIN, app
+from project.embeddings.jobs import tally
 from project.embeddings.models import ACTIVE_STATUSES, LIVE_SEGMENT, EmbeddingJob, Segment, index_supported
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "job_segment_live",
     "job_segment_open",
     "maintain_soon",
-    "segment_count",
     "segment_filled",
     "segment_open",
     "store_segment",
@@ -45,7 +44,7 @@ def segment_open(number: int) -> bool:
 def job_segment_open(job_id: int) -> int:
     """Give the job an open segment to load into (its current one if still open); returns its number."""
     with transaction.atomic():
-        job = EmbeddingJob.objects.select_for_update().get(pk=job_id)
+        job = EmbeddingJob.objects.select_for_update(no_key=True).get(pk=job_id)
         if segment_open(job.load_segment):
             return job.load_segment
         segment = Segment.objects.create(job=job)
@@ -63,12 +62,6 @@ def store_segment(job_id: int) -> int:
     return EmbeddingJob.objects.filter(pk=job_id).values_list("load_segment", flat=True).first() or LIVE_SEGMENT
 
 
-def segment_count(segment: int, rows: int) -> None:
-    """Count rows stored into a bulk segment (in the storing transaction): a counter, not a count(*) per group."""
-    if segment != LIVE_SEGMENT and rows:
-        Segment.objects.filter(pk=segment).update(rows=F("rows") + rows)
-
-
 def segment_filled(job_id: int, segment: int) -> bool:
     """After a store: close ``segment`` once it holds a segment's rows, open the next, ask for a build.
 
@@ -77,7 +70,7 @@ def segment_filled(job_id: int, segment: int) -> bool:
     """
     if segment == LIVE_SEGMENT:
         return False
-    rows = Segment.objects.filter(pk=segment).values_list("rows", flat=True).first() or 0
+    rows = tally.segment_rows(segment)
     least = settings.TOLLGATE_SEGMENT_ROWS
     if rows < least:
         return False
@@ -102,7 +95,8 @@ def _near_the_end(job_id: int, tail: int) -> bool:
     row = job.first()
     if row is None or row["ingesting"]:
         return False
-    return row["total_chunks"] - row["embedded_chunks"] - row["failed_chunks"] <= tail
+    embedded = row["embedded_chunks"] + tally.unfolded(job_id)["embedded_chunks"]
+    return row["total_chunks"] - embedded - row["failed_chunks"] <= tail
 
 
 def _earlier_rows(job_id: int, segment: int) -> int:
@@ -113,8 +107,8 @@ def _earlier_rows(job_id: int, segment: int) -> int:
     100,000 rows, not 20), while the open segment a search scans exactly, and the build after
     the last row, stay bounded.
     """
-    earlier = Segment.objects.filter(job_id=job_id, pk__lt=segment).aggregate(rows=Sum("rows"))
-    return earlier["rows"] or 0
+    earlier = Segment.objects.filter(job_id=job_id, pk__lt=segment).values_list("pk", flat=True)
+    return sum(tally.segment_rows(number) for number in earlier)
 
 
 def maintain_soon() -> None:

@@ -23,7 +23,7 @@ from project.embeddings.ingest.rows import chunks_copy, documents_copy
 from project.embeddings.models import Document
 from project.embeddings.owners import system_owner
 from project.errors import NotTextError
-from project.provider import group_budget, limits
+from project.provider import group_tokens, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import SPLIT
 from providers.planning import Estimate, estimate_chunks
@@ -81,7 +81,7 @@ class IngestReport:
     def estimate(self, model: str | None = None) -> Estimate:
         """Tokens, requests, time at the configured limits and cost of embedding what a dry run saw."""
         return estimate_chunks(
-            limits=limits(), budget=group_budget(), model=model or settings.TOLLGATE_MODEL, chunk_tokens=self.chunk_tokens
+            limits=limits(), model=model or settings.TOLLGATE_MODEL, chunk_tokens=self.chunk_tokens, configured=group_tokens()
         )
 
 

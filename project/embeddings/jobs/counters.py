@@ -1,6 +1,7 @@
 """A job's counters as workers move them, and the chunks it failed.
 
-Counters move with ``F()`` expressions: one UPDATE, no read-modify-write across processes.
+Counters are tallies appended without a lock (``tally.py``); a failure, rare, moves the job's
+row at once with ``F()`` (one UPDATE, no read-modify-write across processes), with its reason.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Now
 
+from project.embeddings.jobs import tally
 from project.embeddings.jobs.status import finish_if_done
 from project.embeddings.models import Chunk, EmbeddingJob, FailedChunk
 
@@ -16,8 +18,8 @@ __all__ = ["count", "fail_chunks"]
 
 
 def count(job_id: int, **increments: int) -> None:
-    """Add to the job's counters, e.g. ``count(7, requests=1, http_429=1)``."""
-    EmbeddingJob.objects.filter(pk=job_id).update(**{name: F(name) + value for name, value in increments.items()})
+    """Add to the job's counters, e.g. ``count(7, requests=1, http_429=1)``: a tally, folded later (``tally.py``)."""
+    tally.add(job_id, **increments)
 
 
 def _lock_chunks(chunk_ids: list[int]) -> None:

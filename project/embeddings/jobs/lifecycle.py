@@ -55,10 +55,13 @@ def job_create(
     ingesting: bool = False,
     lane: str = Lane.SYNC,
     deadline_hours: float | None = None,
+    expected_tokens: int = 0,
 ) -> EmbeddingJob:
     """A queued job of ``owner`` (default: the system user) over ``documents``; :func:`job_start` sends its work.
 
-    ``ingesting``: a streaming ingest adds its documents as they commit (``ingest/streaming.py``).
+    ``ingesting``: a streaming ingest adds its documents as they commit (``ingest/streaming.py``);
+    ``expected_tokens``, its guess of the whole job, lets the first batches be sent as the job's
+    size calls for (paced, loaded in bulk) instead of as their own.
     ``lane``: ``sync``, ``batch`` (the Batch API, ``batches/``) or ``auto``, which picks the batch
     lane for a large job unless ``deadline_hours`` is shorter than the Batch API's window.
     """
@@ -75,6 +78,7 @@ def job_create(
         owner=owner or system_owner(),
         idempotency_key=idempotency_key,
         ingesting=ingesting,
+        expected_tokens=expected_tokens,
     )
     job.documents.set(documents)
     return job

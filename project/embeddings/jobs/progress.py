@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from project.embeddings.index.cover import JobIndex, job_index
+from project.embeddings.jobs import tally
 from project.embeddings.jobs.cost import job_cost_usd, job_saved_usd
 from project.embeddings.models import ACTIVE_STATUSES, BatchState, EmbeddingJob, Lane, Status
 
@@ -64,7 +65,12 @@ def job_batches(job: EmbeddingJob) -> dict[str, int]:
 
 
 def job_progress(job: EmbeddingJob, *, now: datetime | None = None) -> JobProgress:
-    """Progress and ETA: the remaining tokens at the rate measured so far, else at the configured limit."""
+    """Progress and ETA: the remaining tokens at the rate measured so far, else at the configured limit.
+
+    The job's counters include its tallies not folded yet (``tally.py``), so every reader sees
+    the same figures at the same moment.
+    """
+    job = tally.with_unfolded(job)
     done = job_done_chunks(job)
     percent = 100.0 if job.total_chunks == 0 else round(100.0 * done / job.total_chunks, 1)
     return JobProgress(

@@ -6,12 +6,21 @@ not from a counter a redelivered task could have advanced twice.
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from project.embeddings.index.segments import maintain_soon
-from project.embeddings.models import ACTIVE_STATUSES, Chunk, Embedding, EmbeddingJob, FailedChunk, Status
+from project.embeddings.jobs import tally
+from project.embeddings.models import (
+    ACTIVE_STATUSES,
+    Chunk,
+    Embedding,
+    EmbeddingJob,
+    FailedChunk,
+    JobTally,
+    Status,
+)
 
 __all__ = ["active_job", "finish_if_done", "pause", "pending_chunks"]
 
@@ -41,17 +50,26 @@ def pending_chunks(job: EmbeddingJob) -> QuerySet[Chunk]:
 def finish_if_done(job_id: int, *, exact: bool = False) -> bool:
     """Complete the job when nothing is left to embed; the last task to finish does it.
 
-    The counters say cheaply when the end may have come; only then is the job's every chunk
-    checked, under the job's lock. ``exact`` checks regardless (a re-plan found no work: the
-    remaining chunks were embedded by another job, which this job's counters never saw).
+    The counters (the job's row and its tallies not yet folded) say cheaply when the end may
+    have come; only then are the tallies folded and the job's every chunk checked, under the
+    job's lock. Each caller checks after its own commit, so the last of two stores that commit
+    together sees both. ``exact`` checks regardless (a re-plan found no work: the remaining
+    chunks were embedded by another job, which this job's counters never saw).
     """
     if not exact:
-        counters = EmbeddingJob.objects.filter(pk=job_id).values("embedded_chunks", "failed_chunks", "total_chunks")
-        row = counters.first()
-        if row is None or row["embedded_chunks"] + row["failed_chunks"] < row["total_chunks"]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT j.total_chunks - j.embedded_chunks - j.failed_chunks"
+                f" - coalesce((SELECT sum(t.embedded_chunks) FROM {JobTally._meta.db_table} t WHERE t.job_id = j.id), 0)"
+                f" FROM {EmbeddingJob._meta.db_table} j WHERE j.id = %s",
+                [job_id],
+            )
+            row = cursor.fetchone()
+        if row is None or row[0] > 0:
             return False
+    tally.fold(job_id)
     with transaction.atomic():
-        job = EmbeddingJob.objects.select_for_update().filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
+        job = EmbeddingJob.objects.select_for_update(no_key=True).filter(pk=job_id, status__in=ACTIVE_STATUSES).first()
         if job is None or job.ingesting or pending_chunks(job).exists():  # a streaming ingest adds more yet
             return False
         job.status = Status.COMPLETED

@@ -9,7 +9,7 @@ Everything is importable from here, as Django and the migrations expect.
 from .batches import UNFINISHED_BATCH_STATES, Batch, BatchState
 from .documents import Chunk, Document
 from .groups import UNFINISHED_GROUP_STATES, EmbeddingGroup, GroupState
-from .jobs import ACTIVE_STATUSES, ENDED_STATUSES, RESUMABLE_STATUSES, EmbeddingJob, FailedChunk, Lane, Status
+from .jobs import ACTIVE_STATUSES, ENDED_STATUSES, RESUMABLE_STATUSES, EmbeddingJob, FailedChunk, JobTally, Lane, Status
 from .segments import IndexRange, Segment
 from .vectors import (
     HNSW_MAX_DIMENSIONS,
@@ -53,6 +53,7 @@ __all__ = [
     "FailedChunk",
     "GroupState",
     "IndexRange",
+    "JobTally",
     "Lane",
     "Segment",
     "SignBitsField",

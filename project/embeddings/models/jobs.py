@@ -46,6 +46,9 @@ class EmbeddingJob(models.Model):
     ingesting = models.BooleanField(
         default=False, help_text="Its ingest is still adding chunks (and totals): it cannot complete yet."
     )
+    expected_tokens = models.PositiveBigIntegerField(
+        default=0, help_text="A streaming ingest's guess of the whole job (file sizes): paced and loaded as that."
+    )
 
     embedded_chunks = models.PositiveIntegerField(default=0)
     failed_chunks = models.PositiveIntegerField(default=0)
@@ -104,3 +107,36 @@ class FailedChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chunk_id}: {self.reason[:60]}"
+
+
+class JobTally(models.Model):
+    """One piece of a job's progress (a group stored, a wait, a 429), added without touching the job's row.
+
+    Every group's store used to move the job's counters (and its segment's row count) in its
+    own transaction, so every worker queued on those two rows in turn. Workers append a tally
+    instead, which locks nothing another worker needs, and the tallies are folded into the
+    job's and the segment's rows in batches (``jobs/tally.py``): at most a few times a second,
+    and exactly before the job may complete.
+    """
+
+    # No foreign-key constraint: its check would take a share lock on the job's row at each
+    # commit, and wait behind whoever holds that row (a streaming ingest's batch, a fold).
+    job = models.ForeignKey(EmbeddingJob, on_delete=models.CASCADE, related_name="tallies", db_constraint=False)
+    segment = models.PositiveIntegerField(default=LIVE_SEGMENT, help_text="The bulk segment ``rows`` went to.")
+    rows = models.PositiveIntegerField(default=0, help_text="Embedding rows stored into ``segment``.")
+    embedded_chunks = models.PositiveIntegerField(default=0)
+    embedded_tokens = models.PositiveBigIntegerField(default=0)
+    batch_tokens = models.PositiveBigIntegerField(default=0)
+    reused_chunks = models.PositiveIntegerField(default=0)
+    reused_tokens = models.PositiveBigIntegerField(default=0)
+    groups_done = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0)
+    http_429 = models.PositiveIntegerField(default=0)
+    limiter_waits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["segment"], name="job_tally_segment")]
+
+    def __str__(self) -> str:
+        return f"tally {self.pk} of job {self.job_id}"

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from project.embeddings.groups.queue import BULK, INTERACTIVE, groups_create, groups_resend, groups_unfinished
 from project.embeddings.index import segments
+from project.embeddings.jobs import tally
 from project.embeddings.jobs.status import finish_if_done, pending_chunks
 from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob
 from project.embeddings.plan.preflight import dimensions_check
@@ -25,12 +26,9 @@ from project.provider import group_budget, interactive_max_tokens, limits
 from providers import encoding_for_model, model_info
 from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
+from providers.planning import is_short
 
-__all__ = ["SHORT_JOB_WINDOWS", "Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
-
-# A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
-# window's free capacity at once (two windows' tokens then take one window, not two).
-SHORT_JOB_WINDOWS = 2
+__all__ = ["Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,19 @@ class Plan:
 
 
 def job_plan(
-    job: EmbeddingJob, *, covered: frozenset[int] = frozenset(), chunks: QuerySet[Chunk] | None = None
+    job: EmbeddingJob,
+    *,
+    covered: frozenset[int] = frozenset(),
+    chunks: QuerySet[Chunk] | None = None,
+    short: bool | None = None,
 ) -> Plan:
     """The groups the job's pending chunks make, each distinct input once, without enqueuing anything.
 
     Chunks sharing an input (``store.reuse.input_hash``) travel in one group, which sends the input
     once and stores its vector for all of them. ``covered`` chunks already belong to a live group;
-    ``chunks`` narrows the pending chunks (a streaming ingest's latest batch).
+    ``chunks`` narrows the pending chunks (a streaming ingest's latest batch). ``short``: the job
+    goes out unpaced, in larger groups (``providers.planning.group_budget``); None decides it from
+    what is planned (``providers.planning.is_short``).
     """
     pending = pending_chunks(job) if chunks is None else chunks
     max_tokens = model_info(job.model).max_input_tokens
@@ -82,7 +86,9 @@ def job_plan(
     too_big = [item for item in items if item.tokens > tpm]
     if too_big:
         raise GroupNeverFits(too_big[0].chunk_id, too_big[0].tokens, tpm)
-    groups = pack(items, budget=group_budget())
+    if short is None:
+        short = is_short(limits(), sum(item.tokens for item in items))
+    groups = pack(items, budget=group_budget(short=short))
     return Plan(
         groups=[[pk for item in group for pk in members[item.chunk_id]] for group in groups],
         chunks=sum(len(chunk_ids) for chunk_ids in members.values()),
@@ -106,9 +112,10 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     """
     dimensions_check(job.dimensions)
     with transaction.atomic():
-        job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
+        job = EmbeddingJob.objects.select_for_update(no_key=True).get(pk=job.pk)
         _load_segment_choose(job)  # first: the copies reuse writes go where the job's rows go
         reused = reuse_stored(job)
+        tally.fold(job.pk)  # the totals below build on the job's counters: every tally counted first
         live = groups_unfinished(job)
         plan = job_plan(job, covered=frozenset(pk for group in live for pk in group.chunk_ids))
         totals = {}
@@ -125,7 +132,7 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
             **totals,
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
-        paced = plan.tokens > SHORT_JOB_WINDOWS * limits().tokens
+        paced = not is_short(limits(), plan.tokens)
         groups_resend(job)
         groups_create(
             job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced
@@ -158,22 +165,30 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     job already holds add nothing (each chunk is counted once); stored vectors of the same input
     are reused, each new input is sent once; a job a person paused or cancelled meanwhile
     records its new work but sends none. The lane, pacing and bulk mode follow the job's size so
-    far: its first window's worth goes out unpaced, the rest at the limit's rate, and once it
-    holds a backfill's rows the rest load outside the live index.
+    far, or the size its ingest expects when that is more (``expected_tokens``): a job of at most
+    two windows goes out unpaced, a longer one at the limit's rate from its first batch, and a
+    backfill's rows load outside the live index.
     """
     held = set(job.documents.filter(pk__in=[document.pk for document in documents]).values_list("pk", flat=True))
     fresh = list({document.pk: document for document in documents if document.pk not in held}.values())
     member = EmbeddingJob.documents.through  # add() would look up what `held` already says
     member.objects.bulk_create([member(embeddingjob_id=job.pk, document_id=document.pk) for document in fresh])
-    job = EmbeddingJob.objects.select_for_update().get(pk=job.pk)
+    job = EmbeddingJob.objects.select_for_update(no_key=True).get(pk=job.pk)
     new_chunks = pending_chunks(job).filter(document__in=fresh)
     counted = new_chunks.aggregate(chunks=Count("pk"), tokens=Sum("token_count"))
     so_far = job.total_tokens + (counted["tokens"] or 0)
-    interactive = so_far <= interactive_max_tokens()
-    if job.load_segment == 0 and segments.bulk_wanted(job.total_chunks + counted["chunks"], interactive=interactive):
+    chunks = job.total_chunks + counted["chunks"]
+    # The job is as large as its ingest expects (file sizes), or as it has grown, whichever is more:
+    # a backfill's first batches are paced and loaded in bulk like the rest of it.
+    expected = max(so_far, job.expected_tokens)
+    if so_far and expected > so_far:
+        chunks = max(chunks, round(chunks * expected / so_far))
+    interactive = expected <= interactive_max_tokens()
+    if job.load_segment == 0 and segments.bulk_wanted(chunks, interactive=interactive):
         segments.job_segment_open(job.pk)  # rows stored so far stay in the live index
     reused = reuse_stored(job, chunk_ids=list(new_chunks.values_list("pk", flat=True)))
-    plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh))
+    paced = not is_short(limits(), expected)
+    plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh), short=not paced)
     active = job.status in ACTIVE_STATUSES
     EmbeddingJob.objects.filter(pk=job.pk).update(
         status=EmbeddingJob.Status.RUNNING if active else job.status,
@@ -182,7 +197,6 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
         total_groups=F("total_groups") + len(plan.groups),
         started_at=Coalesce(F("started_at"), Now()),
     )
-    paced = so_far > SHORT_JOB_WINDOWS * limits().tokens
     groups_create(
         job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced, send=active
     )

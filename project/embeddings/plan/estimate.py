@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from project.embeddings.models import Embedding
 from project.embeddings.store.reuse import input_hash
-from project.provider import group_budget, limits
+from project.provider import group_tokens, limits
 from providers import model_info
 from providers.planning import Estimate, estimate_chunks
 
@@ -30,7 +30,7 @@ def estimate_sent(
         if address not in seen:
             seen.add(address)
             sent.append(tokens)
-    configured = estimate_chunks(limits=limits(), budget=group_budget(), model=model, chunk_tokens=sent)
+    configured = estimate_chunks(limits=limits(), model=model, chunk_tokens=sent, configured=group_tokens())
     reused = sum(chunk_tokens) - sum(sent)
     return replace(
         configured,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from project.embeddings.groups.sweep import groups_sweep
+from project.embeddings.jobs import tally
 from project.embeddings.jobs.ingesting import ingests_gone
 from project.embeddings.jobs.status import finish_if_done, pending_chunks
 from project.embeddings.models import UNFINISHED_GROUP_STATES, EmbeddingJob
@@ -17,10 +18,12 @@ def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> l
     The database is the truth: a group waiting its turn, a cooldown or a retry's ETA holds a
     lease covering the wait and is left alone (``groups/sweep.py``). A running job left with
     pending chunks and no live group (rows from before groups existed) is planned again. A job
-    whose streaming ingest died with its process is failed, resumable (``jobs/ingesting.py``).
+    whose streaming ingest died with its process is failed, resumable (``jobs/ingesting.py``). Tallies
+    no worker folded (its job ended, its worker stopped) are folded.
     Returns the ids of the swept groups. ``stall_seconds`` is kept for callers; leases decide.
     """
     ingests_gone()
+    tally.fold_stale()
     swept = groups_sweep(job_id=job_id)
     orphans = EmbeddingJob.objects.filter(status=EmbeddingJob.Status.RUNNING).exclude(
         groups__state__in=UNFINISHED_GROUP_STATES

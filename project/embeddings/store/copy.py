@@ -78,9 +78,9 @@ def _prepare(raw: object, dimensions: int) -> str:
         raw._tollgate_vector_types = True
     inline = vector_inline("vector", dimensions)
     name, storage = (INCOMING_INLINE, " STORAGE PLAIN") if inline else (INCOMING, "")
-    with raw.cursor() as cursor:
-        cursor.execute("SET LOCAL client_min_messages = warning")  # no NOTICE when the table exists
+    with raw.cursor() as cursor:  # one round trip: two statements and no parameters, sent as a simple query
         cursor.execute(
+            "SET LOCAL client_min_messages = warning; "  # no NOTICE when the table exists
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} "
             f"(chunk_id bigint NOT NULL, input_hash text NOT NULL, vector vector{storage} NOT NULL) "
             "ON COMMIT DELETE ROWS"

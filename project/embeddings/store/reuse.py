@@ -24,13 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F
-from django.db.models.functions import Now
 
+from project.embeddings.jobs import tally
 from project.embeddings.models import Chunk, Document, Embedding, EmbeddingJob, FailedChunk
 from providers import model_info
 
-__all__ = ["INPUT_HASH_SQL", "Reused", "input_hash", "reuse_stored"]
+__all__ = ["INPUT_HASH_SQL", "Reused", "input_hash", "reuse_pending", "reuse_stored"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,53 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
     """Give the job's pending chunks (those of ``chunk_ids``, when given) the stored vector of their input.
 
     Only vectors of the job's owner are read, for the job's model and dimensions. Counts the
-    copies on the job (``reused_chunks``, ``reused_tokens``, and as embedded); the INSERT's
+    copies on the job (``reused_chunks``, ``reused_tokens``, and as embedded: a tally); the INSERT's
     ``ON CONFLICT DO NOTHING`` and ``RETURNING`` make the count exact when two processes race.
     """
     if chunk_ids is not None and not chunk_ids:
         return Reused()
+    select = (
+        "SELECT count(*), coalesce(sum(p.token_count), 0), coalesce(max(i.segment), 0) "
+        "FROM inserted i JOIN pending p ON p.id = i.chunk_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(*_reuse_sql(job, chunk_ids, select=select))
+        chunks, tokens, segment = cursor.fetchone()
+    return _count(job, chunks, int(tokens), segment)
+
+
+def reuse_pending(job: EmbeddingJob, chunk_ids: Sequence[int]) -> tuple[Reused, list[tuple[int, str, int, str]]]:
+    """:func:`reuse_stored` for a group's chunks, and in the same statement what is left to send.
+
+    Returns what was reused, and the chunks still without a vector or a failure, in their
+    documents' order: ``(id, text, token_count, content_hash)`` each. One round trip where a
+    worker used to make two before every call.
+    """
+    if not chunk_ids:
+        return Reused(), []
+    select = (
+        "SELECT p.id, p.text, p.token_count, p.content_hash, i.chunk_id IS NOT NULL, i.segment "
+        "FROM pending p LEFT JOIN inserted i ON i.chunk_id = p.id ORDER BY p.document_id, p.seq"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(*_reuse_sql(job, chunk_ids, select=select, columns="c.document_id, c.seq, c.text, "))
+        rows = cursor.fetchall()
+    reused = [row for row in rows if row[4]]
+    segment = max((row[5] for row in reused), default=0)
+    counted = _count(job, len(reused), sum(row[2] for row in reused), segment)
+    return counted, [(pk, text, tokens, digest) for pk, text, tokens, digest, was_reused, _ in rows if not was_reused]
+
+
+def _count(job: EmbeddingJob, chunks: int, tokens: int, segment: int) -> Reused:
+    if chunks:
+        tally.add(job.pk, segment=segment, rows=chunks, reused_chunks=chunks, reused_tokens=tokens, embedded_chunks=chunks)
+    return Reused(chunks, tokens)
+
+
+def _reuse_sql(
+    job: EmbeddingJob, chunk_ids: Sequence[int] | None, *, select: str, columns: str = ""
+) -> tuple[str, dict]:
+    """The reuse statement: the pending chunks (``columns`` more of each), the copies inserted, then ``select``."""
     names = {
         "chunk": Chunk._meta.db_table,
         "document": Document._meta.db_table,
@@ -73,7 +114,7 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
     only = "AND c.id = ANY(%(chunk_ids)s)" if chunk_ids is not None else ""
     sql = f"""
         WITH pending AS (
-            SELECT c.id, c.token_count, {INPUT_HASH_SQL} AS input_hash
+            SELECT c.id, {columns}c.token_count, c.content_hash, {INPUT_HASH_SQL} AS input_hash
             FROM {names["chunk"]} c
             JOIN {names["job_documents"]} jd ON jd.document_id = c.document_id AND jd.embeddingjob_id = %(job)s
             WHERE TRUE {only}
@@ -90,9 +131,9 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
             JOIN {names["document"]} sd ON sd.id = sc.document_id AND sd.owner_id = %(owner)s
             ORDER BY p.id, source.id
             ON CONFLICT (chunk_id, model) DO NOTHING
-            RETURNING chunk_id
+            RETURNING chunk_id, segment
         )
-        SELECT count(*), coalesce(sum(p.token_count), 0) FROM inserted i JOIN pending p ON p.id = i.chunk_id
+        {select}
     """
     params = {
         "job": job.pk,
@@ -103,14 +144,4 @@ def reuse_stored(job: EmbeddingJob, *, chunk_ids: Sequence[int] | None = None) -
         "max_tokens": model_info(job.model).max_input_tokens,
         "chunk_ids": list(chunk_ids or []),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        chunks, tokens = cursor.fetchone()
-    if chunks:
-        EmbeddingJob.objects.filter(pk=job.pk).update(
-            reused_chunks=F("reused_chunks") + chunks,
-            reused_tokens=F("reused_tokens") + tokens,
-            embedded_chunks=F("embedded_chunks") + chunks,
-            progressed_at=Now(),
-        )
-    return Reused(chunks, int(tokens))
+    return sql, params

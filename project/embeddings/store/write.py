@@ -21,15 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import DataError, InterfaceError, OperationalError, connection, transaction
-from django.db.models import F
-from django.db.models.functions import Now
 
 from project.embeddings.groups import life
 from project.embeddings.groups.inputs import Send
 from project.embeddings.index import segments
+from project.embeddings.jobs import tally
 from project.embeddings.jobs.counters import count, fail_chunks
 from project.embeddings.jobs.status import finish_if_done, pause
-from project.embeddings.models import EmbeddingGroup, EmbeddingJob
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob
 from project.embeddings.store.copy import vectors_store
 from project.embeddings.store.reuse import reuse_stored
 from providers.inputs import combine
@@ -53,12 +52,14 @@ def store_paid(
     tokens: int,
     *,
     batch: bool = False,
+    waits: int = 0,
 ) -> int:
     """Store what a paid response holds; fail the inputs it lacks; pause the job for what it cannot store.
 
     ``group`` is the claimed group that sent ``todo`` (its holder: the task, or the batch);
     ``vectors`` are in the order ``todo`` sent its texts; ``tokens`` is what the provider billed;
-    ``batch``: paid on the batch lane (at its price). Returns how many embeddings are new.
+    ``batch``: paid on the batch lane (at its price); ``waits``: times the limiter said "not now" on
+    the way (counted with the store). Returns how many embeddings are new.
     """
     matched = match_vectors(todo, vectors, job.dimensions)
     if matched.wrong_dimensions is not None:
@@ -69,7 +70,7 @@ def store_paid(
         _unstorable(job, group, tokens, reason, batch=batch)
         return 0
     try:
-        new = _store_patiently(job, group, matched, tokens, batch=batch)
+        new = _store_patiently(job, group, matched, tokens, batch=batch, waits=waits)
     except VECTORS_UNSTORABLE as exc:
         _unstorable(job, group, tokens, f"the vectors could not be stored: {exc}".strip(), batch=batch)
         return 0
@@ -116,12 +117,14 @@ def match_vectors(todo: list[Send], vectors: list[np.ndarray], dimensions: int) 
 # --- 2. store once, copy to sharers, count ---------------------------------------------------------
 
 
-def _store_patiently(job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool) -> int:
+def _store_patiently(
+    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int
+) -> int:
     """:func:`_store_once`, tried again while PostgreSQL is away, for up to ``STORE_PATIENCE`` seconds."""
     deadline, pause_for = time.monotonic() + STORE_PATIENCE, 0.25
     while True:
         try:
-            return _store_once(job, group, matched, tokens, batch=batch)
+            return _store_once(job, group, matched, tokens, batch=batch, waits=waits)
         except DATABASE_UNAVAILABLE:
             if time.monotonic() + pause_for > deadline:
                 raise
@@ -130,14 +133,16 @@ def _store_patiently(job: EmbeddingJob, group: EmbeddingGroup, matched: Matched,
             pause_for = min(2 * pause_for, 4.0)
 
 
-def _store_once(job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool) -> int:
+def _store_once(
+    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int
+) -> int:
     """One transaction: the vectors (binary COPY), their copies, the group done, the counters.
 
     The rows go to the job's load segment (``index/segments.py``): the live index, or a
     backfill's segment that is indexed in bulk later. Inserting into the live index, the slow
-    part, runs in parallel across groups: the job's row is locked only by the final counter
-    UPDATE. A holder that lost its claim meanwhile still stores what it paid for (each row once);
-    the group and its count are then the new holder's.
+    part, runs in parallel across groups. A holder that lost its claim meanwhile still stores what it paid for (each row once);
+    the group and its count are then the new holder's. The counters are a tally (``jobs/tally.py``),
+    so no row here is one every other worker's store waits for.
     """
     with transaction.atomic():
         segment = segments.store_segment(job.pk)
@@ -145,19 +150,17 @@ def _store_once(job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, toke
             model=job.model, dimensions=job.dimensions, vectors=matched.vectors, input_hashes=matched.addresses,
             segment=segment,
         )  # fmt: skip
-        copied = reuse_stored(job, chunk_ids=list(matched.copies))
-        segments.segment_count(segment, new + copied.chunks)
+        reuse_stored(job, chunk_ids=list(matched.copies))  # counts its copies in a tally of its own
         held = life.stored(group)
-        EmbeddingJob.objects.filter(pk=job.pk).update(
-            embedded_chunks=F("embedded_chunks") + new,
-            embedded_tokens=F("embedded_tokens") + tokens,
-            batch_tokens=F("batch_tokens") + (tokens if batch else 0),
-            groups_done=F("groups_done") + int(held),
-            requests=F("requests") + 1,
-            progressed_at=Now(),
-        )
+        tally.add(
+            job.pk, segment=segment, rows=new, embedded_chunks=new, embedded_tokens=tokens,
+            batch_tokens=tokens if batch else 0, groups_done=int(held), requests=1, limiter_waits=waits,
+        )  # fmt: skip
     segments.segment_filled(job.pk, segment)
-    finish_if_done(job.pk)
+    if job.status not in ACTIVE_STATUSES:  # stored after a pause or a cancel: its row is what readers see
+        tally.fold(job.pk)
+    elif not finish_if_done(job.pk):
+        tally.fold_soon(job.pk)
     return new
 
 

@@ -41,8 +41,9 @@ class Command(BaseCommand):
         bar = tqdm(files, unit="file", disable=not files or options["verbosity"] == 0)  # advances as files are read
         job = None
         if embed and not dry_run:
-            lane = lane_choose(lane, tokens=tokens_guess(paths))
-            job = job_create(documents=[], owner=owner, ingesting=True, lane=lane)
+            guess = tokens_guess(paths)
+            lane = lane_choose(lane, tokens=guess)
+            job = job_create(documents=[], owner=owner, ingesting=True, lane=lane, expected_tokens=guess)
         try:
             if job is not None:
                 report = job_ingest(job=job, paths=bar, collection=collection, owner=owner)

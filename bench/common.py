@@ -1,0 +1,17 @@
+"""What every bench shares: the repository's root, and a progress line on stderr.
+
+A bench prints its result (one JSON object) on stdout and everything else on stderr, so
+``uv run python bench/x.py > x.json`` keeps the result alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def say(line: str) -> None:
+    """One line of progress on stderr, at once (a bench's stdout is its JSON)."""
+    print(line, file=sys.stderr, flush=True)

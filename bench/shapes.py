@@ -1,0 +1,317 @@
+"""Throughput on every workload shape users have, as the provider sees it: chunk size × limits × workers × job length.
+
+Each cell is what a user runs, ``tollgate run DIR --workers W --json``, on a corpus of
+documents of one size (``bench/shapes_corpus.py``: real English, ~50, ~250, ~1,000 or ~8,000
+tokens each, one chunk each), at the model's own 1,536 dimensions, against the simulator with
+120 ms of latency at one of these limits:
+
+- ``tier1``: Tier 1 in real time, 3,000 RPM and 1,000,000 TPM per 60 s window (16,667 tokens/s);
+- ``scaled``: 120 RPM and 150,000 TPM per 6 s window (25,000 tokens/s): a rate per second like a
+  large account's, in a window ten times shorter, so the pool must work to fill it;
+
+and two job lengths: **short**, two windows' tokens (sent unpaced: the first window at once),
+and **long**, twenty windows' (paced). A long job at the real 60 s window takes 20 minutes a
+cell, so it runs only with ``--long-tier1``. Every cell starts from empty tables and a fresh
+simulator; its figures come from the simulator's own ``/stats`` (``bench/shapes_measure.py``
+says how utilization is read), the database (chunks left without a vector: lost) and the
+simulator's count of each distinct input it served (paid twice: any counted more than once).
+Beside each cell, the machine's CPU busy share over the job's busy span.
+
+    uv run python bench/shapes.py [--sizes 50,250,1000,8000] [--workers 1,2,4,8,16]
+                                  [--limits tier1,scaled] [--lengths short,long] [--peer]
+
+``--peer`` also runs pgai's vectorizer worker (``bench/peer_pgai.py``, in a throwaway
+virtualenv) on the short documents at the scaled limits, beside tollgate's cell of the same
+shape. Prints one JSON object on stdout; writes bench/out/shapes.json and
+bench/out/shapes_heatmap.png.
+
+Goals (issue 26): every cell with W ≥ 2 at utilization ≥ 0.95 with 0 × 429, 0 lost and 0 paid
+twice; W = 8 at least as full as W = 4 on every shape; the short documents at the scaled
+limits ahead of pgai.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from bench.common import ROOT, say  # noqa: E402
+from bench.embedded_home import embedded_django  # noqa: E402
+from bench.shapes_corpus import write_corpus  # noqa: E402
+from bench.shapes_measure import busy_span, long_utilization, short_utilization  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+LATENCY_MS = 120
+SHORT_WINDOWS, LONG_WINDOWS = 2, 20
+GOAL_UTILIZATION = 0.95
+CELL_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    name: str
+    rpm: int
+    tpm: int
+    window: float
+
+    @property
+    def per_second(self) -> float:
+        return self.tpm / self.window
+
+
+LIMITS = {
+    "tier1": Limits("tier1", 3_000, 1_000_000, 60.0),
+    "scaled": Limits("scaled", 120, 150_000, 6.0),
+}
+
+
+def corpus_for(size: int, tokens: int, cache: Path) -> Path:
+    """A folder of documents of about ``size`` tokens, ``tokens`` in all (written once per run)."""
+    folder = cache / f"docs-{size}-{tokens}"
+    if not folder.exists():
+        started = time.monotonic()
+        corpus = write_corpus(folder, tokens=size, total_tokens=tokens)
+        say(f"  corpus: {corpus.files} documents of ~{size} tokens, {corpus.tokens:,} tokens "
+            f"({corpus.duplicates} exact duplicates) in {time.monotonic() - started:.1f} s")  # fmt: skip
+    return folder
+
+
+def reset_state(redis_url: str) -> None:
+    """Empty tables, no bulk indexes, an empty Redis: each cell starts as a fresh install does."""
+    import redis
+    from django.db import connection
+
+    from project.embeddings.index.builder import RANGE_PREFIX
+    from project.embeddings.models import Embedding
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE embeddings_document, embeddings_embeddingjob, embeddings_segment, embeddings_indexrange,"
+            " embeddings_unindexedvector, embeddings_jobtally CASCADE"
+        )
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+            [Embedding._meta.db_table, f"{RANGE_PREFIX}%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+class CpuTrace:
+    """The machine's CPU times every half second, to read its busy share over any span afterwards."""
+
+    def __init__(self) -> None:
+        from bench.sampler import Sampler
+
+        self.sampler = Sampler(lambda _: (time.monotonic(), psutil.cpu_times()), period=0.5, at_start=True)
+
+    def __enter__(self) -> CpuTrace:
+        self.sampler.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.sampler.__exit__(*exc_info)
+
+    def busy_share(self, start: float, end: float) -> float | None:
+        """Share of both cores busy between two monotonic times (the nearest samples inside)."""
+        inside = [(t, c) for t, c in self.sampler.samples if start <= t <= end]
+        if len(inside) < 2:
+            return None
+        (_, first), (_, last) = inside[0], inside[-1]
+        idle = (last.idle + last.iowait) - (first.idle + first.iowait)
+        total = sum(last) - sum(first)
+        return round(1 - idle / total, 3) if total > 0 else None
+
+
+def run_cell(*, home: Path, redis_url: str, database_url: str, limits: Limits, size: int, workers: int,
+             length: str, corpus: Path) -> dict:  # fmt: skip
+    """One ``tollgate run`` against a fresh simulator; the provider's, the database's and the machine's figures."""
+    from project.launch import simulator_args, start_simulator
+
+    reset_state(redis_url)
+    chunk_size = max(512, size + size // 4)
+    with start_simulator(*simulator_args(rpm=limits.rpm, tpm=limits.tpm, window_seconds=limits.window),
+                         "--latency-ms", str(LATENCY_MS)) as sim:  # fmt: skip
+        env = {
+            **os.environ,
+            "TOLLGATE_HOME": str(home), "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+            "OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": "sk-bench-shapes",
+            "TOLLGATE_RPM": str(limits.rpm), "TOLLGATE_TPM": str(limits.tpm),
+            "TOLLGATE_WINDOW_SECONDS": str(limits.window),
+            "TOLLGATE_CHUNK_SIZE": str(min(chunk_size, 8191)), "TOLLGATE_CHUNK_OVERLAP": "0",
+        }  # fmt: skip
+        command = [str(Path(sys.executable).parent / "tollgate"), "run", str(corpus), "--workers", str(workers), "--json"]
+        sim.reset_stats()
+        reset_at = time.monotonic()
+        with CpuTrace() as cpu:
+            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CELL_TIMEOUT)
+        stats = sim.stats(admissions=True)
+    summary = _last_json(done.stdout)
+    admissions = stats.get("admissions", [])
+    utilization = (short_utilization if length == "short" else long_utilization)(
+        admissions, window=limits.window, tpm=limits.tpm
+    )
+    per_input = stats["inputs"]["per_input"]
+    first = reset_at + admissions[0][0] if admissions else reset_at
+    cell = {
+        "limits": limits.name, "size": size, "workers": workers, "length": length,
+        "utilization": utilization,
+        "http_429": stats["rate_limited"]["requests"] + stats["rate_limited"]["tokens"],
+        "max_tokens_in_window": stats["max_tokens_in_window"], "max_requests_in_window": stats["max_requests_in_window"],
+        "limits_held": stats["max_tokens_in_window"] <= limits.tpm and stats["max_requests_in_window"] <= limits.rpm,
+        "tokens_admitted": stats["tokens_admitted"], "requests": stats["requests"],
+        "busy_seconds": round(busy_span(admissions), 2),
+        "cpu_busy_share": cpu.busy_share(first, first + busy_span(admissions)),
+        "paid_twice": sum(1 for times in per_input.values() if times > 1),
+        "inputs_served": len(per_input),
+        "lost": (summary or {}).get("chunks", 0) - (summary or {}).get("embedded", 0) - (summary or {}).get("failed", 0),
+        "failed": (summary or {}).get("failed"), "status": (summary or {}).get("status"),
+        "exit_code": done.returncode,
+    }  # fmt: skip
+    if done.returncode != 0 or summary is None:
+        cell["error"] = (done.stderr or done.stdout).strip().splitlines()[-3:]
+    return cell
+
+
+def _last_json(stdout: str) -> dict | None:
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def goals(cells: list[dict]) -> dict:
+    pooled = [c for c in cells if c["workers"] >= 2 and "error" not in c]
+    below = [c for c in pooled if (c["utilization"] or 0) < GOAL_UTILIZATION]
+    clean = all(c["http_429"] == 0 and c["lost"] == 0 and c["paid_twice"] == 0 and c["limits_held"] for c in cells)
+    by_shape: dict[tuple, dict[int, float]] = {}
+    for c in cells:
+        by_shape.setdefault((c["limits"], c["length"], c["size"]), {})[c["workers"]] = c["utilization"] or 0
+    slower = [
+        {"shape": list(shape), "w4": ws[4], "w8": ws[8]}
+        for shape, ws in by_shape.items() if 4 in ws and 8 in ws and ws[8] < ws[4] - 0.01
+    ]  # fmt: skip
+    return {
+        "every_cell_w2_plus_at_least_0.95": {"met": not below, "below": [_name(c) for c in below]},
+        "no_429_lost_or_paid_twice_and_limits_held": {"met": clean},
+        "w8_at_least_w4": {"met": not slower, "slower": slower, "tolerance": 0.01},
+    }
+
+
+def _name(cell: dict) -> str:
+    return f"{cell['limits']}/{cell['length']}/{cell['size']}t/W{cell['workers']}={cell['utilization']}"
+
+
+def heatmap(cells: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(c["limits"], c["length"]) for c in cells})
+    sizes = sorted({c["size"] for c in cells})
+    workers = sorted({c["workers"] for c in cells})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 1.2 + 0.9 * len(sizes)), squeeze=False)
+    for ax, (limits, length) in zip(axes[0], panels):
+        grid = [[None] * len(workers) for _ in sizes]
+        for c in cells:
+            if (c["limits"], c["length"]) == (limits, length):
+                grid[sizes.index(c["size"])][workers.index(c["workers"])] = c
+        values = [[(c or {}).get("utilization") or 0 for c in row] for row in grid]
+        ax.imshow(values, cmap="RdYlGn", vmin=0.6, vmax=1.0, aspect="auto")
+        for i, row in enumerate(grid):
+            for j, c in enumerate(row):
+                if c is None:
+                    continue
+                cpu = c.get("cpu_busy_share")
+                text = f"{c.get('utilization') or 0:.3f}\ncpu {cpu * 100:.0f}%" if cpu is not None else f"{c.get('utilization') or 0:.3f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(workers)), [f"W={w}" for w in workers])
+        ax.set_yticks(range(len(sizes)), [f"~{s} tokens" for s in sizes])
+        limit = LIMITS[limits]
+        ax.set_title(f"{limits} ({limit.tpm:,} TPM / {limit.window:g} s), {length} job", fontsize=9)
+    fig.suptitle("Utilization of the provider's token limit (simulator's /stats), CPU busy share beside", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="50,250,1000,8000")
+    parser.add_argument("--workers", default="1,2,4,8,16")
+    parser.add_argument("--limits", default="tier1,scaled")
+    parser.add_argument("--lengths", default="short,long")
+    parser.add_argument("--long-tier1", action="store_true", help="also the 20-window job at the real 60 s window")
+    parser.add_argument("--peer", action="store_true", help="pgai's vectorizer worker beside the short documents")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    workers = [int(w) for w in args.workers.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    cells: list[dict] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="tollgate-shapes-corpora-") as cache, \
+            embedded_django("tollgate-shapes-bench-") as home:  # fmt: skip
+        from django.db import connection
+
+        from project import embedded
+
+        urls = embedded.urls(home)
+        database_url, redis_url = urls.database_url, urls.redis_url
+        for name in args.limits.split(","):
+            limits = LIMITS[name]
+            for length in args.lengths.split(","):
+                if length == "long" and name == "tier1" and not args.long_tier1:
+                    continue
+                windows = SHORT_WINDOWS if length == "short" else LONG_WINDOWS
+                for size in sizes:
+                    corpus = corpus_for(size, windows * limits.tpm, Path(cache))
+                    for w in workers:
+                        say(f"{name} {length} ~{size} tokens, W={w} …")
+                        cell = run_cell(home=home, redis_url=redis_url, database_url=database_url, limits=limits,
+                                        size=size, workers=w, length=length, corpus=corpus)  # fmt: skip
+                        say(f"  utilization {cell['utilization']}, {cell['http_429']} × 429, lost {cell['lost']}, "
+                            f"paid twice {cell['paid_twice']}, busy {cell['busy_seconds']} s, "
+                            f"cpu {cell['cpu_busy_share']}" + (f"  ERROR {cell['error']}" if "error" in cell else ""))  # fmt: skip
+                        cells.append(cell)
+                        connection.close()
+        peer = None
+        if args.peer:
+            from bench.shapes_peer import peer_beside
+
+            peer = peer_beside(home=home, database_url=database_url, redis_url=redis_url, cache=Path(cache),
+                               cells=cells, run_cell=run_cell, limits=LIMITS["scaled"])  # fmt: skip
+    result = {
+        "bench": "shapes",
+        "machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()},
+        "latency_ms": LATENCY_MS,
+        "limits": {name: vars(limits) for name, limits in LIMITS.items()},
+        "cells": cells,
+        "peer": peer,
+        "goals": goals(cells),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (args.out / "shapes.json").write_text(json.dumps(result, indent=2))
+    heatmap(cells, args.out / "shapes_heatmap.png")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
