@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from project.api.errors import upload_too_large
-from project.embeddings.ingest.uploads import STORED, UploadReading, uploads_read
+from project.embeddings.ingest.uploads import REFUSED, SKIPPED, STORED, FileOutcome, UploadReading, uploads_read
 from project.embeddings.jobs.submit import Submission, documents_submit
 
 from .errors import expected, user_message
@@ -53,12 +53,24 @@ def upload(request: HttpRequest) -> HttpResponse:
         except expected() as exc:
             error = user_message(exc)
     if request.headers.get("HX-Request"):
-        context = {"reading": reading, "submission": submission, "error": error, "counts": _counts(reading)}
+        context = {
+            "reading": reading,
+            "files": _worst_first(reading),
+            "counts": _counts(reading),
+            "submission": submission,
+            "error": error,
+        }
         response = render(request, "dashboard/_upload_result.html", context)
         response[STORED_HEADER] = "yes" if submission else "no"
         return response
     _as_messages(request, reading, submission, error)
     return redirect("dashboard:home")
+
+
+def _worst_first(reading: UploadReading) -> list[FileOutcome]:
+    """The files a person must look at first: refused, skipped, changed (NUL bytes removed), then the rest."""
+    rank = {REFUSED: 0, SKIPPED: 1}
+    return sorted(reading.files, key=lambda f: rank.get(f.outcome, 2 if f.notes else 3))
 
 
 def _counts(reading: UploadReading) -> list[tuple[str, int]]:

@@ -23,7 +23,9 @@ from django.utils import timezone
 
 from project.embeddings.jobs.progress import JobProgress
 
-__all__ = ["LIMIT", "MEASURED", "Eta", "job_eta"]
+from .humane import duration
+
+__all__ = ["LIMIT", "MEASURED", "Eta", "eta_label", "job_eta"]
 
 MEASURED = "measured"  # the job's own pace so far
 LIMIT = "limit"  # the shared limit's pace: nothing measured yet
@@ -37,11 +39,24 @@ class Eta:
     at: datetime | None = None  # when it should end
 
     @property
+    def label(self) -> str:
+        return eta_label(self.seconds, self.basis)
+
+    @property
     def words(self) -> str:
         """How a person should read it: "at its pace so far", "at least, at the limit's rate"."""
         return {MEASURED: "at its pace so far", LIMIT: "at least: the limit's rate, nothing measured yet"}.get(
             self.basis, ""
         )
+
+
+def eta_label(seconds: float | None, basis: str) -> str:
+    """``≈ 2 min 5 s`` at the job's pace, ``≥ 13 s`` at the limit's (a floor), ``< 1 s``, or ``–`` with no ETA."""
+    if seconds is None:
+        return "–"
+    if seconds < 1:
+        return "< 1 s"
+    return f"{'≥' if basis == LIMIT else '≈'} {duration(seconds)}"
 
 
 def job_eta(progress: JobProgress, *, now: datetime | None = None) -> Eta:

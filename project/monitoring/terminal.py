@@ -11,7 +11,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .humane import count, duration
+from .eta import LIMIT, eta_label
+from .humane import count
 from .status import status_snapshot
 
 __all__ = ["show", "watch"]
@@ -73,11 +74,8 @@ def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
 
 def _eta(job: dict[str, Any]) -> str:
     """``≈ 2 min 5 s`` at the job's measured pace, ``≥ 13 s (limit)`` before it has one, ``–`` when not running."""
-    if job["eta_seconds"] is None:
-        return "–"
-    if job.get("eta_basis") == "limit":
-        return f"≥ {duration(job['eta_seconds'])} (limit)"
-    return f"≈ {duration(job['eta_seconds'])}"
+    label = eta_label(job["eta_seconds"], job.get("eta_basis", ""))
+    return f"{label} (limit)" if job.get("eta_basis") == LIMIT and job["eta_seconds"] is not None else label
 
 
 def _lane(job: dict[str, Any]) -> str:
