@@ -3,6 +3,8 @@
 
 Commands that touch the database or the broker need the embedded services running when no
 URLs are set; without them they stop at once with one line naming the command that starts them.
+On a database without tollgate's tables (not migrated yet) they stop with one line saying to
+run ``migrate`` (``project/schema.py``).
 """
 
 import os
@@ -23,7 +25,17 @@ def main() -> None:
             embedded.require_configured()
         except embedded.ServicesStopped as exc:
             sys.exit(f"manage.py: {exc}")
-    execute_from_command_line(sys.argv)
+    from django.db import ProgrammingError
+
+    try:
+        execute_from_command_line(sys.argv)
+    except ProgrammingError as exc:
+        from project.schema import not_migrated
+
+        error = not_migrated(exc)
+        if error is None:
+            raise
+        sys.exit(f"manage.py: {error}")
 
 
 if __name__ == "__main__":

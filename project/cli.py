@@ -20,6 +20,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from django.db import ProgrammingError
+
 from project import embedded
 from project.errors import PathNotFound, expected
 from providers import prime_tiktoken_cache
@@ -38,6 +40,11 @@ def _services(args: argparse.Namespace) -> int:
     home = embedded.home_dir()
     if args.action == "start":
         embedded.ensure_running(home)
+        if "DATABASE_URL" not in os.environ:  # the embedded database is the one in use: ready for every command
+            with _django(start_services=False):
+                from django.core.management import call_command
+
+                call_command("migrate", verbosity=0)
         urls = embedded.urls(home)
         print(f"PostgreSQL  {_masked(urls.database_url)}")
         print(f"Redis       {_masked(urls.redis_url)}")
@@ -274,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except expected() as exc:
         print(f"tollgate: {exc}", file=sys.stderr)
+        return 2
+    except ProgrammingError as exc:  # a query on a database not migrated to this code, or a bug
+        from project.schema import not_migrated
+
+        error = not_migrated(exc)
+        if error is None:
+            raise
+        print(f"tollgate: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

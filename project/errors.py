@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "BrokerUnavailable",
+    "DatabaseNotMigrated",
     "GroupNeverFits",
     "IngestStopped",
     "JobNotFound",
@@ -114,6 +115,17 @@ class IngestStopped(TollgateError):
 
 class LaunchError(TollgateError):
     """A child process (the simulator, a worker, the web server) did not start or died."""
+
+
+class DatabaseNotMigrated(TollgateError):
+    """The database lacks tables or columns this version of tollgate needs (``project/schema.py``)."""
+
+    def __init__(self, pending: int) -> None:
+        self.pending = pending
+        super().__init__(
+            f"the database is not migrated ({pending} of tollgate's migrations not applied): "
+            "run `uv run python manage.py migrate` first"
+        )
 
 
 class BrokerUnavailable(TollgateError):

@@ -41,6 +41,7 @@ __all__ = [
     "delete_file",
     "find_batch",
     "find_upload",
+    "request_inputs",
     "request_line",
     "results",
     "retrieve",
@@ -224,6 +225,19 @@ def results(client: openai.OpenAI, config: ProviderConfig, state: BatchState) ->
         if file_id:
             for line in _lines(client, config, file_id):
                 yield _parse(line, config)
+
+
+def request_inputs(client: openai.OpenAI, config: ProviderConfig, file_id: str) -> Iterator[tuple[str, list[str]]]:
+    """Each line of an uploaded input file as (``custom_id``, the texts its request sent), read as a stream.
+
+    The file is what the provider ran, so it tells which input each result's ``index`` belongs
+    to even after the rows it was built from have changed. A file that is gone raises
+    :class:`InvalidInput`; a connection that breaks mid-file, :class:`Transient`.
+    """
+    for line in _lines(client, config, file_id):
+        record = json.loads(line)
+        texts = record["body"]["input"]
+        yield str(record["custom_id"]), [texts] if isinstance(texts, str) else list(texts)
 
 
 def _lines(client: openai.OpenAI, config: ProviderConfig, file_id: str) -> Iterator[str]:

@@ -8,6 +8,7 @@ Credentials stay in this process: no message built here contains the API key.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import email.utils
 import math
@@ -26,6 +27,7 @@ from .config import ProviderConfig
 from .errors import (
     AccountBlocked,
     InvalidInput,
+    MalformedResponse,
     ProviderError,
     RateLimited,
     RequestTooLarge,
@@ -93,11 +95,18 @@ def embed(client: openai.OpenAI, config: ProviderConfig, inputs: list[str]) -> E
     """Embed ``inputs`` in one request; raise a :class:`providers.errors.ProviderError` on failure."""
     with provider_errors(config):
         raw = client.embeddings.with_raw_response.create(**request_body(config, inputs))
-    response = raw.parse()
-    vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
-    for item in response.data:
-        vectors[item.index] = as_float32(item.embedding)
-    return EmbedResult(vectors, response.usage.total_tokens, dict(raw.headers))
+    try:  # a paid response: whatever is wrong with it is said once, never sent again
+        response = raw.parse()
+        vectors: list[np.ndarray] = [np.empty(0, np.float32)] * len(inputs)
+        for item in response.data:
+            if not 0 <= item.index < len(inputs):
+                raise ValueError(f"an embedding's index {item.index} is not one of the {len(inputs)} inputs'")
+            vectors[item.index] = as_float32(item.embedding)
+        total_tokens = int(response.usage.total_tokens)
+    except (ValueError, TypeError, AttributeError, KeyError, binascii.Error, openai.APIResponseValidationError) as exc:
+        reason = redact(" ".join(str(exc).split())[:300] or type(exc).__name__, config.api_key)
+        raise MalformedResponse(f"the provider's response could not be read: {reason}") from None
+    return EmbedResult(vectors, total_tokens, dict(raw.headers))
 
 
 def as_float32(embedding: list[float] | str) -> np.ndarray:

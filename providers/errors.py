@@ -11,6 +11,7 @@ __all__ = [
     "AccountBlocked",
     "ConfigurationError",
     "InvalidInput",
+    "MalformedResponse",
     "ProviderError",
     "RateLimited",
     "RequestTooLarge",
@@ -33,6 +34,11 @@ class UnknownModelError(ProviderError):
 
 class InvalidInput(ProviderError):
     """400: the request is wrong and would fail the same way again; never retried."""
+
+
+class MalformedResponse(ProviderError):
+    """A 200 whose body cannot be read (no usage, an index out of range, a torn vector): it was paid
+    for, so it is never sent again; its inputs fail with the reason."""
 
 
 class RequestTooLarge(ProviderError):

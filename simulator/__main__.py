@@ -40,7 +40,8 @@ endpoints:
                            curl -d '{"error_503_rate": 0.5}' http://127.0.0.1:8765/admin/config
   POST /admin/reset-limits forget every key's usage
   /v1/files, /v1/batches   the Batch API for /v1/embeddings (upload JSONL, create, poll, cancel)
-  (/admin/* beyond loopback: only with SIMULATOR_ADMIN_TOKEN set, sent as Authorization: Bearer <token>)
+  (/admin/* and POST /stats/reset beyond loopback: only with SIMULATOR_ADMIN_TOKEN set,
+   sent as Authorization: Bearer <token>)
 
 examples:
   python -m simulator --tier 1
@@ -167,8 +168,9 @@ async def _serve(server: uvicorn.Server, sock: socket.socket, url: str) -> None:
 def admin_token(host: str) -> str | None:
     """``SIMULATOR_ADMIN_TOKEN`` (from the environment: a command line is visible in ``ps``).
 
-    Without one, ``/admin/*`` stays open on loopback and is closed (``""``) on any other interface,
-    where anyone who reaches the port could otherwise rewrite the limits and the faults.
+    Without one, ``/admin/*`` and ``POST /stats/reset`` stay open on loopback and are closed
+    (``""``) on any other interface, where anyone who reaches the port could otherwise rewrite
+    the limits and the faults, or wipe the counts that are the server's ground truth.
     """
     token = os.environ.get("SIMULATOR_ADMIN_TOKEN", "")
     if token:

@@ -49,8 +49,9 @@ class _DroppedResponse(Response):
 def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> Starlette:
     """Build the ASGI app for ``config``; ``app.state.simulator`` holds the live state.
 
-    ``admin_token``: None leaves ``/admin/*`` open (on loopback); a string makes them answer only
-    ``Authorization: Bearer <admin_token>``, and an empty string closes them to everyone.
+    ``admin_token``: None leaves ``/admin/*`` and ``POST /stats/reset`` open (on loopback); a
+    string makes them answer only ``Authorization: Bearer <admin_token>``, and an empty string
+    closes them to everyone.
 
     Example::
 
@@ -119,6 +120,8 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         return json_response(described)
 
     async def stats_reset(request: Request) -> Response:
+        if refusal := admin_refusal(request):  # it wipes the server's ground truth: an admin's act
+            return refusal
         sim.stats.reset()
         return json_response(sim.describe())
 

@@ -20,11 +20,12 @@ from project.embeddings.jobs.counters import count, fail_chunks
 from project.embeddings.jobs.status import finish_if_done, pause
 from project.embeddings.models import EmbeddingGroup, EmbeddingJob
 from project.embeddings.plan.preflight import dimensions_check
+from project.embeddings.store.inflight import WAIT_FOR_ANOTHER, claim_inputs
 from project.embeddings.store.reuse import reuse_pending
 from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
 from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
-from providers import InvalidInput, Passage, RequestTooLarge, Transient, client_for, pass_gate
+from providers import InvalidInput, MalformedResponse, Passage, RequestTooLarge, Transient, client_for, pass_gate
 from ratelimit import LimiterUnavailable, NeverFits
 
 logger = logging.getLogger(__name__)
@@ -83,13 +84,15 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         life.finish(group)
         finish_if_done(job.pk, exact=True)
         return Outcome.done()
-    texts = [text for send in todo for text in send.inputs.texts]
-    tokens = sum(t for send in todo for t in send.inputs.tokens)
-
     config = provider_config(job.model, job.dimensions)
     if not life.calling(group):  # stalled past the lease: the group is another holder's now
         logger.warning("group %s: the claim was lost before the call; nothing sent", group.pk)
         return Outcome.done()
+    mine, waiting = claim_inputs(job, group, todo)  # inputs another group is sending are waited for
+    if not mine:
+        return _later(group, WAIT_FOR_ANOTHER + jitter(), attempt, 0.0)
+    texts = [text for send in mine for text in send.inputs.texts]
+    tokens = sum(t for send in mine for t in send.inputs.tokens)
     try:
         passage = pass_gate(
             limiter=shared_limiter(job.model),
@@ -103,20 +106,23 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
     except NeverFits as exc:
         if len(todo) > 1:
             return _halves(group, todo)
-        _fail(job, group, todo, f"larger than the rate limit can ever admit: {exc}")
+        _fail(job, group, mine, f"larger than the rate limit can ever admit: {exc}", waiting)
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
         try:  # fail what it lacks, pause the job for what it cannot store
             store_paid(
-                job, group, todo, passage.result.vectors, passage.result.total_tokens, waits=passage.refusals
-            )
+                job, group, mine, passage.result.vectors, passage.result.total_tokens, waits=passage.refusals,
+                rest_waiting=bool(waiting),
+            )  # fmt: skip
         finally:
             passage.settle()  # after the store: a Redis error here never sends the paid call again
+        if waiting:  # back for the inputs another group was sending: their vectors are stored by then
+            return Outcome(retry_in=WAIT_FOR_ANOTHER + jitter(), next_attempt=attempt)
         return Outcome.done()
     if passage.refusals:
         count(job.pk, limiter_waits=passage.refusals)
     if passage.error is not None:
-        return _refused(job, group, todo, passage, attempt)
+        return _refused(job, group, todo, mine, waiting, passage, attempt)
     if passage.rate_limited:
         count(job.pk, requests=1, http_429=1)
     if passage.server_wait:  # the server's own wait (a 429, a cooldown): whole, and on no clock behind ours
@@ -137,25 +143,35 @@ def _later(group: EmbeddingGroup, retry_in: float, attempt: int, clock_offset: f
     return Outcome(retry_in=wait, next_attempt=attempt, clock_offset=clock_offset)
 
 
-def _fail(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], reason: str) -> None:
-    fail_chunks(job.pk, [pk for send in todo for pk in send.chunk_ids], reason)
-    life.fail(group)
+def _fail(job: EmbeddingJob, group: EmbeddingGroup, sent: list[Send], reason: str, waiting: list[Send]) -> None:
+    """Fail the chunks of what was sent; the group fails too, unless inputs another group sends wait in it."""
+    fail_chunks(job.pk, [pk for send in sent for pk in send.chunk_ids], reason)
+    if waiting:
+        life.later(group, WAIT_FOR_ANOTHER + jitter())
+    else:
+        life.fail(group)
 
 
-def _refused(job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], passage: Passage, attempt: int) -> Outcome:
+def _refused(
+    job: EmbeddingJob, group: EmbeddingGroup, todo: list[Send], sent: list[Send], waiting: list[Send],
+    passage: Passage, attempt: int,
+) -> Outcome:  # fmt: skip
     """The provider said no: fail the input at fault, pause the job, or back off and try again."""
     error = passage.error
     count(job.pk, requests=1)
+    if isinstance(error, MalformedResponse):  # paid for: never sent again, whatever it held
+        _fail(job, group, sent, str(error), waiting)
+        return Outcome.done()
     if isinstance(error, (InvalidInput, RequestTooLarge)):
         if len(todo) > 1:  # isolate the input at fault
             return _halves(group, todo)
-        _fail(job, group, todo, str(error))
+        _fail(job, group, sent, str(error), waiting)
         return Outcome.done()
     if isinstance(error, Transient) and attempt + 1 < retry_policy().max_attempts:
         wait = max(_backoff(attempt), error.retry_after + jitter() if error.retry_after else 0.0)  # the server's: a floor
         return _later(group, wait, attempt + 1, max(0.0, passage.clock_offset))
     if isinstance(error, Transient):
-        _fail(job, group, todo, f"gave up after {attempt + 1} attempts: {error}")
+        _fail(job, group, sent, f"gave up after {attempt + 1} attempts: {error}", waiting)
         return Outcome.done()
     # AccountBlocked, and anything else the provider says that no retry can mend
     pause(job.pk, str(error))

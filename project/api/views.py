@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,13 +25,14 @@ from project.monitoring.limiter import limiter_view
 
 from . import serializers as s
 from .errors import ApiError, upload_too_large
+from .parsers import DepthLimitedJSONParser
 from .throttles import ApiRateThrottle, WorkRateThrottle
 
 IDEMPOTENCY_KEY_LENGTH = 200  # EmbeddingJob.idempotency_key's size
 
 
 class DocumentsView(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [DepthLimitedJSONParser, MultiPartParser]
     throttle_classes = [ApiRateThrottle, WorkRateThrottle]
 
     @extend_schema(

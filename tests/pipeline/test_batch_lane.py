@@ -14,11 +14,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import openai
 import pytest
 
 from project.embeddings.jobs.cost import job_cost_usd, job_saved_usd, job_usd
 from project.embeddings.jobs.lifecycle import job_cancel, job_create, job_start
-from project.embeddings.models import Batch, BatchState, Chunk, Embedding, EmbeddingJob, FailedChunk, Lane
+from project.embeddings.models import Batch, BatchState, Chunk, Document, Embedding, EmbeddingJob, FailedChunk, Lane
 from project.pipeline import watch_job
 from simulator.errors import API_REFERENCE_HINT
 from tests.pipeline.helpers import ingest
@@ -183,6 +185,36 @@ def test_a_batch_that_fails_validation_fails_its_chunks_with_the_reason_and_pays
     reasons = set(FailedChunk.objects.filter(job=job).values_list("reason", flat=True))
     assert len(reasons) == 1 and reasons.pop().startswith("the Batch API refused the batch: validation_failed: ")
     assert job.embedded_tokens == 0 and rig.simulator.stats()["batch"]["usage_tokens"] == 0
+
+
+def test_a_document_deleted_while_its_batch_runs_shifts_no_other_chunk_onto_its_neighbours_vector(rig):
+    """A line's results are matched to its inputs by what was sent, never by position: a document
+    deleted while its batch runs loses its (paid) vector, every other chunk gets its own, and a
+    failed line fails only the chunks still there."""
+    documents = ingest(60, words=30)
+    _start(rig, extra=("--batch-seconds", "300", "--batch-line-error-rate", "0.25", "--seed", "7"),  # 5 s
+           TOLLGATE_GROUP_TOKENS=500, TOLLGATE_BATCH_TOKENS=100_000)  # fmt: skip
+    job = job_create(documents=documents, lane=Lane.BATCH)
+    job_start(job=job)
+    _wait(lambda: Batch.objects.filter(job=job, state=BatchState.SUBMITTED).exists())
+    lines = list(job.groups.order_by("pk").values_list("chunk_ids", flat=True))
+    assert len(lines) > 1 and all(len(chunk_ids) > 2 for chunk_ids in lines)
+    gone = [chunk_ids[0] for chunk_ids in lines]  # the first input of every line: all the others would shift
+    Document.objects.filter(chunks__in=gone).delete()
+    job = watch_job(job.pk, progress=False)
+
+    assert job.status == EmbeddingJob.Status.COMPLETED, job.last_error
+    kept = list(Chunk.objects.filter(document__in=documents).order_by("pk").values_list("pk", "text"))
+    failed = set(FailedChunk.objects.filter(job=job).values_list("chunk_id", flat=True))
+    assert len(kept) == 60 - len(gone) and 0 < len(failed) < len(kept)
+    assert job.failed_chunks == len(failed) and job.embedded_chunks == len(kept) - len(failed)
+    stored = dict(Embedding.objects.filter(chunk_id__in=[pk for pk, _ in kept]).values_list("chunk_id", "vector"))
+    client = openai.OpenAI(base_url=rig.simulator.base_url, api_key="test-key", max_retries=0)
+    truth = client.embeddings.create(model=job.model, dimensions=job.dimensions, input=[text for _, text in kept])
+    wrong = [pk for (pk, _), item in zip(kept, truth.data, strict=True) if pk not in failed
+             and (pk not in stored or not np.allclose(np.asarray(stored[pk]), item.embedding, atol=1e-6))]  # fmt: skip
+    assert wrong == []  # each chunk holds the vector of its own text
+    assert job.batch_tokens == rig.simulator.stats()["batch"]["usage_tokens"]  # the dropped inputs were paid: counted
 
 
 CRASH = Path(__file__).with_name("batch_crash.py")

@@ -45,6 +45,8 @@ class Answer:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     not_before: float = 0.0
+    edit: Callable[[dict], dict] | None = None  # a 200's body, changed (a malformed response)
+    delay: float = 0.0  # seconds the server takes before it answers
 
     @classmethod
     def refuse(
@@ -96,6 +98,7 @@ class ScriptedProvider:
         self.script = script
         self.dimensions = dimensions
         self.visits: list[Visit] = []
+        self.inputs: list[list[str]] = []  # each request's texts, in order of arrival
         self._attempts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -140,8 +143,10 @@ class ScriptedProvider:
             attempt = self._attempts[key]
             self._attempts[key] += 1
         answer = self.script(attempt, arrived)
+        time.sleep(answer.delay)
         with self._lock:
             self.visits.append(Visit(key, arrived, answer.status, answer.not_before))
+            self.inputs.append(list(inputs))
         if answer.status != 200:
             kind = "requests" if answer.status == 429 else "server_error"
             code = "rate_limit_exceeded" if answer.status == 429 else None
@@ -150,7 +155,8 @@ class ScriptedProvider:
         data = [{"object": "embedding", "index": i, "embedding": vector} for i in range(len(inputs))]
         tokens = sum(len(text.split()) for text in inputs)
         usage = {"prompt_tokens": tokens, "total_tokens": tokens}
-        return answer, {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": usage}
+        payload = {"object": "list", "data": data, "model": "text-embedding-3-small", "usage": usage}
+        return answer, answer.edit(payload) if answer.edit else payload
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self

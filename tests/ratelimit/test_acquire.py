@@ -42,13 +42,16 @@ def test_retry_after_is_exact(make_limiter) -> None:
     assert not refused.admitted
     assert refused.retry_after == pytest.approx(first.at + window - refused.at, abs=2e-6)
     time.sleep(max(0.0, refused.retry_after - 0.05))
-    early = limiter.acquire(tokens=600)
-    assert not early.admitted, "admitted before the first admission left the window"
-    assert 0 < early.retry_after <= 0.05
-    time.sleep(early.retry_after)
-    on_time = limiter.acquire(tokens=600)
-    assert on_time.admitted
-    assert 0 <= on_time.at - (first.at + window) < 0.05
+    early = limiter.acquire(tokens=600)  # on a busy machine the sleep may have lasted past the window: see .at
+    if early.at < first.at + window:
+        assert not early.admitted, "admitted before the first admission left the window"
+        assert early.retry_after == pytest.approx(first.at + window - early.at, abs=2e-6)
+        time.sleep(early.retry_after)
+        on_time = limiter.acquire(tokens=600)
+    else:
+        on_time = early
+    assert on_time.admitted, "waited as told and still refused"
+    assert on_time.at >= first.at + window
 
 
 def test_retry_after_waits_for_enough_old_admissions(make_limiter) -> None:

@@ -7,10 +7,12 @@ def test_usage_reports_the_window_now(make_limiter) -> None:
     limiter = make_limiter(requests=10, tokens=1000, window_seconds=0.3)
     empty = limiter.usage()
     assert empty == Usage(0, 10, 0, 1000, 0.0, 0.3, at=empty.at)
-    limiter.acquire(tokens=300)
-    limiter.acquire(tokens=200)
+    admitted = [(limiter.acquire(tokens=300), 300), (limiter.acquire(tokens=200), 200)]
     usage = limiter.usage()
-    assert (usage.requests_used, usage.requests_limit, usage.tokens_used, usage.tokens_limit) == (2, 10, 500, 1000)
+    # what is still in the window on Redis's clock (a busy machine may call usage() late)
+    held = [tokens for decision, tokens in admitted if decision.at > usage.at - 0.3]
+    assert (usage.requests_used, usage.requests_limit, usage.tokens_used, usage.tokens_limit) == (
+        len(held), 10, sum(held), 1000)  # fmt: skip
     assert usage.cooldown_seconds == 0 and usage.requests_per_day_used is None
     time.sleep(0.35)
     usage = limiter.usage()

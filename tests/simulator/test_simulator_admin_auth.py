@@ -1,4 +1,4 @@
-"""The simulator's /admin/* endpoints: open on loopback, behind SIMULATOR_ADMIN_TOKEN anywhere else."""
+"""The simulator's /admin/* endpoints and /stats/reset: open on loopback, behind SIMULATOR_ADMIN_TOKEN anywhere else."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def post(port: int, path: str, token: str | None = None) -> int:
         return error.code
 
 
+def get(port: int, path: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return response.status
+
+
 @contextmanager
 def simulator(host: str, token: str | None) -> Iterator[int]:
     """``python -m simulator`` on ``host`` with this SIMULATOR_ADMIN_TOKEN (None: unset); yields its port."""
@@ -53,9 +58,12 @@ def test_beyond_loopback_admin_needs_the_token(token):
         assert post(port, "/admin/reset-limits") == 401
         assert post(port, "/admin/config", token="guess") == 401
         assert post(port, "/admin/config", token=token or None) == (200 if token else 401)
-        assert post(port, "/stats/reset") == 200  # the rest still serves
+        assert post(port, "/stats/reset") == 401  # it wipes the server's ground truth: an admin's act too
+        assert post(port, "/stats/reset", token=token or None) == (200 if token else 401)
+        assert get(port, "/stats") == 200  # the rest still serves
 
 
 def test_on_loopback_admin_stays_open_without_a_token():
     with simulator("127.0.0.1", None) as port:
         assert post(port, "/admin/reset-limits") == 200
+        assert post(port, "/stats/reset") == 200

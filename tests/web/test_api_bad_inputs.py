@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from project.embeddings.models import Document
 from project.provider import _limiter
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +25,34 @@ def test_characters_postgresql_cannot_store_are_a_400(api, body, field):
     response = api.post("/api/documents", body, content_type="application/json")
     assert response.status_code == 400, response.content
     assert response.json()["field"] == field
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("depth", [100, 950, 100_000], ids=["deep", "near Python's limit", "past it"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('[{"text": "x"}, {"text": "y", "metadata": {"a": %s}}]', "[1].metadata"),
+        ('{"lane": "sync", "documents": [{"text": "y", "metadata": {"a": %s}}]}', "documents[0].metadata"),
+    ],
+    ids=["list", "object"],
+)
+def test_deeply_nested_metadata_is_a_400_naming_the_field_and_stores_nothing(api, body, field, depth):
+    response = api.post("/api/documents", body % _nested(depth), content_type="application/json")
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["field"] == field and "nested too deeply" in response.json()["detail"].lower()
+    assert not Document.objects.exists()
+
+
+def test_metadata_nested_a_few_levels_is_stored(api, django_capture_on_commit_callbacks):
+    metadata = {"a": [{"b": {"c": [[1, 2], {"d": "e"}]}}]}
+    with django_capture_on_commit_callbacks():  # no broker here: the job's task is not sent
+        response = api.post("/api/documents", [{"text": "x", "metadata": metadata}], format="json")
+    assert response.status_code == 202, response.content
+    assert Document.objects.get().metadata == metadata
 
 
 def test_limits_answer_only_for_the_configured_model(api, provider):

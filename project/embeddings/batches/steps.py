@@ -15,12 +15,12 @@ from django.utils import timezone
 from project.embeddings.batches.forming import batch_content, batch_file_name
 from project.embeddings.groups import life
 from project.embeddings.jobs.counters import fail_chunks
-from project.embeddings.models import Batch, BatchState, GroupState, Status
+from project.embeddings.models import Batch, BatchState, Chunk, GroupState, Status
 from project.provider import batch_poll_seconds, batch_queue
 from providers import ProviderConfig
 from providers import batch as remote
 
-__all__ = ["Step", "abandon", "create", "poll", "record", "refused", "upload"]
+__all__ = ["Step", "abandon", "chunks_present", "create", "poll", "record", "refused", "upload"]
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,15 @@ def failed(batch: Batch, state: remote.BatchState) -> None:
 def refused(batch: Batch, reason: str) -> None:
     """Fail the batch's unfinished groups (and their chunks) with ``reason``."""
     for group in batch.groups.filter(state=GroupState.CLAIMED):
-        fail_chunks(batch.job_id, list(group.chunk_ids), reason)
+        fail_chunks(batch.job_id, chunks_present(group.chunk_ids), reason)
         life.fail(group)
     record(batch, state=BatchState.FAILED, last_error=reason, finished_at=timezone.now())
     batch_queue(batch.job.model).release(batch.key)
+
+
+def chunks_present(chunk_ids: list[int]) -> list[int]:
+    """Those of ``chunk_ids`` still there: a document deleted while its batch ran took its chunks along."""
+    return list(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", flat=True))
 
 
 def abandon(batch: Batch, reason: str) -> None:

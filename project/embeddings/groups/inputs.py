@@ -26,8 +26,9 @@ class Send:
 def group_inputs(job: EmbeddingJob, chunk_ids: list[int], *, pending_only: bool = True) -> list[Send]:
     """What the group's chunks not yet embedded send to the API, each distinct input once, after the job's policy.
 
-    ``pending_only=False`` reads every chunk of the group, embedded or not: the batch lane reads
-    a line's results back in the order it sent them, whatever was stored meanwhile.
+    ``pending_only=False`` reads every chunk of the group, embedded or not (the batch lane's
+    line, whatever was stored meanwhile; its results are matched to them by identity,
+    ``batches/matching.py``).
     """
     chosen = pending_chunks(job) if pending_only else Chunk.objects.order_by("document_id", "seq")
     return sends_of(job, chosen.filter(pk__in=chunk_ids).values_list("pk", "text", "token_count", "content_hash"))

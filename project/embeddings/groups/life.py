@@ -12,7 +12,8 @@
 
 A claim belongs to a holder: the Celery task that took it (its id, which its retries keep), or
 the batch that carries a batch-lane group (``batch-<key>``). Every transition of a claimed group
-is one conditional UPDATE that names the holder, and returns whether the caller still held it:
+is one conditional UPDATE that names the holder, and returns whether the caller still held it
+(and lets go of the inputs it claimed as in flight, ``store/inflight.py``):
 a worker that stalled past its lease (a GC pause, a lock wait, a suspended VM) finds the group
 given to another and must not call the provider, nor put the other's group back.
 
@@ -38,10 +39,18 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models import DateTimeField, ExpressionWrapper, Value
 from django.db.models.functions import Now
 
-from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob, GroupState, Lane, Status
+from project.embeddings.models import (
+    ACTIVE_STATUSES,
+    EmbeddingGroup,
+    EmbeddingJob,
+    GroupState,
+    InputClaim,
+    Lane,
+    Status,
+)
 from project.provider import claim_seconds, lease_expirations, lease_seconds, stall_seconds
 
 __all__ = [
@@ -128,12 +137,33 @@ def calling(group: EmbeddingGroup) -> bool:
     return bool(_held(group).update(lease_until=_in(lease_seconds())))
 
 
+MOVE_SQL = """
+    WITH released AS (
+        DELETE FROM {claims} WHERE group_id = %(group)s AND EXISTS (
+            SELECT 1 FROM {groups} WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s)
+    )
+    UPDATE {groups} SET state = %(state)s,
+        lease_until = CASE WHEN %(lease)s::float IS NULL THEN NULL ELSE now() + %(lease)s * interval '1 second' END
+    WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s
+"""
+
+
+def _move(group: EmbeddingGroup, state: str, lease: float | None) -> bool:
+    """One conditional UPDATE of a held group (and its inputs in flight let go, ``store/inflight.py``)."""
+    names = {"groups": EmbeddingGroup._meta.db_table, "claims": InputClaim._meta.db_table}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            MOVE_SQL.format(**names), {"group": group.pk, "holder": group.holder, "state": state, "lease": lease}
+        )
+        return cursor.rowcount == 1
+
+
 def later(group: EmbeddingGroup, wait_seconds: float) -> bool:
     """Give the claim back until a retry ``wait_seconds`` away: the lease covers the wait, then the stall time.
 
     False: it was no longer the caller's to give back (another holder's group stays as it is).
     """
-    return bool(_held(group).update(state=GroupState.PENDING, lease_until=_in(wait_seconds + stall_seconds())))
+    return _move(group, GroupState.PENDING, wait_seconds + stall_seconds())
 
 
 def release(group: EmbeddingGroup) -> bool:
@@ -143,7 +173,7 @@ def release(group: EmbeddingGroup) -> bool:
 
 def stored(group: EmbeddingGroup) -> bool:
     """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now."""
-    return bool(_held(group).update(state=GroupState.DONE, lease_until=None))
+    return _move(group, GroupState.DONE, None)
 
 
 def finish(group: EmbeddingGroup) -> bool:
@@ -153,7 +183,7 @@ def finish(group: EmbeddingGroup) -> bool:
 
 def fail(group: EmbeddingGroup) -> bool:
     """The group's inputs can never be embedded as they are (their chunks failed with the reason)."""
-    return bool(_held(group).update(state=GroupState.FAILED, lease_until=None))
+    return _move(group, GroupState.FAILED, None)
 
 
 def queued(group_id: int, lease: datetime) -> bool:
@@ -161,15 +191,40 @@ def queued(group_id: int, lease: datetime) -> bool:
     return bool(EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.PENDING).update(lease_until=lease))
 
 
-def expired(group: EmbeddingGroup, lease: datetime) -> bool:
-    """The sweep takes a group whose lease ran out (as it read it) back to pending, counting an expiration
-    if it was claimed; False if its task or another sweep got there first."""
-    was_claimed = group.state == GroupState.CLAIMED
-    return bool(
-        EmbeddingGroup.objects.filter(pk=group.pk, state=group.state, lease_until__lt=Now()).update(
-            state=GroupState.PENDING, expirations=F("expirations") + int(was_claimed), lease_until=lease
-        )
+EXPIRED_SQL = """
+    WITH expired AS (
+        SELECT g.id, g.state, g.tokens FROM {group} AS g JOIN {job} AS j ON j.id = g.job_id
+        WHERE g.state IN ('pending', 'claimed') AND g.lease_until < now() AND g.lane = 'sync'
+          AND j.status = 'running' {only_job}
+        ORDER BY g.id LIMIT %(most)s FOR UPDATE OF g SKIP LOCKED
+    ), queued AS (
+        SELECT e.id, e.state, sum(e.tokens) OVER (ORDER BY e.id) AS ahead FROM expired AS e
     )
+    UPDATE {group} AS g SET state = 'pending', expirations = g.expirations + (q.state = 'claimed')::int,
+        lease_until = now() + (%(queue_seconds)s + q.ahead * %(seconds_per_token)s) * interval '1 second'
+    FROM queued AS q WHERE g.id = q.id
+    RETURNING g.id, g.job_id, g.chunk_ids, g.interactive, g.expirations
+"""
+
+
+def expired(
+    *, queue_seconds: float, seconds_per_token: float, most: int, job_id: int | None = None
+) -> list[EmbeddingGroup]:
+    """The sweep takes up to ``most`` groups of running jobs whose lease ran out back to pending, in one statement.
+
+    Each counts an expiration if it was claimed, and gets a lease covering its place in the
+    queue: ``queue_seconds`` (the work already queued ahead of them all) plus its own share of
+    ``seconds_per_token`` times the tokens of the swept groups before it. Rows another sweep or
+    their task holds are skipped (``SKIP LOCKED``); a task that claims one after finds it pending.
+    """
+    names = {"group": EmbeddingGroup._meta.db_table, "job": EmbeddingJob._meta.db_table}
+    only_job = "AND g.job_id = %(job)s" if job_id is not None else ""
+    params = {"most": most, "queue_seconds": queue_seconds, "seconds_per_token": seconds_per_token, "job": job_id}
+    with connection.cursor() as cursor:
+        cursor.execute(EXPIRED_SQL.format(**names, only_job=only_job), params)
+        rows = cursor.fetchall()
+    fields = ("id", "job_id", "chunk_ids", "interactive", "expirations")
+    return [EmbeddingGroup(**dict(zip(fields, row, strict=True)), state=GroupState.PENDING) for row in rows]
 
 
 def poisoned(group: EmbeddingGroup) -> None:

@@ -35,18 +35,27 @@ BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
 QUEUE_SLACK = 1.5
 
 
-def queue_leases(tokens: Sequence[int]) -> list[datetime]:
-    """Leases for groups joining the queue: the limit's time for the work ahead of each, plus a claim's."""
+def seconds_per_token() -> float:
+    """What one queued token adds to the wait of the groups behind it: the limit's time, with slack."""
+    configured = limits()
+    return QUEUE_SLACK * configured.window_seconds / configured.tokens
+
+
+def queued_tokens() -> int:
+    """The tokens of every group waiting or in flight on the sync lane (one aggregate)."""
     ahead = EmbeddingGroup.objects.filter(
         state__in=UNFINISHED_GROUP_STATES, job__status__in=ACTIVE_STATUSES, lane=Lane.SYNC
     )
-    queued = ahead.aggregate(total=Sum("tokens"))["total"] or 0
-    configured = limits()
-    per_second = configured.tokens / configured.window_seconds
+    return ahead.aggregate(total=Sum("tokens"))["total"] or 0
+
+
+def queue_leases(tokens: Sequence[int]) -> list[datetime]:
+    """Leases for groups joining the queue: the limit's time for the work ahead of each, plus a claim's."""
+    queued, per_token = queued_tokens(), seconds_per_token()
     now, leases = life.database_now(), []
     for size in tokens:
         queued += size
-        leases.append(now + timedelta(seconds=QUEUE_SLACK * queued / per_second + stall_seconds()))
+        leases.append(now + timedelta(seconds=queued * per_token + stall_seconds()))
     return leases
 
 

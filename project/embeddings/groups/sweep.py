@@ -8,38 +8,36 @@ worker killed with it, a broker that forgot it) or its holder hung.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models.functions import Now
 
 from project.embeddings.groups import life
-from project.embeddings.groups.queue import group_send, queue_leases
-from project.embeddings.models import UNFINISHED_GROUP_STATES, EmbeddingGroup, Lane, Status
-from project.provider import lease_expirations
+from project.embeddings.groups.queue import group_send, queued_tokens, seconds_per_token
+from project.provider import lease_expirations, stall_seconds
 
 __all__ = ["groups_sweep"]
 
-SWEEP_BATCH = 1000  # groups one sweep takes at most; the next takes the rest
+SWEEP_BATCH = 10_000  # groups one sweep statement takes at most; the next statement takes the rest
 
 
 def groups_sweep(*, job_id: int | None = None) -> list[int]:
     """Re-enqueue the groups of running jobs whose lease ran out; returns their ids.
 
-    Taking over an expired claim counts an expiration, and the ``lease_expirations()``-th
-    pauses the job instead (``life.poisoned``).
+    One statement a batch (``life.expired``) and one aggregate of the queue, however many groups
+    ran out: the time grows with the backlog, not with its square (``bench/sweep.py``). Taking
+    over an expired claim counts an expiration, and the ``lease_expirations()``-th pauses the job
+    instead (``life.poisoned``).
     """
-    expired = EmbeddingGroup.objects.filter(
-        state__in=UNFINISHED_GROUP_STATES, lease_until__lt=Now(), job__status=Status.RUNNING, lane=Lane.SYNC
-    )
-    if job_id is not None:
-        expired = expired.filter(job_id=job_id)
-    swept = []
-    for group in expired.order_by("pk")[:SWEEP_BATCH]:
+    swept: list[int] = []
+    while True:
         with transaction.atomic():
-            if not life.expired(group, queue_leases([group.tokens])[0]):
-                continue  # another sweep, or its task, got there first
-            group.refresh_from_db()
-            if group.expirations >= lease_expirations():
+            taken = life.expired(
+                queue_seconds=queued_tokens() * seconds_per_token() + stall_seconds(),
+                seconds_per_token=seconds_per_token(), most=SWEEP_BATCH, job_id=job_id,
+            )  # fmt: skip
+            poisoned = [group for group in taken if group.expirations >= lease_expirations()]
+            for group in poisoned:
                 life.poisoned(group)
-                continue
-            transaction.on_commit(lambda group=group: group_send(group.pk, interactive=group.interactive))
-        swept.append(group.pk)
-    return swept
+            sent = [group for group in taken if group.expirations < lease_expirations()]
+            transaction.on_commit(lambda sent=sent: [group_send(g.pk, interactive=g.interactive) for g in sent])
+        swept += [group.pk for group in sent]
+        if len(taken) < SWEEP_BATCH:
+            return swept

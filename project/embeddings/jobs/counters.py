@@ -22,19 +22,19 @@ def count(job_id: int, **increments: int) -> None:
     tally.add(job_id, **increments)
 
 
-def _lock_chunks(chunk_ids: list[int]) -> None:
-    """Lock these chunks' rows (in id order: no deadlock) for the rest of the transaction.
+def _lock_chunks(chunk_ids: list[int]) -> list[int]:
+    """Lock these chunks' rows (in id order: no deadlock) for the rest of the transaction; returns those that exist.
 
     Two tasks failing the same chunks (a redelivery racing the original) take turns, so each
     counts only what it added; tasks of other groups never wait for each other.
     """
-    list(Chunk.objects.select_for_update().filter(pk__in=chunk_ids).order_by("pk").values_list("pk", flat=True))
+    return list(Chunk.objects.select_for_update().filter(pk__in=chunk_ids).order_by("pk").values_list("pk", flat=True))
 
 
 def fail_chunks(job_id: int, chunk_ids: list[int], reason: str) -> None:
     """Record that these chunks can never be embedded as they are, with the reason; counted once each."""
     with transaction.atomic():
-        _lock_chunks(chunk_ids)
+        chunk_ids = _lock_chunks(chunk_ids)  # a chunk deleted meanwhile (its document) has nothing to fail
         known = FailedChunk.objects.filter(job_id=job_id, chunk_id__in=chunk_ids)
         before = known.count()
         FailedChunk.objects.bulk_create(

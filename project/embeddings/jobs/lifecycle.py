@@ -15,6 +15,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from project.embeddings.batches.lane import lane_choose
+from project.embeddings.jobs.sending import committed_then_sent
 from project.embeddings.jobs.status import pause
 from project.embeddings.models import (
     ACTIVE_STATUSES,
@@ -27,7 +28,7 @@ from project.embeddings.models import (
     Status,
 )
 from project.embeddings.owners import Viewer, system_owner, visible
-from project.embeddings.plan.enqueue import Plan, job_enqueue
+from project.embeddings.plan.enqueue import NOTHING, PLANNABLE, Plan, job_enqueue
 from project.errors import JobNotFound, JobStateError
 from providers import encoding_for_model
 from providers.inputs import SPLIT
@@ -96,16 +97,17 @@ def job_resume(*, job_id: int, retry_failed: bool = False) -> Plan:
     so they are tried again; a completed job with failures reopens for them.
     """
     job = _job(job_id)
+    statuses = PLANNABLE
     if retry_failed:
         with transaction.atomic():
             forgotten, _ = FailedChunk.objects.filter(job=job).delete()
             EmbeddingJob.objects.filter(pk=job_id).update(failed_chunks=F("failed_chunks") - forgotten)
         job.refresh_from_db()
-        if forgotten and job.status == Status.COMPLETED:
-            job.status = Status.RUNNING
-    if job.status in (Status.COMPLETED, Status.CANCELLED):
-        return Plan(groups=[], chunks=0, tokens=0, inputs=0)
-    return job_enqueue(job)
+        if forgotten:
+            statuses = PLANNABLE | {Status.COMPLETED}  # it reopens for the chunks it failed
+    if job.status not in statuses:
+        return NOTHING
+    return job_enqueue(job, statuses=statuses)
 
 
 def job_pause(*, job_id: int, reason: str = "paused by a user") -> None:
@@ -133,7 +135,7 @@ def job_resume_paused(*, job_id: int, viewer: Viewer) -> EmbeddingJob:
     job = _job(job_id, viewer=viewer)
     if job.status not in RESUMABLE_STATUSES:
         raise JobStateError(f"job {job_id} is {job.status}; only a paused or failed job can be resumed")
-    with transaction.atomic():
+    with committed_then_sent(f"job {job_id}'s resume"):  # resumed, whatever the broker says after
         job_resume(job_id=job_id)
     job.refresh_from_db()
     return job

@@ -143,3 +143,30 @@ class UnindexedVector(models.Model):
 
     def __str__(self) -> str:
         return f"embedding {self.embedding_id} (segment {self.segment})"
+
+
+class InputClaim(models.Model):
+    """A new input a group is sending right now: another group of the same owner waits for its vector.
+
+    Two groups can hold the same new input (two ingest batches of one streaming job, two jobs of
+    one owner): the first to claim its address (``store/inflight.py``) sends it, and the other
+    comes back for the stored vector (``store/reuse.py``) instead of paying for it too. A claim
+    lives as long as its group's call (``lease_until``) and goes with the group's next change
+    (``groups/life.py``); one whose group died runs out and may be taken.
+    """
+
+    owner_id = models.BigIntegerField()
+    model = models.CharField(max_length=100)
+    dimensions = models.PositiveIntegerField()
+    address = models.CharField(max_length=64, help_text="The input's content address (store.reuse.input_hash).")
+    group_id = models.BigIntegerField()
+    lease_until = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner_id", "model", "dimensions", "address"], name="input_claim_unique")
+        ]
+        indexes = [models.Index(fields=["group_id"], name="input_claim_group")]
+
+    def __str__(self) -> str:
+        return f"{self.address[:12]} sent by group {self.group_id}"

@@ -18,7 +18,7 @@ from project.embeddings.groups.queue import BULK, INTERACTIVE, groups_create, gr
 from project.embeddings.index import segments
 from project.embeddings.jobs import tally
 from project.embeddings.jobs.status import finish_if_done, pending_chunks
-from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob
+from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob, Status
 from project.embeddings.plan.preflight import dimensions_check
 from project.embeddings.store.reuse import input_hash, reuse_stored
 from project.errors import GroupNeverFits
@@ -28,7 +28,7 @@ from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 from providers.planning import is_short
 
-__all__ = ["Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
+__all__ = ["PLANNABLE", "Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
 
 
 @dataclass(frozen=True)
@@ -100,12 +100,19 @@ def job_plan(
     )
 
 
-def job_enqueue(job: EmbeddingJob) -> Plan:
+# The statuses a job may be planned from: every one a person does not choose (a cancel is final)
+PLANNABLE = frozenset({Status.QUEUED, Status.RUNNING, Status.PAUSED, Status.FAILED})
+NOTHING = Plan(groups=[], chunks=0, tokens=0, inputs=0)
+
+
+def job_enqueue(job: EmbeddingJob, *, statuses: frozenset[str] = PLANNABLE) -> Plan:
     """Reuse what is stored, plan the rest, record the job's totals, mark it running, enqueue after commit.
 
     Under the job's row lock, so two resumes at once take turns: the second finds the first's
     groups live and plans nothing twice. Pending groups are sent again (a task of one still
-    queued finds it claimed or done); claimed ones are left to their holder.
+    queued finds it claimed or done); claimed ones are left to their holder. The status is
+    checked under the lock: a job no longer in ``statuses`` (cancelled, or paused since a sweep
+    read it as running) is left as it is and nothing is planned.
     A small job goes to the interactive lane: its own queue, and the share of the limit that
     bulk work leaves free, so a running backfill cannot starve it. A large one loads in bulk
     mode, outside the live index (``index/``).
@@ -113,6 +120,8 @@ def job_enqueue(job: EmbeddingJob) -> Plan:
     dimensions_check(job.dimensions)
     with transaction.atomic():
         job = EmbeddingJob.objects.select_for_update(no_key=True).get(pk=job.pk)
+        if job.status not in statuses:  # a person cancelled or paused it since the caller read it
+            return NOTHING
         _load_segment_choose(job)  # first: the copies reuse writes go where the job's rows go
         reused = reuse_stored(job)
         tally.fold(job.pk)  # the totals below build on the job's counters: every tally counted first

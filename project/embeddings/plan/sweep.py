@@ -35,7 +35,7 @@ def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> l
         # complete. Re-planning it would hold its row lock over a scan of every chunk (seconds
         # for a large backfill) while that task waits to complete it; the check is cheap.
         if pending_chunks(job).exists():
-            job_enqueue(job)
+            job_enqueue(job, statuses=frozenset({EmbeddingJob.Status.RUNNING}))  # never un-pauses
         else:
             finish_if_done(job.pk, exact=True)
     return swept

@@ -30,6 +30,7 @@ from project.embeddings.jobs.counters import count, fail_chunks
 from project.embeddings.jobs.status import finish_if_done, pause
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob
 from project.embeddings.store.copy import vectors_store
+from project.embeddings.store.inflight import WAIT_FOR_ANOTHER
 from project.embeddings.store.reuse import reuse_stored
 from providers.inputs import combine
 
@@ -53,13 +54,16 @@ def store_paid(
     *,
     batch: bool = False,
     waits: int = 0,
+    rest_waiting: bool = False,
 ) -> int:
     """Store what a paid response holds; fail the inputs it lacks; pause the job for what it cannot store.
 
     ``group`` is the claimed group that sent ``todo`` (its holder: the task, or the batch);
     ``vectors`` are in the order ``todo`` sent its texts; ``tokens`` is what the provider billed;
     ``batch``: paid on the batch lane (at its price); ``waits``: times the limiter said "not now" on
-    the way (counted with the store). Returns how many embeddings are new.
+    the way (counted with the store); ``rest_waiting``: the group holds inputs another group is
+    sending (``inflight.py``), so it goes back to wait for them instead of being done. Returns
+    how many embeddings are new.
     """
     matched = match_vectors(todo, vectors, job.dimensions)
     if matched.wrong_dimensions is not None:
@@ -70,7 +74,7 @@ def store_paid(
         _unstorable(job, group, tokens, reason, batch=batch)
         return 0
     try:
-        new = _store_patiently(job, group, matched, tokens, batch=batch, waits=waits)
+        new = _store_patiently(job, group, matched, tokens, batch=batch, waits=waits, done=not rest_waiting)
     except VECTORS_UNSTORABLE as exc:
         _unstorable(job, group, tokens, f"the vectors could not be stored: {exc}".strip(), batch=batch)
         return 0
@@ -118,13 +122,13 @@ def match_vectors(todo: list[Send], vectors: list[np.ndarray], dimensions: int) 
 
 
 def _store_patiently(
-    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int
+    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int, done: bool
 ) -> int:
     """:func:`_store_once`, tried again while PostgreSQL is away, for up to ``STORE_PATIENCE`` seconds."""
     deadline, pause_for = time.monotonic() + STORE_PATIENCE, 0.25
     while True:
         try:
-            return _store_once(job, group, matched, tokens, batch=batch, waits=waits)
+            return _store_once(job, group, matched, tokens, batch=batch, waits=waits, done=done)
         except DATABASE_UNAVAILABLE:
             if time.monotonic() + pause_for > deadline:
                 raise
@@ -134,7 +138,7 @@ def _store_patiently(
 
 
 def _store_once(
-    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int
+    job: EmbeddingJob, group: EmbeddingGroup, matched: Matched, tokens: int, *, batch: bool, waits: int, done: bool
 ) -> int:
     """One transaction: the vectors (binary COPY), their copies, the group done, the counters.
 
@@ -151,7 +155,7 @@ def _store_once(
             segment=segment,
         )  # fmt: skip
         reuse_stored(job, chunk_ids=list(matched.copies))  # counts its copies in a tally of its own
-        held = life.stored(group)
+        held = life.stored(group) if done else not life.later(group, WAIT_FOR_ANOTHER)
         tally.add(
             job.pk, segment=segment, rows=new, embedded_chunks=new, embedded_tokens=tokens,
             batch_tokens=tokens if batch else 0, groups_done=int(held), requests=1, limiter_waits=waits,

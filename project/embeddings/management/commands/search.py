@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from project.embeddings.owners import owner_named
 from project.embeddings.search.query import search
 from project.errors import expected
+from project.schema import require_migrated
 
 
 class Command(BaseCommand):
@@ -19,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, query, k, threshold, collection, owner, **options):
         try:
+            require_migrated()  # before the query's embedding is paid for
             viewer = owner_named(owner) if owner else None
             hits = search(query, viewer=viewer, k=k, threshold=threshold, collection=collection)
         except expected() as exc:
