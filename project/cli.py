@@ -161,6 +161,9 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from project.running import adopt
+
+    adopt(embedded.home_dir())  # the simulator a running `tollgate up` of this home started, if any
     with _django(start_services=False):
         from project.monitoring.status import status_snapshot
         from project.monitoring.terminal import WATCH_SECONDS, show, watch

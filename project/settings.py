@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our own static files, no CDN
     "project.embeddings",
     "project.api",
     "project.dashboard",
@@ -152,6 +153,11 @@ TOLLGATE_GROUP_TOKENS = env.int("TOLLGATE_GROUP_TOKENS", default=0)  # 0: 1% of 
 TOLLGATE_BULK_RESERVE = env.float("TOLLGATE_BULK_RESERVE", default=0.01)
 # Jobs of at most this many tokens (a few documents posted from the web) take the interactive lane.
 TOLLGATE_INTERACTIVE_MAX_TOKENS = env.int("TOLLGATE_INTERACTIVE_MAX_TOKENS", default=10_000)
+# Search results less similar than this (cosine, -1..1) are noise, not matches: the dashboard and
+# GET /api/search (unless it names a threshold) leave them out and say there is no good match.
+# 0.1 hides the near-orthogonal texts of the simulator and below-chance hits of any model; for
+# text-embedding-3 models, 0.2-0.3 keeps only related text.
+TOLLGATE_MIN_SIMILARITY = env.float("TOLLGATE_MIN_SIMILARITY", default=0.1)
 # Bulk mode (project/embeddings/indexing.py): a job of at least this many chunks loads its rows
 # into segments the HNSW index does not maintain row by row, and each full segment (and the last)
 # is indexed in one bulk build; smaller jobs go straight into the live, row-by-row index.
@@ -242,6 +248,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest text, watch embedding jobs, search, and read the shared rate limit's usage.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
@@ -253,7 +262,7 @@ FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="")  # "user:password";
 # Where Flower listens; beyond loopback only with FLOWER_BASIC_AUTH (manage.py flower refuses otherwise).
 TOLLGATE_FLOWER_ADDRESS = env.str("TOLLGATE_FLOWER_ADDRESS", default="")
 TOLLGATE_FLOWER_URL = env.str("TOLLGATE_FLOWER_URL", default="http://127.0.0.1:5555/")
-# GET /metrics also accepts "Authorization: Bearer <this>" (for Prometheus); unset: users and API tokens only.
+# GET /metrics also accepts "Authorization: Bearer <this>" (for Prometheus); unset: staff users and their tokens only.
 TOLLGATE_METRICS_TOKEN = env.str("TOLLGATE_METRICS_TOKEN", default="")
 
 # --- deploying safely (docs/OPERATIONS.md, "Deploying safely") ----------------------------------

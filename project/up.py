@@ -7,6 +7,7 @@ stopped on Ctrl-C or SIGTERM, or when one of them dies; a worker that dies is re
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from project.errors import LaunchError
 from project.launch import Service, WorkerPool, start_beat, start_flower, start_web, start_workers, wait_for_workers
 from project.pipeline import simulated_provider
 from project.provider import is_configured
+from project.running import recorded
 
 POLL_SECONDS = 0.5
 
@@ -53,6 +55,7 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
             if not is_configured():
                 base_url = stack.enter_context(simulated_provider())
                 say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {base_url}")
+                stack.enter_context(recorded(settings.TOLLGATE_HOME, _simulator_environment()))
             flower_address = _flower_address()
             flower_url = f"http://{'127.0.0.1' if flower_address == '0.0.0.0' else flower_address}:{options.flower_port}/"
             child_env = {"TOLLGATE_FLOWER_URL": flower_url} if options.flower else {"TOLLGATE_FLOWER_URL": ""}
@@ -70,9 +73,10 @@ def up(options: UpOptions, *, say: Callable[[str], None] = print) -> int:
             stack.callback(services[-1].stop)
             wait_for_workers(celery_app, options.workers, pool=pool, say=say)
             host = "127.0.0.1" if options.address in ("0.0.0.0", "::") else options.address
-            say(f"dashboard   http://{host}:{options.port}/   (log in: uv run python manage.py createsuperuser)")
-            say(f"API         http://{host}:{options.port}/api/   schema /api/schema/   "
-                "(token: uv run python manage.py api_token NAME)")  # fmt: skip
+            site = f"http://{host}:{options.port}"
+            say(f"dashboard   {site}/   (log in: manage.py createsuperuser, or dashboard_password NAME for a user)")
+            say(f"API         {site}/api/   docs {site}/api/docs/   (token: manage.py api_token NAME)")
+            say("status      uv run tollgate status [--watch], in another terminal too")
             if options.flower:
                 auth = "basic auth from FLOWER_BASIC_AUTH" if settings.FLOWER_BASIC_AUTH else "127.0.0.1 only, no auth"
                 say(f"Flower      {flower_url}   ({auth})")
@@ -94,6 +98,16 @@ def refuse_unsafe(options: UpOptions) -> None:
         problem = flower_auth_problem(settings.FLOWER_BASIC_AUTH, address=_flower_address())
     if problem:
         raise LaunchError(problem)
+
+
+def _simulator_environment() -> dict[str, str]:
+    """What ``tollgate status`` needs to read the limit ``up``'s simulator and workers share (project/running.py)."""
+    names = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "TOLLGATE_BATCH_POLL_SECONDS")
+    environment = {name: os.environ[name] for name in names if name in os.environ}
+    environment["TOLLGATE_RPM"] = str(settings.TOLLGATE_RPM)
+    environment["TOLLGATE_TPM"] = str(settings.TOLLGATE_TPM)
+    environment["TOLLGATE_WINDOW_SECONDS"] = str(settings.TOLLGATE_WINDOW_SECONDS)
+    return environment
 
 
 def _flower_address() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.embeddings import pending
 from project.embeddings.batches import driver, results
 from project.embeddings.index import builder
 from project.embeddings.plan.sweep import sweep_stalled
@@ -55,12 +56,15 @@ def index_maintain(self) -> int:
     """Build the HNSW indexes of backfills' closed segments, and merge them when nothing loads.
 
     Asked for when a segment fills or a bulk job ends, and by beat every sweep. One runs at a
-    time: a request that finds another maintainer busy comes back shortly, so none is lost.
-    Returns how many indexes it built.
+    time: a request that finds another maintainer busy comes back shortly, so none is lost, and
+    only one such copy waits (``project/embeddings/pending.py``). Returns how many indexes it built.
     """
+    pending.running(INDEX_MAINTAIN, self.request.id)
     built = builder.maintain()
     if built is None:
-        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        if pending.come_back(INDEX_MAINTAIN, self.request.id):
+            raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        return 0
     return len(built)
 
 
@@ -71,12 +75,15 @@ def batches_drive(self) -> int:
 
     Run by beat every ``TOLLGATE_BATCH_POLL_SECONDS`` and asked for when batch-lane groups
     commit; it returns at once instead of sleeping on a batch. One runs at a time: a request that
-    finds another driver busy comes back shortly, so new groups never wait a whole poll.
-    Returns how many batches it formed.
+    finds another driver busy comes back shortly, so new groups never wait a whole poll, and only
+    one such copy waits (``project/embeddings/pending.py``). Returns how many batches it formed.
     """
+    pending.running(BATCHES_DRIVE, self.request.id)
     report = driver.drive()
     if report is None:
-        raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        if pending.come_back(BATCHES_DRIVE, self.request.id):
+            raise self.retry(countdown=MAINTAIN_RETRY_SECONDS)
+        return 0
     return report.formed
 
 

@@ -58,6 +58,16 @@ class DocumentsInSerializer(serializers.Serializer):
     lane = serializers.ChoiceField(choices=["sync", "batch", "auto"], required=False, default="sync", help_text=LANE_HELP)
 
 
+class FileOutcomeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=["stored", "already stored", "skipped", "refused"],
+        help_text="stored; already stored (the same text is one of your documents already); skipped (empty); "
+        "refused (not text: an upload with a refused file stores nothing).",
+    )
+    notes = serializers.ListField(child=serializers.CharField(), help_text='Why: "empty", "removed 2 NUL byte(s)".')
+
+
 class SubmissionSerializer(serializers.Serializer):
     job = serializers.IntegerField(source="job.pk")
     status = serializers.CharField(source="job.status")
@@ -70,6 +80,7 @@ class SubmissionSerializer(serializers.Serializer):
     tokens = serializers.IntegerField(source="plan.tokens")
     skipped = serializers.ListField(child=serializers.CharField(), source="report.skipped")
     warnings = serializers.ListField(child=serializers.CharField(), source="report.warnings")
+    files = FileOutcomeSerializer(many=True, help_text="A multipart upload's files, each with its outcome.")
 
 
 class ChunkCountsSerializer(serializers.Serializer):
@@ -96,7 +107,8 @@ class ReuseSerializer(serializers.Serializer):
 class RequestCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField(source="job.total_groups", help_text="Request groups the job was packed into.")
     groups_done = serializers.IntegerField(source="job.groups_done")
-    done = serializers.IntegerField(source="job.requests", help_text="Requests sent, retries included.")
+    done = serializers.IntegerField(source="job.requests", help_text="Requests answered, retries included.")
+    in_flight = serializers.IntegerField(help_text="Requests being sent now: groups a worker holds.")
 
 
 class IndexBuildSerializer(serializers.Serializer):
@@ -127,7 +139,13 @@ class JobSerializer(serializers.Serializer):
     lane = serializers.CharField(source="job.lane", help_text="sync, or batch (the OpenAI Batch API).")
     model = serializers.CharField(source="job.model")
     percent = serializers.FloatField()
-    eta_seconds = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True, help_text="Null when the job is not running.")
+    eta_basis = serializers.ChoiceField(
+        source="eta.basis",
+        choices=["measured", "limit", ""],
+        help_text="measured: the job's own pace so far; limit: nothing measured yet, the shared limit's rate "
+        "(a floor: the job takes at least this long).",
+    )
     chunks = ChunkCountsSerializer(source="*")
     tokens = TokenCountsSerializer(source="*")
     requests = RequestCountsSerializer(source="*")
@@ -163,7 +181,14 @@ class SearchQuerySerializer(serializers.Serializer):
     q = serializers.CharField(max_length=MAX_QUERY_CHARS, trim_whitespace=False, validators=[storable])
     k = serializers.IntegerField(min_value=1, max_value=100, default=5)
     collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=[storable])
-    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None)
+    threshold = serializers.FloatField(
+        min_value=-1.0,
+        max_value=1.0,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The least similarity a hit may have; default TOLLGATE_MIN_SIMILARITY (0.1), -1 for every hit.",
+    )
 
 
 class SearchHitSerializer(serializers.Serializer):

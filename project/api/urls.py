@@ -1,11 +1,16 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView
+from django.views.generic import TemplateView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from . import views
 
 app_name = "api"
 
+# The schema and its documentation are public, like this page: they say how to call, not what anyone stored.
+PUBLIC = {"permission_classes": [], "authentication_classes": []}
+
 urlpatterns = [
+    path("", TemplateView.as_view(template_name="api/index.html"), name="index"),
     path("documents", views.DocumentsView.as_view(), name="documents"),
     path("jobs", views.JobListView.as_view(), name="job-list"),
     path("jobs/<int:pk>", views.JobDetailView.as_view(), name="job-detail"),
@@ -15,5 +20,7 @@ urlpatterns = [
     path("jobs/<int:pk>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
     path("search", views.SearchView.as_view(), name="search"),
     path("limits", views.LimitsView.as_view(), name="limits"),
-    path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
 ]

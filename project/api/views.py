@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from project.embeddings.ingest.documents import TextInput, upload_texts
+from project.embeddings.ingest.documents import TextInput
+from project.embeddings.ingest.uploads import SKIPPED, UploadReading, uploads_read
 from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
-from project.embeddings.jobs.progress import job_progress
 from project.embeddings.jobs.selectors import job_failures, job_get, job_list
 from project.embeddings.jobs.submit import documents_submit
 from project.embeddings.models import EmbeddingJob
 from project.embeddings.search.query import search
+from project.monitoring.figures import job_figures, jobs_figures
 from project.monitoring.limiter import limiter_view
 
 from . import serializers as s
@@ -44,12 +47,21 @@ class DocumentsView(APIView):
         message = upload_too_large(request)
         if message:
             raise ApiError("payload_too_large", message)
-        texts, lane = self._files(request) if request.content_type.startswith("multipart/") else self._json(request)
+        reading = None
+        if request.content_type.startswith("multipart/"):
+            texts, lane, reading = self._files(request)
+        else:
+            texts, lane = self._json(request)
         key = request.headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_LENGTH]
         submission = documents_submit(texts=texts, owner=request.user, idempotency_key=key, lane=lane)
         url = reverse("api:job-detail", args=[submission.job.pk])
-        body = s.SubmissionSerializer({"job": submission.job, "report": submission.report, "plan": submission.plan,
-                                       "url": url, "documents": len(submission.report.documents)}).data  # fmt: skip
+        report = submission.report
+        if reading is not None:  # each file's outcome, as the dashboard lists them
+            report.skipped += [f.line for f in reading.files if f.outcome == SKIPPED]
+            report.warnings += [f.line for f in reading.files if f.outcome != SKIPPED and f.notes]
+        body = s.SubmissionSerializer({"job": submission.job, "report": report, "plan": submission.plan, "url": url,
+                                       "documents": len(report.documents),
+                                       "files": reading.files if reading else []}).data  # fmt: skip
         headers = {"Location": url, **({"Idempotent-Replayed": "true"} if submission.replayed else {})}
         return Response(body, status=status.HTTP_200_OK if submission.replayed else status.HTTP_202_ACCEPTED,
                         headers=headers)  # fmt: skip
@@ -69,7 +81,8 @@ class DocumentsView(APIView):
         ]
         return texts, lane
 
-    def _files(self, request: Request) -> tuple[list[tuple[str, TextInput]], str]:
+    def _files(self, request: Request) -> tuple[list[tuple[str, TextInput]], str, UploadReading]:
+        """The files as texts, all or nothing: one that is not text refuses the whole upload (a 400 naming each)."""
         data = {
             "files": request.FILES.getlist("files"),
             "collection": request.data.get("collection", "default"),
@@ -77,10 +90,14 @@ class DocumentsView(APIView):
         }
         serializer = s.FilesInSerializer(data=data)
         serializer.is_valid(raise_exception=True)
-        uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
-        texts = upload_texts(files=uploads)
         collection = serializer.validated_data["collection"]
-        return [(collection, text) for text in texts], serializer.validated_data["lane"]
+        uploads = [(upload.name, upload.read()) for upload in serializer.validated_data["files"]]
+        reading = uploads_read(files=uploads, owner=request.user, collection=collection)
+        if reading.refused:
+            refused = "; ".join(f.line for f in reading.refused)
+            message = f"{len(reading.refused)} of {len(reading.files)} files are not text, so nothing was stored: {refused}"
+            raise ValidationError({"files": [message]})
+        return [(collection, text) for text in reading.texts], serializer.validated_data["lane"], reading
 
 
 class JobListView(ListAPIView):
@@ -92,14 +109,14 @@ class JobListView(ListAPIView):
 
     def list(self, request: Request, *args, **kwargs) -> Response:
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(s.JobSerializer([job_progress(j) for j in page], many=True).data)
+        return self.get_paginated_response(s.JobSerializer(jobs_figures(page), many=True).data)
 
 
 class JobDetailView(APIView):
     @extend_schema(responses=s.JobSerializer)
     def get(self, request: Request, pk: int) -> Response:
         job = job_get(job_id=pk, viewer=request.user)
-        body = s.JobSerializer(job_progress(job)).data
+        body = s.JobSerializer(job_figures(job)).data
         body["failures_url"] = reverse("api:job-failures", args=[pk])
         return Response(body)
 
@@ -117,7 +134,7 @@ class _JobActionView(APIView):
     @extend_schema(request=None, responses={200: s.JobSerializer, 404: None, 409: None})
     def post(self, request: Request, pk: int) -> Response:
         job = self.service(job_id=pk, viewer=request.user)
-        return Response(s.JobSerializer(job_progress(job)).data)
+        return Response(s.JobSerializer(job_figures(job)).data)
 
 
 class JobPauseView(_JobActionView):
@@ -144,7 +161,7 @@ class SearchView(APIView):
             params["q"],
             viewer=request.user,
             k=params["k"],
-            threshold=params["threshold"],
+            threshold=settings.TOLLGATE_MIN_SIMILARITY if params["threshold"] is None else params["threshold"],
             collection=params["collection"] or None,
         )
         return Response(s.SearchHitSerializer(hits, many=True).data)

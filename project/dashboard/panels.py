@@ -6,6 +6,7 @@ the data (and :mod:`.charts` the geometry). An expected failure is a message in 
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ from project.embeddings.models import ACTIVE_STATUSES
 from project.monitoring.limiter import limiter_view
 from project.monitoring.queues import queue_depths
 from project.monitoring.timeline import job_timeline
-from project.monitoring.workers import workers_status
+from project.monitoring.workers import WorkersStatus, workers_status
 
 from .charts import limiter_charts, progress_chart
 from .errors import expected, user_message
@@ -51,10 +52,16 @@ def progress(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def workers(request: HttpRequest) -> HttpResponse:
+async def workers(request: HttpRequest) -> HttpResponse:
+    """Async: the broadcast waits up to a second and a half for the workers' replies, in a thread of its own,
+    so the web process's other requests (which Django's ASGI handler runs in one thread) never wait behind it."""
     try:
-        status, queues, error = workers_status(), queue_depths(), ""
+        (status, queues), error = await sync_to_async(_workers_look, thread_sensitive=False)(), ""
     except expected() as exc:
-        status, queues, error = None, None, user_message(exc)
+        (status, queues), error = (None, None), user_message(exc)
     context = {"status": status, "queues": queues, "error": error, "flower_url": settings.TOLLGATE_FLOWER_URL}
     return render(request, "dashboard/_workers.html", context)
+
+
+def _workers_look() -> tuple[WorkersStatus, dict[str, int] | None]:
+    return workers_status(), queue_depths()

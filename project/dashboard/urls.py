@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import job_page, panels, views
+from . import job_page, panels, search, upload, views
 
 app_name = "dashboard"
 
@@ -9,8 +9,8 @@ urlpatterns = [
     path("dashboard/jobs", views.jobs, name="jobs"),
     path("dashboard/limits", views.limits, name="limits"),
     path("dashboard/failures", views.failures, name="failures"),
-    path("dashboard/search", views.search, name="search"),
-    path("dashboard/upload", views.upload, name="upload"),
+    path("dashboard/search", search.search, name="search"),
+    path("dashboard/upload", upload.upload, name="upload"),
     path("dashboard/jobs/<int:pk>/live", job_page.job_live, name="job-live"),
     path("dashboard/jobs/<int:pk>/failures", job_page.job_failures, name="job-failures"),
     path("dashboard/jobs/<int:pk>/<str:action>", views.job_action, name="job-action"),

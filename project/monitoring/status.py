@@ -12,10 +12,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from project.embeddings.jobs.progress import JobProgress, job_progress
 from project.embeddings.jobs.selectors import job_list
 from project.errors import expected
 
+from .figures import JobFigures, jobs_figures
 from .limiter import limiter_view
 from .queues import queue_depths
 from .workers import workers_status
@@ -30,7 +30,7 @@ def status_snapshot(*, jobs: int = JOBS_SHOWN) -> dict[str, Any]:
     return {
         "at": now.isoformat(),
         # the operator's view: every job
-        "jobs": [_job(job_progress(job, now=now)) for job in job_list(viewer=None)[:jobs]],
+        "jobs": [_job(figures) for figures in jobs_figures(job_list(viewer=None)[:jobs], now=now)],
         "limiter": _part(_limiter),
         "workers": _part(_workers),
         "queues": _part(queue_depths),
@@ -44,7 +44,7 @@ def _part(read: Any) -> Any:
         return {"error": str(exc)}
 
 
-def _job(progress: JobProgress) -> dict[str, Any]:
+def _job(progress: JobFigures) -> dict[str, Any]:
     job = progress.job
     return {
         "id": job.pk,
@@ -56,10 +56,12 @@ def _job(progress: JobProgress) -> dict[str, Any]:
         "percent": progress.percent,
         "chunks": {"done": progress.done_chunks, "total": job.total_chunks, "failed": job.failed_chunks},
         "tokens": {"done": job.embedded_tokens, "total": job.total_tokens},
-        "requests": job.requests,
+        "requests": job.requests,  # answered and counted
+        "requests_in_flight": progress.in_flight,  # being sent now (a worker holds the group)
         "http_429": job.http_429,
         "limiter_waits": job.limiter_waits,
-        "eta_seconds": progress.eta_seconds if progress.active else None,
+        "eta_seconds": progress.eta.seconds,
+        "eta_basis": progress.eta.basis,  # "measured": the job's pace so far; "limit": the limit's, a floor
         "last_error": job.last_error,
     }
 
@@ -88,6 +90,7 @@ def _workers() -> dict[str, Any]:
     return {
         "online": len(status.workers),
         "running": status.running,
+        "embedding": status.embedding,  # of the running tasks, embed_group ones: a group in flight each
         "tasks_per_second": status.tasks_per_second,
         "workers": [asdict(worker) for worker in status.workers],
     }

@@ -11,11 +11,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .eta import LIMIT, eta_label
+from .humane import count
 from .status import status_snapshot
 
 __all__ = ["show", "watch"]
 
 WATCH_SECONDS = 1.0  # how often --watch redraws
+PIPE_WIDTH = 200  # columns when the output is a file or a pipe: wide enough that no line is cut or wrapped
 
 
 def _gauge(name: str, part: dict[str, Any], window: float) -> Table:
@@ -23,7 +26,7 @@ def _gauge(name: str, part: dict[str, Any], window: float) -> Table:
     row.add_row(
         Text(f"{name:>8}"),
         ProgressBar(total=max(1, part["limit"]), completed=part["used"], width=30),
-        Text(f"{part['used']:,} / {part['limit']:,} per {window:g} s ({part['percent']:.1f}%)"),
+        Text(f"{count(part['used'])} / {count(part['limit'])} per {window:g} s ({part['percent']:.1f}%)"),
     )
     return row
 
@@ -35,8 +38,8 @@ def _limiter(part: dict[str, Any]) -> RenderableType:
     state = Text(f"cooling down after a 429: {cooldown:.1f} s", style="bold red") if cooldown else Text("open", style="green")
     totals = part["totals"]
     summary = Text(
-        f"  since the history began: {totals['requests']:,} requests, {totals['tokens']:,} tokens, "
-        f"{totals['waits']:,} waits, {totals['http_429']} 429s, {totals['cooldowns']} cooldowns",
+        f"  since the history began: {count(totals['requests'])} requests, {count(totals['tokens'])} tokens, "
+        f"{count(totals['waits'])} waits, {count(totals['http_429'])} 429s, {count(totals['cooldowns'])} cooldowns",
         style="dim",
     )
     title = Text(f"shared limit ({part['model']}): ", style="bold") + state
@@ -51,22 +54,28 @@ def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:
     for column in ("job", "status", "lane", "done", "chunks", "tokens", "requests", "429s", "waits", "ETA"):
         table.add_column(column, justify="left" if column in ("status", "lane") else "right")
     for job in jobs:
-        eta = "–" if job["eta_seconds"] is None else f"{job['eta_seconds']:.0f} s"
         chunks, tokens = job["chunks"], job["tokens"]
-        failed = f" ({chunks['failed']} failed)" if chunks["failed"] else ""
+        failed = f" ({count(chunks['failed'])} failed)" if chunks["failed"] else ""
+        flying = job.get("requests_in_flight") or 0
         table.add_row(
             str(job["id"]),
             job["status"],
             _lane(job),
             f"{job['percent']:.1f}%",
-            f"{chunks['done']:,}/{chunks['total']:,}{failed}",
-            f"{tokens['done']:,}/{tokens['total']:,}",
-            str(job["requests"]),
-            str(job["http_429"]),
-            str(job["limiter_waits"]),
-            eta,
+            f"{count(chunks['done'])}/{count(chunks['total'])}{failed}",
+            f"{count(tokens['done'])}/{count(tokens['total'])}",
+            count(job["requests"]) + (f" +{count(flying)} in flight" if flying else ""),
+            count(job["http_429"]),
+            count(job["limiter_waits"]),
+            _eta(job),
         )
     return table
+
+
+def _eta(job: dict[str, Any]) -> str:
+    """``≈ 2 min 5 s`` at the job's measured pace, ``≥ 13 s (limit)`` before it has one, ``–`` when not running."""
+    label = eta_label(job["eta_seconds"], job.get("eta_basis", ""))
+    return f"{label} (limit)" if job.get("eta_basis") == LIMIT and job["eta_seconds"] is not None else label
 
 
 def _lane(job: dict[str, Any]) -> str:
@@ -78,9 +87,14 @@ def _lane(job: dict[str, Any]) -> str:
 def _workers(part: dict[str, Any], queues: Any) -> RenderableType:
     if "error" in part:
         return Text(f"workers: {part['error']}", style="yellow")
-    line = Text(f"workers: {part['online']} online, {part['running']} tasks running, {part['tasks_per_second']} tasks/s", style="bold")
+    embedding = f" ({count(part['embedding'])} embedding a group)" if part.get("running") else ""
+    line = Text(
+        f"workers: {count(part['online'])} online, {count(part['running'])} tasks running{embedding}, "
+        f"{part['tasks_per_second']} tasks/s",
+        style="bold",
+    )
     if isinstance(queues, dict) and "error" not in queues:
-        line += Text("   waiting: " + ", ".join(f"{lane} {depth}" for lane, depth in queues.items()))
+        line += Text("   waiting: " + ", ".join(f"{lane} {count(depth)}" for lane, depth in queues.items()))
     elif isinstance(queues, dict):
         line += Text(f"   queues: {queues['error']}", style="yellow")
     return line
@@ -97,13 +111,19 @@ def render(snapshot: dict[str, Any]) -> RenderableType:
     )
 
 
+def _console() -> Console:
+    """The terminal's own width; to a file or a pipe, wide enough that nothing is cut at 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=PIPE_WIDTH)
+
+
 def show(console: Console | None = None) -> None:
-    (console or Console()).print(render(status_snapshot()))
+    (console or _console()).print(render(status_snapshot()))
 
 
 def watch(console: Console | None = None, *, seconds: float = WATCH_SECONDS) -> None:
     """Redraw in place until Ctrl-C (which the CLI turns into exit code 130)."""
-    with Live(render(status_snapshot()), console=console or Console(), auto_refresh=False) as live:
+    with Live(render(status_snapshot()), console=console or _console(), auto_refresh=False) as live:
         while True:
             time.sleep(seconds)
             live.update(render(status_snapshot()), refresh=True)

@@ -13,9 +13,9 @@ from django.db import connection
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from project.embeddings.jobs.progress import JobProgress, job_progress
 from project.embeddings.models import EmbeddingJob
 
+from .figures import JobFigures, job_figures
 from .models import SAMPLE_SECONDS, JobSample
 
 __all__ = ["JobTimeline", "ProgressPoint", "job_timeline"]
@@ -32,9 +32,9 @@ class ProgressPoint:
 
 @dataclass(frozen=True)
 class JobTimeline:
-    """A job's progress (counters and ETA, :func:`job_progress`) and its points, oldest first."""
+    """A job's figures (counters, in flight, ETA: :func:`job_figures`) and its points, oldest first."""
 
-    progress: JobProgress
+    progress: JobFigures
     points: tuple[ProgressPoint, ...]
     now: datetime
 
@@ -44,9 +44,8 @@ class JobTimeline:
 
     @property
     def eta_at(self) -> datetime | None:
-        """When the job should end at its measured pace, for a running (or queued) job."""
-        eta = self.progress.eta_seconds
-        return self.now + timedelta(seconds=eta) if self.progress.active and eta is not None else None
+        """When a running (or queued) job should end (``eta.py``: at its pace, or at least at the limit's)."""
+        return self.progress.eta.at
 
     def percent(self, point: ProgressPoint) -> float:
         total = self.job.total_chunks
@@ -56,7 +55,7 @@ class JobTimeline:
 def job_timeline(job: EmbeddingJob, *, most: int = MOST_POINTS, now: datetime | None = None) -> JobTimeline:
     """The job's progress points, at most ``most`` of them, and its ETA, as of ``now``."""
     now = now or timezone.now()
-    return JobTimeline(job_progress(job, now=now), _points(job.pk, most), now)
+    return JobTimeline(job_figures(job, now=now), _points(job.pk, most), now)
 
 
 def _points(job_id: int, most: int) -> tuple[ProgressPoint, ...]:

@@ -51,6 +51,27 @@ def test_uploaded_files_are_ingested(api):
     assert set(Document.objects.filter(collection="uploads").values_list("source", flat=True)) == {"one.txt", "two.md"}
 
 
+def test_each_uploaded_file_has_its_outcome_and_warnings_in_the_answer(api):
+    assert api.post(URL, {"files": [SimpleUploadedFile("old.txt", b"Known text.")]}, format="multipart").status_code == 202
+    files = [
+        SimpleUploadedFile("new.txt", b"A new text."),
+        SimpleUploadedFile("nul.txt", b"Text with\x00 a NUL."),
+        SimpleUploadedFile("empty.txt", b""),
+        SimpleUploadedFile("again.txt", b"Known text."),
+    ]
+    body = api.post(URL, {"files": files}, format="multipart").json()
+    assert body["files"] == [
+        {"name": "new.txt", "outcome": "stored", "notes": []},
+        {"name": "nul.txt", "outcome": "stored", "notes": ["removed 1 NUL byte(s)"]},
+        {"name": "empty.txt", "outcome": "skipped", "notes": ["empty"]},
+        {"name": "again.txt", "outcome": "already stored", "notes": []},
+    ]
+    assert body["skipped"] == ["empty.txt: skipped (empty)"]
+    assert body["warnings"] == ["nul.txt: stored (removed 1 NUL byte(s))"]
+    assert (body["created"], body["duplicates"]) == (2, 1)
+    assert Document.objects.get(source="nul.txt").text == "Text with a NUL."
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -83,7 +104,8 @@ def test_a_binary_file_is_a_400_naming_it_and_nothing_is_written(api):
     response = api.post(URL, {"files": files}, format="multipart")
     assert response.status_code == 400
     body = response.json()
-    assert body["field"] == "files" and "blob.bin" in body["detail"]
+    assert body["field"] == "files" and "blob.bin: refused (not UTF-8 text" in body["detail"]
+    assert "1 of 2 files are not text, so nothing was stored" in body["detail"]
     assert Document.objects.count() == 0
 
 

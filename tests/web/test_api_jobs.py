@@ -43,9 +43,10 @@ def test_a_job_shows_progress_counters_and_an_eta(api, user):
     assert body["status"] == "running" and body["percent"] == 40.0
     assert body["chunks"] == {"total": 10, "done": 4, "embedded": 3, "failed": 1}
     assert body["tokens"] == {"total": 1_000_000, "done": 300_000}
-    assert body["requests"] == {"total": 4, "groups_done": 2, "done": 3}
+    assert body["requests"] == {"total": 4, "groups_done": 2, "done": 3, "in_flight": 0}
     assert (body["http_429"], body["limiter_waits"], body["last_error"]) == (1, 5, "boom")
     assert body["eta_seconds"] == 42.0  # not started: 700,000 tokens left at 1,000,000 per 60 s
+    assert body["eta_basis"] == "limit"  # nothing measured yet: a floor
     assert body["failures_url"] == f"/api/jobs/{job.pk}/failures"
     assert api.get("/api/jobs/999999").status_code == 404
 

@@ -25,7 +25,7 @@ def test_search_finds_the_exact_text_first(rig, django_user_model):
     job = watch_job(response.json()["job"], progress=False)
     assert job.status == "completed" and job.embedded_chunks == 3
 
-    hits = api.get("/api/search", {"q": SENTENCES[1], "k": 3}).json()
+    hits = api.get("/api/search", {"q": SENTENCES[1], "k": 3, "threshold": -1}).json()
     assert [hit["source"] for hit in hits][0] == "s1"
     assert hits[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
     similarities = [hit["similarity"] for hit in hits]
@@ -34,6 +34,9 @@ def test_search_finds_the_exact_text_first(rig, django_user_model):
     assert len(api.get("/api/search", {"q": SENTENCES[1], "k": 1}).json()) == 1
     assert api.get("/api/search", {"q": SENTENCES[1], "collection": "elsewhere"}).json() == []
     assert [h["source"] for h in api.get("/api/search", {"q": SENTENCES[2], "threshold": 0.99}).json()] == ["s2"]
+    # no threshold: TOLLGATE_MIN_SIMILARITY's, which leaves out s0 (it shares no word with s1; s2 shares "minute")
+    assert [h["source"] for h in api.get("/api/search", {"q": SENTENCES[1]}).json()] == ["s1", "s2"]
+    assert api.get("/api/search", {"q": "banana smoothie with yoghurt"}).json() == []
 
 
 @pytest.mark.django_db

@@ -75,3 +75,29 @@ def test_the_dashboard_upload_respects_the_budget(user, settings):
         page = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile(name, f"{name[0]}word ".encode() * 10)]}, follow=True)
     assert "TOLLGATE_DAILY_TOKEN_BUDGET" in page.content.decode()
     assert Document.objects.count() == 1
+
+
+def test_the_dashboard_search_and_upload_count_against_the_same_work_rate(api, user, settings, provider):
+    """Each dashboard search is a paid call and each upload provider work: the API's per-user rate applies."""
+    settings.TOLLGATE_WORK_RATE = "2/hour"
+    browser = Client()
+    browser.force_login(user)
+    browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("a.txt", b"One upload.")]})
+    assert Document.objects.count() == 1
+    assert api.get("/api/jobs").status_code == 200  # not work
+    assert api.post("/api/documents", [{"text": "A second one."}], format="json").status_code == 202
+    for refused in (
+        browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("b.txt", b"A third.")]}),
+        browser.get("/dashboard/search", {"q": "anything"}, HTTP_HX_REQUEST="true"),
+    ):
+        assert refused.status_code == 429 and int(refused["Retry-After"]) > 60
+        assert "TOLLGATE_WORK_RATE" in refused.content.decode()
+    assert Document.objects.count() == 2
+
+
+def test_a_dashboard_query_longer_than_the_apis_cap_is_refused_before_any_call(user, provider):
+    browser = Client()
+    browser.force_login(user)
+    refused = browser.get("/dashboard/search", {"q": "word " * 1601}, HTTP_HX_REQUEST="true")  # 8,005 characters
+    assert refused.status_code == 400
+    assert "8,005 characters" in refused.content.decode() and "at most 8,000" in refused.content.decode()

@@ -51,7 +51,7 @@ def test_upload_watch_and_search_in_a_browser(rig, live_server, user, tmp_path):
 
             page.set_input_files("#upload-form input[name=files]", str(upload))
             page.click("#upload-form button[type=submit]")
-            expect(page.locator(".messages")).to_contain_text("1 chunks to embed")
+            expect(page.locator("#upload-outcome")).to_contain_text("1 chunk to embed")
             page.evaluate("window.__notReloaded = true")  # gone if the page reloads
             job = page.locator("tr.job").first
             expect(job).to_have_attribute("data-status", "completed")
@@ -61,10 +61,10 @@ def test_upload_watch_and_search_in_a_browser(rig, live_server, user, tmp_path):
             # the file is one short chunk, and the simulator's vectors match exact text (checked below)
             page.fill("#search-form input[name=q]", TEXT)
             page.click("#search-form button[type=submit]")
-            first = page.locator("#hits li.hit").first
+            first = page.locator("#hits tr.hit").first
             expect(first.locator(".text")).to_have_text(TEXT)
             expect(first.locator(".sim")).to_have_text("1.0000")
-            expect(page.locator("#gauge-tokens")).to_contain_text("Tokens:")
+            expect(page.locator("#gauge-tokens")).to_contain_text("Tokens admitted in the last 1 s")
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()

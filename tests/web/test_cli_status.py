@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from project.cli import main
+from project.running import recorded, running_up
 
 from .live_job import start_long_job
 
@@ -41,3 +42,25 @@ def test_status_with_the_services_stopped_is_one_line(tmp_path):
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1 and "tollgate services start" in done.stderr
+
+
+def test_status_finds_the_simulator_a_running_up_started_and_is_not_cut_at_80_columns(rig, tollgate_home):
+    """``up`` records the provider it gave its children; ``status`` in another terminal (no OPENAI_* set) reads it."""
+    rig.start(rpm=700, tpm=7_000, window=1.0, workers=0)
+    start_long_job(documents=2)  # a row in the jobs table, wider than 80 columns
+    limits = {"TOLLGATE_RPM": "700", "TOLLGATE_TPM": "7000", "TOLLGATE_WINDOW_SECONDS": "1.0"}
+    recorded_env = {"OPENAI_BASE_URL": rig.simulator.base_url, "OPENAI_API_KEY": "test-key", **limits}
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_") and name not in limits}
+    env["COLUMNS"] = "80"  # as a narrow terminal or a pipe would say
+    command = [sys.executable, "-m", "project.cli", "status"]
+    alone = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "no provider configured" in alone.stdout
+    with recorded(tollgate_home, recorded_env):
+        shown = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        as_json = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "no provider configured" not in shown.stdout, shown.stdout
+    assert "0 / 700 per 1 s" in shown.stdout and "0 / 7,000 per 1 s" in shown.stdout
+    assert json.loads(as_json.stdout)["limiter"]["tokens"]["limit"] == 7_000
+    row = next(line for line in shown.stdout.splitlines() if "running" in line or "queued" in line)
+    assert len(row) > 80 and "(limit)" in row  # the whole row on one line, to its ETA, not folded at 80 columns
+    assert running_up(tollgate_home) is None  # removed once up stops

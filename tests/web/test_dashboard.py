@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from project.embeddings.ingest.documents import TextInput, document_ingest
@@ -53,7 +57,7 @@ def test_an_upload_starts_a_job_shown_with_its_progress(browser):
                             follow=True)  # fmt: skip
     assert response.status_code == 200
     job = EmbeddingJob.objects.get()
-    assert f"Job {job.pk} (sync lane): 1 new documents, 1 chunks to embed." in response.content.decode()
+    assert f"Job {job.pk} (sync lane): 1 new document, 1 chunk to embed." in response.content.decode()
     jobs = browser.get("/dashboard/jobs").content.decode()
     assert f'id="job-{job.pk}"' in jobs and 'data-status="running"' in jobs and "0.0%" in jobs
 
@@ -85,7 +89,41 @@ def test_an_oversized_upload_is_a_413_page(browser, settings):
 def test_a_binary_upload_is_reported(browser):
     response = browser.post("/dashboard/upload", {"files": [SimpleUploadedFile("x.bin", bytes(range(256)) * 4)]},
                             follow=True)  # fmt: skip
-    assert "x.bin" in response.content.decode() and Document.objects.count() == 0
+    assert "x.bin: refused (not UTF-8 text" in response.content.decode() and Document.objects.count() == 0
+    assert "Nothing was stored" in response.content.decode()
+
+
+def test_an_upload_stores_what_it_can_and_lists_each_files_outcome(browser):
+    files = [SimpleUploadedFile(f"doc{i}.txt", f"Text number {i} about toll gates.".encode()) for i in range(3)]
+    files += [
+        SimpleUploadedFile("binary.bin", bytes(range(256)) * 4),
+        SimpleUploadedFile("empty.txt", b""),
+        SimpleUploadedFile("nul.txt", b"A NUL\x00 inside."),
+        SimpleUploadedFile("again.txt", b"Text number 0 about toll gates."),
+    ]
+    response = browser.post("/dashboard/upload", {"files": files}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["X-Upload-Stored"] == "yes"
+    html = response.content.decode()
+    job = EmbeddingJob.objects.get()
+    assert f"Job <a href=\"/jobs/{job.pk}/\">{job.pk}</a>" in html and "4 new documents" in html
+    rows = re.findall(r'<tr class="file [^"]*" data-outcome="([^"]+)"><td>([^<]+)</td>', html)
+    assert {name: outcome for outcome, name in rows} == {
+        "doc0.txt": "stored",
+        "doc1.txt": "stored",
+        "doc2.txt": "stored",
+        "binary.bin": "refused",
+        "empty.txt": "skipped",
+        "nul.txt": "stored",
+        "again.txt": "already stored",
+    }
+    assert "not UTF-8 text" in html and "removed 1 NUL byte(s)" in html and "<td>empty</td>" in html
+    assert "4 stored · 1 refused · 1 skipped · 1 already stored" in html
+    assert sorted(Document.objects.values_list("source", flat=True)) == ["doc0.txt", "doc1.txt", "doc2.txt", "nul.txt"]
+
+    binary = SimpleUploadedFile("b.bin", bytes(range(256)))
+    nothing = browser.post("/dashboard/upload", {"files": [binary]}, HTTP_HX_REQUEST="true")
+    assert nothing["X-Upload-Stored"] == "no" and "Nothing was stored: no file held text" in nothing.content.decode()
+    assert "selection is kept" in nothing.content.decode()
 
 
 def test_limits_and_failures_fragments(browser, user, provider):
@@ -105,3 +143,16 @@ def test_job_buttons_pause_and_resume(browser, user):
     fragment = browser.post(f"/dashboard/jobs/{job.pk}/pause", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-status="paused"' in fragment
     assert browser.post(f"/dashboard/jobs/{job.pk}/explode").status_code == 404
+
+
+def test_an_api_user_gets_a_dashboard_password_without_a_terminal(monkeypatch, django_user_model):
+    call_command("api_token", "scripted", stdout=io.StringIO(), stderr=io.StringIO())  # an API-only user
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long passphrase\n"))  # piped: no terminal
+    out = io.StringIO()
+    call_command("dashboard_password", "scripted", "--staff", stdout=out)
+    assert "updated staff user 'scripted'" in out.getvalue()
+    assert Client().login(username="scripted", password="a long passphrase")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    with pytest.raises(CommandError, match="no password given"):
+        call_command("dashboard_password", "scripted")
+    assert django_user_model.objects.get(username="scripted").check_password("a long passphrase")

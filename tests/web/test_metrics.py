@@ -1,4 +1,4 @@
-"""GET /metrics: protected like the API, parsed by Prometheus' own parser, and true to /api/limits."""
+"""GET /metrics: for staff or the metrics token, parsed by Prometheus' own parser, and true to /api/limits."""
 
 from __future__ import annotations
 
@@ -26,26 +26,40 @@ def parse(body: bytes) -> dict[str, dict[tuple, float]]:
     return samples
 
 
-def test_metrics_need_a_user_an_api_token_or_the_metrics_token(client, user, settings, provider):
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(username="grace", is_staff=True)
+
+
+def test_metrics_answer_only_staff_or_the_metrics_token(client, user, staff, settings, provider):
+    """Every owner's totals are in the metrics: a user who is not staff gets a 403, whatever they send."""
     settings.TOLLGATE_METRICS_TOKEN = "scrape-secret"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Token not-a-token").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
-    key = Token.objects.create(user=user).key
-    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    mine = Token.objects.create(user=user).key
+    for scheme in ("Token", "Bearer"):
+        refused = client.get("/metrics", HTTP_AUTHORIZATION=f"{scheme} {mine}")
+        assert refused.status_code == 403 and "staff" in refused.content.decode(), scheme
     session = Client()
     session.force_login(user)
+    assert session.get("/metrics").status_code == 403
+    theirs = Token.objects.create(user=staff).key
+    for scheme in ("Token", "Bearer"):  # the README's "Bearer <an API token>" works for a staff user's token
+        assert client.get("/metrics", HTTP_AUTHORIZATION=f"{scheme} {theirs}").status_code == 200, scheme
+    session.force_login(staff)
     assert session.get("/metrics").status_code == 200
     settings.TOLLGATE_METRICS_TOKEN = ""
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer ").status_code == 401  # no token set: none accepted
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 401
 
 
-def test_metrics_parse_and_count_jobs_by_status(client, user, provider):
+def test_metrics_parse_and_count_jobs_by_status(client, staff, provider):
     provider.OPENAI_API_KEY = "metrics-parse-key"
     EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, status="paused", embedded_tokens=70)
     EmbeddingJob.objects.create(model="text-embedding-3-small", dimensions=1536, status="completed", embedded_tokens=30)
-    client.force_login(user)
+    client.force_login(staff)
     response = client.get("/metrics")
     assert response["Content-Type"].startswith("text/plain")
     samples = parse(response.content)
@@ -60,11 +74,11 @@ def test_metrics_parse_and_count_jobs_by_status(client, user, provider):
     assert "metrics-parse-key" not in response.content.decode()  # a fingerprint, never the key
 
 
-def test_limiter_figures_match_the_api_during_a_run(rig, api, user):
+def test_limiter_figures_match_the_api_during_a_run(rig, api, staff):
     rig.start(rpm=600, tpm=3_000, window=1.0, workers=2, concurrency=2)
     job = start_long_job(documents=20)  # about 12,000 tokens: four windows of the limit, read in the first
     scraper = Client()
-    scraper.force_login(user)
+    scraper.force_login(staff)
     deadline = time.monotonic() + 60
     while EmbeddingJob.objects.get(pk=job.pk).requests < 3 and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -266,14 +266,3 @@ def _read_files(paths: Sequence[Path], report: IngestReport) -> Iterator[TextInp
             for line in source.warnings:
                 logger.warning(line)
             yield TextInput(source.text, source.source)
-
-
-def upload_texts(*, files: Iterable[tuple[str, bytes]]) -> list[TextInput]:
-    """Uploaded files (name, content) as texts; a binary or undecodable file raises NotTextError naming it."""
-    texts = []
-    for name, data in files:
-        source = decode_bytes(data, name)
-        for line in source.warnings:
-            logger.warning(line)
-        texts.append(TextInput(source.text, source.source))
-    return texts

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         if created:
             user.set_unusable_password()
             user.save(update_fields=["password"])
-            self.stderr.write(f"created user {username!r} (no password; `manage.py changepassword` for the dashboard)")
+            self.stderr.write(f"created user {username!r} (no password; `manage.py dashboard_password` for the dashboard)")
         if rotate:
             Token.objects.filter(user=user).delete()
         token, _ = Token.objects.get_or_create(user=user)
