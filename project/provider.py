@@ -95,7 +95,7 @@ def group_tokens() -> int:
 def group_budget(*, short: bool = False) -> int:
     """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else sized for the limit and a ``short`` job's
     burst; see providers/planning.py)."""
-    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short)
+    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short, reserve=bulk_reserve())
 
 
 @dataclass(frozen=True)

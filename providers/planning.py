@@ -20,7 +20,7 @@ __all__ = ["SHORT_JOB_WINDOWS", "Estimate", "estimate", "estimate_chunks", "grou
 GROUP_SHARE_OF_TPM = 100  # a group of 1% of TPM: at most ~0.5% of the window left unused
 REQUEST_HEADROOM = 2  # groups big enough that filling TPM takes at most half the RPM
 GROUP_SECONDS = 0.25  # a group carries at least this long of the limit's rate
-SHORT_JOB_GROUPS = 4  # a short job's first window goes out in about this many groups
+SHORT_JOB_GROUPS = 8  # a short job's first window goes out in this many groups
 # A job of at most this many windows' tokens has no steady state: it goes unpaced, using the
 # window's free capacity at once (two windows' tokens then take one window, not two).
 SHORT_JOB_WINDOWS = 2
@@ -31,7 +31,7 @@ def is_short(limits: Limits, tokens: int) -> bool:
     return tokens <= SHORT_JOB_WINDOWS * limits.tokens
 
 
-def group_budget(limits: Limits, *, configured: int = 0, short: bool = False) -> int:
+def group_budget(limits: Limits, *, configured: int = 0, short: bool = False, reserve: float = 0.0) -> int:
     """Tokens per request group: ``configured``, else sized for the limit; never above TPM or the API's cap.
 
     Small groups leave little of the window unused: a group is admitted only when it fits whole,
@@ -41,15 +41,16 @@ def group_budget(limits: Limits, *, configured: int = 0, short: bool = False) ->
     in a short window (at least ``GROUP_SECONDS`` of the limit's rate: a 6 s window's 150,000
     tokens make groups of 6,250, not 1,500). A ``short`` job (two windows or less, sent unpaced)
     fills its first window in ``SHORT_JOB_GROUPS`` groups, so a pool of a few workers sends it
-    in about one round trip instead of many (the API's 2,048 inputs a request still apply).
+    in about one round trip instead of many (the API's 2,048 inputs a request still apply);
+    ``reserve`` is the share of the window the job leaves free, so that many fit exactly.
     """
     budget = configured or max(
         limits.tokens // GROUP_SHARE_OF_TPM,
         math.ceil(REQUEST_HEADROOM * limits.tokens / limits.requests),
         math.ceil(GROUP_SECONDS * limits.tokens / limits.window_seconds),
     )
-    if short and not configured:
-        budget = max(budget, limits.tokens // SHORT_JOB_GROUPS)
+    if short and not configured:  # exactly SHORT_JOB_GROUPS fill what the window admits (less the reserve)
+        budget = max(budget, math.floor(limits.tokens * (1 - reserve)) // SHORT_JOB_GROUPS)
     return max(1, min(budget, limits.tokens, MAX_TOKENS_PER_REQUEST))
 
 
@@ -81,8 +82,10 @@ def estimate(*, limits: Limits, model: str, tokens: int, requests: int, chunks: 
     )
 
 
-def estimate_chunks(*, limits: Limits, model: str, chunk_tokens: Sequence[int], configured: int = 0) -> Estimate:
+def estimate_chunks(
+    *, limits: Limits, model: str, chunk_tokens: Sequence[int], configured: int = 0, reserve: float = 0.0
+) -> Estimate:
     """The estimate for chunks of these sizes, packed the way the producer packs them (``configured``: a set group size)."""
-    budget = group_budget(limits, configured=configured, short=is_short(limits, sum(chunk_tokens)))
+    budget = group_budget(limits, configured=configured, short=is_short(limits, sum(chunk_tokens)), reserve=reserve)
     groups = pack((Item(index, 1, tokens) for index, tokens in enumerate(chunk_tokens)), budget=budget)
     return estimate(limits=limits, model=model, tokens=sum(chunk_tokens), requests=len(groups), chunks=len(chunk_tokens))

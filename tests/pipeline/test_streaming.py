@@ -44,7 +44,9 @@ def wait_until_embedded_so_far(job_id: int, timeout: float = 30.0) -> EmbeddingJ
 
 def test_embedding_starts_before_ingest_ends_and_the_job_completes_with_each_chunk_once(rig, monkeypatch):
     monkeypatch.setattr(ingest_module, "BATCH_DOCUMENTS", 50)
-    rig.start(rpm=200, tpm=50_000, window=1.0, workers=2)
+    # A job of more than two windows' tokens (~16,000 here): sent as its batches commit. (A shorter
+    # one is planned whole once its ingest ends, so its groups fill the window evenly.)
+    rig.start(rpm=200, tpm=5_000, window=1.0, workers=2)
     items = texts(300, prefix="stream-")
     job = job_create(documents=[], ingesting=True)
     during = {}

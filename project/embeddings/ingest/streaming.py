@@ -27,7 +27,7 @@ from project.embeddings.ingest.documents import IngestOptions, IngestReport, Tex
 from project.embeddings.jobs.ingesting import INGEST_LOCK, ingest_end
 from project.embeddings.locks import advisory_lock
 from project.embeddings.models import Document, EmbeddingJob
-from project.embeddings.plan.enqueue import batch_enqueue
+from project.embeddings.plan.enqueue import batch_enqueue, plan_held
 from project.errors import IngestStopped, TollgateError
 
 __all__ = ["job_ingest"]
@@ -54,10 +54,12 @@ def job_ingest(
     is set (checked before each batch commits).
     """
 
+    held = []
+
     def on_batch(documents: list[Document]) -> None:
         if stop is not None and stop.is_set():
             raise Interrupted("the run was interrupted")
-        batch_enqueue(job, documents)
+        held.append(batch_enqueue(job, documents).held)
 
     error = INTERRUPTED  # unless the ingest ends, or fails with a reason
     # Held for the ingest's whole run: if this process dies, PostgreSQL frees it with the
@@ -67,6 +69,8 @@ def job_ingest(
             report = files_ingest(paths=paths, on_batch=on_batch, **options) if paths else IngestReport()
             if texts:
                 report.merge(document_ingest(texts=texts, on_batch=on_batch, **options))
+            if any(held):  # a short job: its groups formed whole, now that all of it is stored
+                plan_held(job)
             error = ""
             return report
         except Exception as exc:  # any cause: the job must not wait for an ingest that is gone

@@ -18,7 +18,7 @@ from project.embeddings.groups.queue import BULK, INTERACTIVE, groups_create, gr
 from project.embeddings.index import segments
 from project.embeddings.jobs import tally
 from project.embeddings.jobs.status import finish_if_done, pending_chunks
-from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob, Status
+from project.embeddings.models import ACTIVE_STATUSES, Chunk, Document, EmbeddingJob, Lane, Status
 from project.embeddings.plan.preflight import dimensions_check
 from project.embeddings.store.reuse import input_hash, reuse_stored
 from project.errors import GroupNeverFits
@@ -28,7 +28,7 @@ from providers.inputs import chunk_inputs
 from providers.packing import Item, pack
 from providers.planning import is_short
 
-__all__ = ["PLANNABLE", "Plan", "batch_enqueue", "job_enqueue", "job_plan", "lane"]
+__all__ = ["PLANNABLE", "Plan", "batch_enqueue", "plan_held", "job_enqueue", "job_plan", "lane"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Plan:
     group_tokens: list[int] = field(default_factory=list)
     reused_chunks: int = 0  # given a stored vector at planning, and copies of an input planned once
     reused_tokens: int = 0
+    held: bool = False  # a short streaming job's batch: counted, its groups formed once its ingest ends
 
 
 def job_plan(
@@ -199,17 +200,34 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     paced = not is_short(limits(), expected)
     plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh), short=not paced)
     active = job.status in ACTIVE_STATUSES
+    # A short job's batches are counted but planned whole at the end (``plan_held``): packed per
+    # batch, each batch would leave a part-filled group, and one too many spills into a third window.
+    held = not paced and job.ingesting and job.lane == Lane.SYNC
     EmbeddingJob.objects.filter(pk=job.pk).update(
         status=EmbeddingJob.Status.RUNNING if active else job.status,
         total_chunks=F("total_chunks") + reused.chunks + plan.chunks,
         total_tokens=F("total_tokens") + reused.tokens + plan.tokens + plan.reused_tokens,
-        total_groups=F("total_groups") + len(plan.groups),
+        total_groups=F("total_groups") + (0 if held else len(plan.groups)),
         started_at=Coalesce(F("started_at"), Now()),
     )
-    groups_create(
-        job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced, send=active
-    )
-    return replace(plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens)
+    if not held:
+        sent = plan
+        if job.total_groups == 0 and job.total_chunks and job.lane == Lane.SYNC:  # it grew past short: the
+            sent = job_plan(job, short=False)  # batches held back so far go out with this one
+            EmbeddingJob.objects.filter(pk=job.pk).update(total_groups=len(sent.groups))
+        groups_create(
+            job, list(zip(sent.groups, sent.group_tokens, strict=True)), interactive=interactive, paced=paced,
+            send=active,
+        )  # fmt: skip
+    return replace(
+        plan, reused_chunks=plan.reused_chunks + reused.chunks, reused_tokens=plan.reused_tokens + reused.tokens,
+        held=held,
+    )  # fmt: skip
+
+
+def plan_held(job: EmbeddingJob) -> Plan:
+    """A short streaming job's ingest has ended: plan what its batches held back, whole (``batch_enqueue``)."""
+    return job_enqueue(job, statuses=frozenset({Status.QUEUED, Status.RUNNING}))
 
 
 def lane(interactive: bool) -> str:
