@@ -32,7 +32,7 @@ from django.utils import timezone
 from psycopg import sql
 
 from project.embeddings.jobs.ingesting import INGEST_LOCK, ingest_end
-from project.embeddings.jobs.lifecycle import job_create
+from project.embeddings.jobs.lifecycle import job_create, job_resume
 from project.embeddings.locks import advisory_lock
 from project.embeddings.models import (
     Document,
@@ -43,6 +43,7 @@ from project.embeddings.models import (
     SourceJob,
     SourceRow,
     SourceVersion,
+    Status,
 )
 from project.embeddings.plan.enqueue import batch_enqueue, plan_held
 from project.embeddings.sources.capture import BROKEN, TRUNCATE, source_table
@@ -79,6 +80,7 @@ def source_drain(
     with advisory_lock(SOURCE_LOCK, source.pk) as held:
         if not held:
             return None
+        _resume_interrupted(source)
         cycle = _Cycle(source)
         deadline = None if seconds is None else time.monotonic() + seconds
         try:
@@ -200,6 +202,17 @@ class _Cycle:
                 ingest_end(job.pk)
         finally:
             self.locks.close()
+
+
+def _resume_interrupted(source: Source) -> None:
+    """Send again what a cycle whose process died had committed: the sweep failed its jobs (``ingests_gone``).
+
+    Their documents' rows are mapped already, so a later cycle finds their texts unchanged and
+    would never plan them; resuming the jobs plans exactly what they still lack.
+    """
+    failed = EmbeddingJob.objects.filter(source_job__version__source=source, status=Status.FAILED)
+    for job_id in failed.values_list("pk", flat=True):
+        job_resume(job_id=job_id)
 
 
 def _claim(source_id: int, limit: int) -> list[tuple[str | None, str, datetime]]:

@@ -21,6 +21,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
 from project.celery import SOURCES_FOLLOW, app
+from project.embeddings.jobs.ingesting import ingests_gone
 from project.embeddings.models import Source, SourceChange, SourceState, SourceVersion
 from project.embeddings.sources.drain import source_drain
 from project.embeddings.sources.errors import SourceError
@@ -94,6 +95,7 @@ def sources_follow(*, seconds: float = FOLLOW_SECONDS) -> int:
     if not Source.objects.exists():
         cache.set(_IDLE, 1, timeout=IDLE_SECONDS)
         return 0
+    ingests_gone()  # a cycle whose worker died: its jobs fail here and resume in the next cycle
     deadline = time.monotonic() + seconds
     taken = 0
     for source in sources_with_work():
