@@ -2,7 +2,7 @@
 
 Started when the worker is ready, in its main process, whatever the pool; it touches no
 database (a forked pool child must not inherit a connection), only the cache's marker and the
-broker (``project.embeddings.sources.follow.follow_tick``). The task itself runs in the pool like
+broker (``project.embeddings.sources.wake.follow_tick``). The task itself runs in the pool like
 any other. ``TOLLGATE_SOURCES_POLL_SECONDS=0`` turns it off.
 """
 
@@ -24,7 +24,7 @@ class Ticker(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from project.embeddings.sources.follow import follow_tick
+        from project.embeddings.sources.wake import follow_tick
 
         while not self.stopped.wait(self.seconds):
             follow_tick()
@@ -35,7 +35,7 @@ _ticker: Ticker | None = None
 
 @signals.worker_ready.connect
 def _start(**_: object) -> None:
-    from project.embeddings.sources.follow import poll_seconds  # the models load once Django is set up
+    from project.embeddings.sources.wake import poll_seconds  # the models load once Django is set up
 
     global _ticker
     if poll_seconds() > 0 and _ticker is None:

@@ -9,7 +9,8 @@ from project.embeddings import pending
 from project.embeddings.batches import driver, results
 from project.embeddings.index import builder
 from project.embeddings.plan.sweep import sweep_stalled
-from project.embeddings.sources.follow import follow_started, sources_follow
+from project.embeddings.sources.follow import sources_follow
+from project.embeddings.sources.wake import follow_started
 from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable

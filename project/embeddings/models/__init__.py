@@ -12,7 +12,16 @@ from .documents import Chunk, Document
 from .groups import UNFINISHED_GROUP_STATES, EmbeddingGroup, GroupState
 from .jobs import ACTIVE_STATUSES, ENDED_STATUSES, RESUMABLE_STATUSES, EmbeddingJob, FailedChunk, JobTally, Lane, Status
 from .segments import IndexRange, Segment
-from .sources import Source, SourceChange, SourceJob, SourceRow, SourceState, SourceVersion, version_collection
+from .sources import (
+    Source,
+    SourceChange,
+    SourceJob,
+    SourceRegistration,
+    SourceRow,
+    SourceState,
+    SourceVersion,
+    version_collection,
+)
 from .vectors import (
     HNSW_MAX_DIMENSIONS,
     HNSW_OPTIONS,
@@ -64,6 +73,7 @@ __all__ = [
     "Source",
     "SourceChange",
     "SourceJob",
+    "SourceRegistration",
     "SourceRow",
     "SourceState",
     "SourceVersion",

@@ -142,3 +142,25 @@ class SourceJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} of {self.version_id}"
+
+
+class SourceRegistration(models.Model):
+    """A source asked for by another program sharing the database (a team's Django app, any SQL client).
+
+    Written with plain SQL (``sources/register.py``, no tollgate import needed); tollgate's
+    workers make the source within a poll (``sources/registrations.py``): its capture, then its
+    backfill, which reads every row written before the capture existed. ``applied_at`` NULL: to do
+    (again, after a change of its columns); ``error``: why it could not be made.
+    """
+
+    name = models.CharField(max_length=40, unique=True)
+    table = models.CharField(max_length=200, help_text="[schema.]table")
+    text_columns = ArrayField(models.CharField(max_length=63))
+    id_column = models.CharField(max_length=63, blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="", help_text="'' : TOLLGATE_MODEL")
+    registered_at = models.DateTimeField(db_default=Now())
+    applied_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"registration of {self.name} ({self.table})"

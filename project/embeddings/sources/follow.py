@@ -1,7 +1,7 @@
 """Following sources continuously: what a worker's ``tollgate.sources_follow`` task does each time it runs.
 
 Every worker process sends the task every ``TOLLGATE_SOURCES_POLL_SECONDS`` while no copy of it
-is waiting (``workers/sources.py``; :func:`follow_tick`), so any fleet follows its sources with
+is waiting (``workers/sources.py``, ``wake.py``), so any fleet follows its sources with
 no process of its own: ``tollgate up``, ``celery -A workers worker``, the compose file's workers. Each run drains every source
 with queued changes or a backfill to read (``drain.py``; a source another process drains is
 skipped), cuts over to versions that became complete, rewrites a source's SQL function when its
@@ -13,72 +13,26 @@ from __future__ import annotations
 import logging
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
-from project.celery import SOURCES_FOLLOW, app
 from project.embeddings.jobs.ingesting import ingests_gone
 from project.embeddings.models import Source, SourceChange, SourceState, SourceVersion
 from project.embeddings.sources.drain import source_drain
 from project.embeddings.sources.errors import SourceError
 from project.embeddings.sources.purge import documents_delete, unmapped_documents
+from project.embeddings.sources.registrations import registrations_apply
 from project.embeddings.sources.versions import versions_settle
 from project.embeddings.sources.view import views_refresh
+from project.embeddings.sources.wake import idle
 
-__all__ = [
-    "FOLLOW_SECONDS",
-    "follow_soon",
-    "follow_started",
-    "follow_tick",
-    "poll_seconds",
-    "sources_follow",
-    "sources_tidy",
-    "sources_with_work",
-]
+__all__ = ["FOLLOW_SECONDS", "sources_follow", "sources_tidy", "sources_with_work"]
 
 logger = logging.getLogger(__name__)
 
 FOLLOW_SECONDS = 10.0  # a run drains for at most this long, then the next run goes on (a task is not a daemon)
 TIDY_SECONDS = 60  # how often a source's unmapped documents are looked for across its whole collection
-PENDING_SECONDS = 30  # a follow task sent but lost (its worker died) is replaced this late
-IDLE_SECONDS = 10  # with no source at all, the workers look again this late (a new source ends the wait)
-_PENDING = "sources-follow-pending"
-_IDLE = "sources-follow-idle"
-
-
-def poll_seconds() -> float:
-    """How often each worker looks for sources' work (``TOLLGATE_SOURCES_POLL_SECONDS``; 0: never)."""
-    return settings.TOLLGATE_SOURCES_POLL_SECONDS
-
-
-def follow_tick() -> bool:
-    """A worker's tick: send a follow task unless one is waiting (one marker in the cache, shared by every host).
-
-    Redis or the broker away for a moment is a warning, not an error: the next tick tries again.
-    Returns whether a task was sent.
-    """
-    try:
-        if cache.get(_IDLE) or not cache.add(_PENDING, 1, timeout=PENDING_SECONDS):
-            return False
-        app.send_task(SOURCES_FOLLOW, queue="interactive")
-        return True
-    except (RedisError, OperationalError) as exc:
-        logger.warning("sources: could not ask for a follow: %s", exc)
-        return False
-
-
-def follow_started() -> None:
-    """The waiting follow task runs: the next tick may send another."""
-    cache.delete(_PENDING)
-
-
-def follow_soon() -> None:
-    """A source was made: the workers follow it from their next tick, not after an idle wait."""
-    cache.delete(_IDLE)
 
 
 def sources_with_work() -> list[Source]:
@@ -92,8 +46,9 @@ def sources_with_work() -> list[Source]:
 
 def sources_follow(*, seconds: float = FOLLOW_SECONDS) -> int:
     """Drain what every source has waiting, within ``seconds``; returns the queued changes taken."""
+    registrations_apply()  # sources another program asked for (a team's Django app)
     if not Source.objects.exists():
-        cache.set(_IDLE, 1, timeout=IDLE_SECONDS)
+        idle()
         return 0
     ingests_gone()  # a cycle whose worker died: its jobs fail here and resume in the next cycle
     deadline = time.monotonic() + seconds

@@ -25,11 +25,11 @@ from project.embeddings.models import Source, SourceChange, SourceState, SourceV
 from project.embeddings.owners import Viewer, system_owner, visible
 from project.embeddings.sources.capture import capture_drop, capture_install
 from project.embeddings.sources.errors import SourceError, SourceNotFound
-from project.embeddings.sources.follow import follow_soon
 from project.embeddings.sources.purge import version_purge
 from project.embeddings.sources.tables import table_describe
 from project.embeddings.sources.versions import dimensions_storable
 from project.embeddings.sources.view import views_drop, views_refresh
+from project.embeddings.sources.wake import follow_soon
 from providers import encoding_for_model
 
 __all__ = ["source_add", "source_named", "source_remove", "sources_visible"]
