@@ -142,9 +142,10 @@ def catch_up(
 
 
 def _has_work(source: Source) -> bool:
-    """Changes queued, or a version's backfill not read to its end."""
+    """Changes queued, a version's backfill not read to its end, or a job of a cycle that died to resume."""
     queued = SourceChange.objects.filter(source_id=source.pk).exists()
-    return queued or SourceVersion.objects.filter(source=source, backfilled_at__isnull=True).exists()
+    interrupted = EmbeddingJob.objects.filter(source_job__version__source=source, status=Status.FAILED).exists()
+    return queued or interrupted or SourceVersion.objects.filter(source=source, backfilled_at__isnull=True).exists()
 
 
 def _drain_thread(source: Source) -> CycleReport | None:

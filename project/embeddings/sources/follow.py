@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
 from project.embeddings.jobs.ingesting import ingests_gone
-from project.embeddings.models import Source, SourceChange, SourceState, SourceVersion
+from project.embeddings.models import EmbeddingJob, Source, SourceChange, SourceState, SourceVersion, Status
 from project.embeddings.sources.drain import source_drain
 from project.embeddings.sources.errors import SourceError
 from project.embeddings.sources.purge import documents_delete, unmapped_documents
@@ -36,12 +36,14 @@ TIDY_SECONDS = 60  # how often a source's unmapped documents are looked for acro
 
 
 def sources_with_work() -> list[Source]:
-    """Sources with changes queued, a backfill to read, or a version building (it may be complete)."""
+    """Sources with changes queued, a backfill to read, a version building (it may be complete), or a job
+    whose cycle died (the next cycle resumes it)."""
     queued = SourceChange.objects.filter(source_id=OuterRef("pk"))
     unread = SourceVersion.objects.filter(source=OuterRef("pk")).filter(
         Q(backfilled_at__isnull=True) | Q(state=SourceState.BUILDING)
     )
-    return list(Source.objects.filter(Exists(queued) | Exists(unread)).order_by("pk"))
+    interrupted = EmbeddingJob.objects.filter(source_job__version__source=OuterRef("pk"), status=Status.FAILED)
+    return list(Source.objects.filter(Exists(queued) | Exists(unread) | Exists(interrupted)).order_by("pk"))
 
 
 def sources_follow(*, seconds: float = FOLLOW_SECONDS) -> int:

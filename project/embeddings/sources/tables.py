@@ -113,7 +113,8 @@ def table_ids_after(table: Table, after: str | None, limit: int) -> list[str]:
         where = sql.SQL("WHERE {id} > %s::{type}").format(
             id=sql.Identifier(table.id_column), type=sql.SQL(table.id_type)
         )
-    query = sql.SQL("SELECT {id}::text FROM {table} {where} ORDER BY {id} LIMIT %s").format(
+    # ORDER BY the column, qualified: a bare name would order by the output column, its text
+    query = sql.SQL("SELECT t.{id}::text AS row_id FROM {table} t {where} ORDER BY t.{id} LIMIT %s").format(
         id=sql.Identifier(table.id_column), table=table.identifier, where=where
     )
     with connection.cursor() as cursor:
