@@ -37,6 +37,7 @@ class Source(models.Model):
     capture_error = models.TextField(
         blank=True, help_text="What the capture trigger met that it could not record (a column renamed or dropped)."
     )
+    last_version = models.PositiveIntegerField(default=1, help_text="Versions are numbered on, never reused.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

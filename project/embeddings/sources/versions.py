@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
-from django.utils import timezone
+from django.db.models import Func, Max
 
 from project.embeddings.index.cover import job_index
 from project.embeddings.models import (
@@ -40,6 +39,14 @@ from project.embeddings.sources.errors import SourceError
 from project.embeddings.sources.purge import version_purge
 from project.embeddings.sources.view import views_refresh
 from providers import encoding_for_model, model_info
+
+
+class ClockTimestamp(Func):
+    """PostgreSQL's ``clock_timestamp()``: the time now, not the transaction's start (``now()``)."""
+
+    function = "clock_timestamp"
+    template = "clock_timestamp()"
+
 
 __all__ = [
     "Progress",
@@ -79,7 +86,9 @@ def version_create(
                 f"{source.name} is already migrating to v{building.number} ({building.model}): "
                 f"wait for it, or `tollgate sources drop-version {source.name} {building.number}`"
             )
-        number = (versions.aggregate(last=Max("number"))["last"] or 0) + 1
+        last = Source.objects.select_for_update().values_list("last_version", flat=True).get(pk=source.pk)
+        number = max(versions.aggregate(last=Max("number"))["last"] or 0, last) + 1
+        Source.objects.filter(pk=source.pk).update(last_version=number)
         return SourceVersion.objects.create(
             source=source, number=number, model=model, dimensions=dimensions, lane=lane, hold=hold
         )
@@ -139,12 +148,12 @@ def version_cutover(source: Source, *, number: int | None = None, force: bool = 
             progress = version_progress(target)
             if not progress.complete:
                 raise SourceError(f"{source.name} v{number} is not complete yet: {_describe(progress)}")
-        now = timezone.now()
+        now = ClockTimestamp()  # the moment of the switch, just before it commits
         SourceVersion.objects.filter(source=source, state=SourceState.CURRENT).update(
             state=SourceState.RETIRED, retired_at=now
         )
         SourceVersion.objects.filter(pk=target.pk).update(state=SourceState.CURRENT, current_at=now, hold=False)
-        views_refresh(source, force=True)
+    views_refresh(source, force=True)  # its SQL face follows (the old version's rows stay meanwhile)
     target.refresh_from_db()
     return target
 
