@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from providers import ProviderConfig
+from providers import ProviderConfig, client_for, encoding_for_model
 from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
@@ -44,6 +44,7 @@ __all__ = [
     "retry_policy",
     "shared_limiter",
     "stall_seconds",
+    "warm_up",
 ]
 
 
@@ -64,6 +65,13 @@ def provider_config(model: str | None = None, dimensions: int | None = None) -> 
         azure_api_version=settings.OPENAI_API_VERSION,
         timeout=settings.TOLLGATE_REQUEST_TIMEOUT,
     )
+
+
+def warm_up() -> None:
+    """Load what every group needs (the model's tokenizer, the provider's client) before the first one."""
+    encoding_for_model(settings.TOLLGATE_MODEL)
+    if is_configured():
+        client_for(provider_config())
 
 
 def limits() -> Limits:
