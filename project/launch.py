@@ -94,9 +94,13 @@ class Simulator:
         self.stop()
 
 
-def simulator_args(*, rpm: int, tpm: int, window_seconds: float) -> list[str]:
-    """The simulator's flags for these limits per window (a shorter window is a faster clock)."""
-    return ["--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds)]
+def simulator_args(
+    *, rpm: int, tpm: int, window_seconds: float, chat_rpm: int | None = None, chat_tpm: int | None = None
+) -> list[str]:
+    """The simulator's flags for these limits per window (a shorter window is a faster clock); the chat
+    models' too when given (else each tier's own)."""
+    chat = [*(["--chat-rpm", str(chat_rpm)] if chat_rpm else []), *(["--chat-tpm", str(chat_tpm)] if chat_tpm else [])]
+    return ["--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds), *chat]
 
 
 def start_simulator(

@@ -25,6 +25,7 @@ __all__ = ["ChatRequest", "ChatAnswer", "answer", "chunks", "completion", "parse
 TOKENS_PER_MESSAGE = 3  # what each message costs besides its role and content (and the reply's priming)
 ROLES = ("system", "user", "assistant", "developer", "tool")
 SENTENCES_CITED = 3
+LONGEST_SENTENCE = 240  # characters: longer runs (code, tables) are not quoted as an answer
 NO_ANSWER = "The sources given do not answer this question."
 REFUSAL = "I'm sorry, but I can't help with that."
 _SOURCE = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=^\[\d+\]|^Question:|\Z)", re.MULTILINE | re.DOTALL)
@@ -116,7 +117,7 @@ def compose(messages: list[dict[str, str]]) -> str:
         for order, sentence in enumerate(_SENTENCE_END.split(source.group(2))):
             sentence = " ".join(sentence.split())
             shared = len(question & _content_words(sentence))
-            if shared and len(sentence) > 3:
+            if shared and 3 < len(sentence) <= LONGEST_SENTENCE:
                 scored.append((-shared, int(number), order, sentence, number))
     best = sorted(scored)[:SENTENCES_CITED]
     if not best:
