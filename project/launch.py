@@ -63,11 +63,13 @@ class Simulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def stats(self, *, per_input: bool = True, admissions: bool = False) -> dict[str, Any]:
+    def stats(self, *, per_input: bool = True, admissions: bool = False, model: str | None = None) -> dict[str, Any]:
         """``GET /stats``: the server's ground truth (see simulator/stats.py); ``per_input=False``
         leaves out the per-input counts (large after a big job) for a frequent poller;
-        ``admissions=True`` adds every admission's time and tokens (a bench's window fill)."""
-        query = "&".join(part for part, wanted in (("per_input=0", not per_input), ("admissions=1", admissions)) if wanted)
+        ``admissions=True`` adds every admission's time and tokens (a bench's window fill), only
+        ``model``'s when given."""
+        wanted = (("per_input=0", not per_input), ("admissions=1", admissions), (f"model={model}", bool(model)))
+        query = "&".join(part for part, asked in wanted if asked)
         return self._call("GET", "/stats" + (f"?{query}" if query else ""))
 
     def reset_stats(self) -> dict[str, Any]:
