@@ -11,6 +11,7 @@ from project.provider import batch_poll_seconds, sweep_seconds
 from . import (
     control,  # noqa: F401  (registers the tollgate_load remote-control command)
     sources,  # noqa: F401  (every worker follows the sources: a ticker thread)
+    warmup,  # noqa: F401  (loads the tokenizer and the client before the first ping)
 )
 
 app.autodiscover_tasks(["workers"])
