@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from django.utils import timezone
 from psycopg import sql
 
@@ -26,12 +26,13 @@ from project.embeddings.models import (
     SourceState,
     SourceVersion,
 )
+from project.embeddings.owners import Viewer, visible
 from project.embeddings.sources.capture import source_table
 from project.embeddings.sources.tables import quoted
 from project.embeddings.sources.versions import version_progress
 from project.embeddings.sources.view import function_name, view_name
 
-__all__ = ["SourceStatus", "VersionStatus", "source_status"]
+__all__ = ["SourceStatus", "VersionStatus", "source_status", "sources_statuses"]
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,22 @@ class SourceStatus:
         return data
 
 
+def sources_statuses(*, viewer: Viewer = None) -> list[SourceStatus]:
+    """Every source ``viewer`` may see, by name (None: every one, for the operator and /metrics)."""
+    return [source_status(source) for source in visible(Source.objects.all(), viewer=viewer).order_by("name")]
+
+
 def source_status(source: Source) -> SourceStatus:
     table = source_table(source)
     now = timezone.now()
+    error = source.capture_error
     with connection.cursor() as cursor:
-        cursor.execute(quoted(sql.SQL("SELECT count(*) FROM {}").format(table.identifier)))
-        rows = cursor.fetchone()[0]
+        try:
+            with transaction.atomic():
+                cursor.execute(quoted(sql.SQL("SELECT count(*) FROM {}").format(table.identifier)))
+                rows = cursor.fetchone()[0]
+        except ProgrammingError as exc:  # the table is gone or renamed: its versions are still shown
+            rows, error = 0, " ".join(str(exc).split())
         cursor.execute(
             f"SELECT count(*), count(DISTINCT row_id), min(created_at) FROM {SourceChange._meta.db_table} "
             "WHERE source_id = %s",
@@ -125,7 +136,7 @@ def source_status(source: Source) -> SourceStatus:
         versions=versions,
         view=view_name(source),
         nearest=function_name(source),
-        capture_error=source.capture_error,
+        capture_error=error,
     )
 
 
