@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.core.management import call_command
@@ -84,6 +85,9 @@ def sync(source: Source, *, options: SyncOptions = SyncOptions(), say: Callable[
     """Start what is missing, catch ``source`` up, stop what was started; the summary once it has."""
     started = time.monotonic()
     call_command("migrate", verbosity=0)
+    # Before any worker starts: a follow task already waiting (a new version's wake-up) may open
+    # the source's jobs as soon as the first worker is up, and they are this sync's to watch.
+    since = _database_now()
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -101,7 +105,7 @@ def sync(source: Source, *, options: SyncOptions = SyncOptions(), say: Callable[
             home = settings.TOLLGATE_HOME
             beat = start_beat(schedule=home / "celerybeat-schedule", log_dir=home / "logs")
             stack.callback(beat.stop)
-        return catch_up(source, progress=options.progress, pool=pool, say=say, started=started)
+        return catch_up(source, progress=options.progress, pool=pool, say=say, started=started, since=since)
 
 
 def catch_up(
@@ -111,13 +115,15 @@ def catch_up(
     pool: WorkerPool | None = None,
     say: Callable[[str], None] = print,
     started: float | None = None,
+    since: datetime | None = None,
 ) -> SyncSummary:
     """Drain and watch until the source has nothing queued, every backfill read and every job of it ended.
 
-    Needs workers running (any: these, ``tollgate up``'s, another host's).
+    Needs workers running (any: these, ``tollgate up``'s, another host's). The jobs watched,
+    indexed and summed are those made since ``since`` (the database's time; default now).
     """
     started = time.monotonic() if started is None else started
-    since = _database_now()
+    since = _database_now() if since is None else since
     reports: list[CycleReport] = []
     bar = tqdm(total=0, unit="chunk", desc=f"syncing {source.name}", disable=not progress, dynamic_ncols=True)
     with bar, ThreadPoolExecutor(1, thread_name_prefix="drain") as executor:
