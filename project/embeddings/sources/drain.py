@@ -167,7 +167,8 @@ class _Cycle:
 
         def send(documents: list[Document]) -> None:
             job = self._job(version, backfill=backfill, in_hand=in_hand)
-            self.held[job.pk] = batch_enqueue(job, documents).held or self.held.get(job.pk, False)
+            # a backfill is planned like `tollgate run`'s ingest; changes go out as each step commits
+            self.held[job.pk] = batch_enqueue(job, documents, hold=backfill).held or self.held.get(job.pk, False)
 
         return send
 
