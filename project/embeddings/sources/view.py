@@ -23,7 +23,7 @@ index covered when it was written: correct whenever it runs, and refreshed
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
 from psycopg import sql
 
 from project.embeddings.index.cover import search_cover
@@ -73,11 +73,21 @@ def views_refresh(source: Source, *, force: bool = False) -> bool:
     if not force and _comment(schema, function_name(source)) == signature:
         return False
     view = sql.Identifier(schema, view_name(source))
-    with connection.cursor() as cursor:
-        cursor.execute(quoted(sql.SQL("DROP VIEW IF EXISTS {}").format(view)))
-        cursor.execute(quoted(sql.SQL("CREATE VIEW {} AS {}").format(view, _view_query(source, version))))
-        cursor.execute(quoted(sql.SQL("DROP FUNCTION IF EXISTS {}(vector, integer)").format(function)))
-        cursor.execute(quoted(_function(source, version, function, cover)))
+    create_view = sql.SQL("CREATE OR REPLACE VIEW {} AS {}").format(view, _view_query(source, version))
+    create_function = _function(source, version, function, cover)
+    # Replaced in place, in one transaction: a user's query never finds them missing, it waits for
+    # the new definition. Columns of another type (`sources add --replace` with another id) are
+    # dropped and made again, in the same transaction.
+    with transaction.atomic(), connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute(quoted(create_view))
+                cursor.execute(quoted(create_function))
+        except ProgrammingError:
+            cursor.execute(quoted(sql.SQL("DROP VIEW IF EXISTS {}").format(view)))
+            cursor.execute(quoted(create_view))
+            cursor.execute(quoted(sql.SQL("DROP FUNCTION IF EXISTS {}(vector, integer)").format(function)))
+            cursor.execute(quoted(create_function))
         cursor.execute(
             quoted(sql.SQL("COMMENT ON FUNCTION {}(vector, integer) IS {}").format(function, sql.Literal(signature)))
         )
@@ -132,7 +142,7 @@ def _function(source: Source, version: SourceVersion, function: sql.Identifier, 
         for condition in (*covered, rest)
     ]
     return sql.SQL(
-        "CREATE FUNCTION {function}(query vector, k integer DEFAULT 10) "
+        "CREATE OR REPLACE FUNCTION {function}(query vector, k integer DEFAULT 10) "
         "RETURNS TABLE (id {type}, distance double precision, chunk_seq integer, chunk text) "
         "LANGUAGE sql STABLE SET hnsw.iterative_scan = 'relaxed_order' AS $nearest$ "
         "SELECT p.id, p.distance, p.chunk_seq, p.chunk FROM ({parts}) AS p ORDER BY p.distance LIMIT k $nearest$"
