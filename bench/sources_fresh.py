@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from bench.sources_table import TABLE, edit_text
 
@@ -39,6 +39,7 @@ class Edit:
 class Stream:
     edits: list[Edit] = field(default_factory=list)
     behind: int = 0  # edits the editor sent late (its schedule slipped by more than one period)
+    view_errors: list[str] = field(default_factory=list)  # the watcher's reads of the view that failed
 
 
 def edits_stream(*, view: str, rows: list[int], titles: dict[int, str], rate: float, seconds: float,
@@ -85,7 +86,12 @@ def edits_stream(*, view: str, rows: list[int], titles: dict[int, str], rate: fl
                         if not waiting or time.monotonic() > deadline:
                             return
                     if waiting:
-                        cursor.execute(f"SELECT id, chunk FROM {view} WHERE id = ANY(%s)", [list(waiting)])
+                        try:
+                            cursor.execute(f"SELECT id, chunk FROM {view} WHERE id = ANY(%s)", [list(waiting)])
+                        except DatabaseError as exc:  # what a user's query of the view would have met
+                            stream.view_errors.append(" ".join(str(exc).split()))
+                            time.sleep(POLL)
+                            continue
                         now = time.monotonic()
                         with lock:
                             for row_id, chunk in cursor.fetchall():

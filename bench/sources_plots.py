@@ -17,6 +17,8 @@ def plot(result: dict, path: Path) -> None:
     tpm = result["limits"]["tpm"]
     for side, style in (("run", "-"), ("sync", "--")):
         backfill = result["backfill"][side]
+        if backfill is None:
+            continue
         points = backfill["fill"]
         fill.plot([t for t, _ in points], [v / tpm for _, v in points], style,
                   label=f"{backfill['command'].split(' --')[0]}: {backfill['utilization']}")  # fmt: skip
