@@ -15,13 +15,13 @@ def plot(result: dict, path: Path) -> None:
 
     figure, (fill, lag, searches) = plt.subplots(3, 1, figsize=(10, 11))
     tpm = result["limits"]["tpm"]
-    for side, style in (("run", "-"), ("sync", "--")):
+    for side, style, name in (("run", "-", "tollgate run (the rows as files)"), ("sync", "--", "tollgate sources sync")):
         backfill = result["backfill"][side]
         if backfill is None:
             continue
         points = backfill["fill"]
         fill.plot([t for t, _ in points], [v / tpm for _, v in points], style,
-                  label=f"{backfill['command'].split(' --')[0]}: {backfill['utilization']}")  # fmt: skip
+                  label=f"{name}: utilization {backfill['utilization']}")  # fmt: skip
     fill.axhline(0.99, color="grey", linestyle=":", label="the most a backfill takes (1% left for searches)")
     fill.set_ylim(0, 1.1)
     fill.set_ylabel("tokens in the window / TPM")
