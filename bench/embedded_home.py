@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-OUTSIDE = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+OUTSIDE = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+           "AZURE_OPENAI_ENDPOINT", "TOLLGATE_BULK_RESERVE")  # fmt: skip
 
 
 @contextmanager
