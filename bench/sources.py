@@ -38,7 +38,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, say  # noqa: E402
+from bench.common import ROOT, percentile, say  # noqa: E402
 from bench.embedded_home import embedded_django, reset_state  # noqa: E402
 from bench.sampler import CpuMeter  # noqa: E402
 from bench.shapes_measure import busy_span, long_utilization, window_fill  # noqa: E402
@@ -63,11 +63,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-run", action="store_true", help="(a) without tollgate run: the source's sync alone")
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args()
-
-
-def percentile(values: list[float], share: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else None
 
 
 def main() -> int:
@@ -220,12 +215,12 @@ def freshness(args, sim, round_trip: float) -> dict:
     counts = [served.get(content_hash(edit.text), 0) for edit in stream.edits]
     lags = [edit.lag for edit in stream.edits if edit.lag is not None]
     start = stream.edits[0].committed if stream.edits else 0.0
-    p95 = percentile(lags, 0.95)
+    p95 = percentile(lags, 0.95) if lags else None
     return {
         "edits": len(stream.edits), "rate": args.rate, "seconds": args.edit_seconds, "editor_late": stream.behind,
         "view_read_errors": len(stream.view_errors), "view_read_error_examples": sorted(set(stream.view_errors))[:3],
         "searchable": len(lags), "missed": len(stream.edits) - len(lags),
-        "lag_p50_seconds": round(percentile(lags, 0.5) or 0, 3), "lag_p95_seconds": round(p95 or 0, 3),
+        "lag_p50_seconds": round(percentile(lags, 0.5) if lags else 0, 3), "lag_p95_seconds": round(p95 or 0, 3),
         "lag_max_seconds": round(max(lags, default=0), 3),
         "goal_p95_seconds": round(LAG_GOAL + round_trip, 3),
         "paid_exactly_once": sum(1 for c in counts if c == 1), "paid_never": sum(1 for c in counts if c == 0),
@@ -276,8 +271,8 @@ def migrate_under_searches(args, sim, env: dict) -> dict:
         "new_vectors_stored_after_cutover": stored_after,
         "new_version": {"state": version.state, "embedded": next(v.embedded for v in status.versions if v.model == LARGE),
                         "rows": status.rows},  # fmt: skip
-        "search_p50_seconds": round(percentile(seconds, 0.5) or 0, 4),
-        "search_p95_seconds": round(percentile(seconds, 0.95) or 0, 4),
+        "search_p50_seconds": round(percentile(seconds, 0.5) if seconds else 0, 4),
+        "search_p95_seconds": round(percentile(seconds, 0.95) if seconds else 0, 4),
         "cutover_at_seconds": round((cutover - first).total_seconds(), 2) if cutover and first else None,
         "searches_detail": [((s.started - first).total_seconds(), s.seconds, s.versions, s.hits, bool(s.error))
                             for s in done],  # fmt: skip
