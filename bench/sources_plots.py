@@ -40,6 +40,12 @@ def plot(result: dict, path: Path) -> None:
     lag.legend(loc="upper right", fontsize=8)
 
     migration = result["migration"]
+    if migration is None:
+        searches.set_title("(c) migration: not run (--skip-migration)")
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+        return
     for version, colour in ((1, "tab:blue"), (2, "tab:orange")):
         points = [(t, s) for t, s, versions, hits, failed in migration["searches_detail"] if versions == [version]]
         searches.plot([t for t, _ in points], [s * 1000 for _, s in points], ".", color=colour, markersize=3,
