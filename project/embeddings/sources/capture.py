@@ -8,7 +8,7 @@ own transaction: a rolled-back write records nothing, and whatever writes the ta
 records only the rows whose text columns changed (compared as text) or whose id changed; a
 TRUNCATE records one marker (``row_id`` NULL) and the sync checks every row again. Statement
 triggers cost the writer one statement per statement, where row triggers cost one per row
-(the figures: docs/OPERATIONS.md, "Sources").
+(measured: docs/OPERATIONS.md, "Sources", bench/sources_capture.py).
 
 The triggers are ``ENABLE ALWAYS``: they fire under ``session_replication_role = replica`` too
 (logical replication's apply, ``pg_restore`` without ``--disable-triggers``). The function is
