@@ -18,7 +18,7 @@ request) at limits this 2-core machine can fill, with ``--workers`` worker proce
     search, none reading the new version before its cutover, and no vector of it stored after:
     the switch only once it is complete.
 
-    flock /work/bench.lock uv run python bench/sources.py [--rows 100000] [--workers 4] [--rate 50]
+    uv run python bench/sources.py [--rows 100000] [--workers 4] [--rate 50]
 
 Prints one JSON object on stdout; writes bench/out/sources.json and bench/out/sources.png.
 """

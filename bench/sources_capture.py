@@ -13,7 +13,7 @@ Writes: one ``INSERT … SELECT`` of ``--rows`` rows; one ``UPDATE`` of their te
 a column outside the text (queues nothing under either capture); ``--singles`` single-row
 updates in their own transactions (an ORM's ``save()``). Median of ``--repeat`` runs.
 
-    flock /work/bench.lock uv run python bench/sources_capture.py [--rows 10000] [--singles 1000]
+    uv run python bench/sources_capture.py [--rows 10000] [--singles 1000]
 
 Prints one JSON object on stdout; writes bench/out/sources_capture.json and .png.
 """
