@@ -161,8 +161,8 @@ class SearchView(APIView):
     @extend_schema(
         parameters=[s.SearchQuerySerializer],
         responses=PolymorphicProxySerializer(
-            "SearchHits", serializers=[s.SearchHitSerializer(many=True), s.SourceHitSerializer(many=True)],
-            resource_type_field_name=None,
+            "SearchHits", serializers=[s.SearchHitSerializer, s.SourceHitSerializer],
+            resource_type_field_name=None, many=True,
         ),
     )  # fmt: skip
     def get(self, request: Request) -> Response:

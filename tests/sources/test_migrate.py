@@ -7,6 +7,7 @@ version only from its cutover on. A change made during the migration reaches bot
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 from django.db import connection
@@ -58,6 +59,9 @@ def test_a_migration_cuts_over_when_complete_searches_never_fail_and_a_rollback_
     new = version_create(source, model=LARGE, dimensions=1536)
     table.sql("UPDATE {t} SET body = 'Changed while migrating.' WHERE id = %s", [ids[0]])  # reaches both versions
     summary = catch_up(source)
+    deadline = time.monotonic() + 30  # a loaded machine: let a search start after the cutover too
+    while not any(versions == {2} for _, _, versions, *_ in list(searches.seen)) and time.monotonic() < deadline:
+        time.sleep(0.05)
     searches.stop.set()
     searches.join()
 
