@@ -16,7 +16,8 @@ from providers import ProviderConfig
 from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
-from ratelimit import BatchQueue, Limiter, Limits
+from providers.pool import Deployment, Member, Pool
+from ratelimit import BatchQueue, Breaker, BreakerPolicy, Limiter, Limits
 
 GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
 
@@ -41,6 +42,7 @@ __all__ = [
     "limits",
     "max_countdown",
     "provider_config",
+    "provider_pool",
     "retry_policy",
     "shared_limiter",
     "stall_seconds",
@@ -48,12 +50,20 @@ __all__ = [
 
 
 def is_configured() -> bool:
-    """Whether a real provider (or a compatible URL) is set; otherwise commands run the simulator."""
-    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
+    """Whether a real provider (or a compatible URL, or a pool) is set; otherwise commands run the simulator."""
+    return bool(
+        settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT or settings.TOLLGATE_POOL
+    )
 
 
 def provider_config(model: str | None = None, dimensions: int | None = None) -> ProviderConfig:
-    """Raises :class:`providers.ConfigurationError` when no provider is configured."""
+    """Raises :class:`providers.ConfigurationError` when no provider is configured.
+
+    With a pool, the first deployment by priority: what callers that use one provider (a search's
+    query, the batch lane) call; the workers' groups go through the whole pool (:func:`provider_pool`).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key()).members[0].config
     return ProviderConfig.from_values(
         model=model or settings.TOLLGATE_MODEL,
         dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
@@ -77,9 +87,59 @@ def limits() -> Limits:
 
 
 def shared_limiter(model: str) -> Limiter:
-    """This process's handle on the limit every worker shares (keyed by account, never by key)."""
+    """This process's handle on the limit every worker shares (keyed by account, never by key).
+
+    With a pool, the first deployment's (as :func:`provider_config`); each has its own (:func:`provider_pool`).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key()).members[0].limiter
     account = provider_config(model).account()
     return _limiter(settings.REDIS_URL, account, model, limits(), settings.TOLLGATE_BURST or None)
+
+
+def provider_pool(model: str | None = None, dimensions: int | None = None) -> Pool:
+    """The deployments a group may go to: the pool of ``TOLLGATE_DEPLOYMENTS``, else the one provider.
+
+    Built once per process (its limiters and breakers share one Redis client each).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key())
+    config = provider_config(model, dimensions)
+    return Pool.single(config, shared_limiter(config.model))
+
+
+def breaker_policy() -> BreakerPolicy:
+    return BreakerPolicy(
+        failures=settings.TOLLGATE_BREAKER_FAILURES,
+        open_seconds=settings.TOLLGATE_BREAKER_SECONDS,
+        blocked_seconds=settings.TOLLGATE_BLOCKED_SECONDS,
+        probe_seconds=settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE,
+    )
+
+
+def _pool_key() -> tuple:
+    return (settings.REDIS_URL, settings.TOLLGATE_POOL, settings.TOLLGATE_BURST or None, breaker_policy(),
+            settings.TOLLGATE_SAFETY_SECONDS, settings.TOLLGATE_REQUEST_TIMEOUT)  # fmt: skip
+
+
+@functools.cache
+def _pool(redis_url: str, specs: tuple, burst: float | None, policy: BreakerPolicy, safety: float, timeout: float) -> Pool:
+    members = []
+    for spec in specs:
+        common = {"model": spec.model, "dimensions": spec.dimensions, "api_key": spec.api_key, "timeout": timeout}
+        if spec.kind == "azure":
+            config = ProviderConfig(**common, azure_endpoint=spec.base_url, azure_api_version=spec.api_version,
+                                    azure_deployment=spec.deployment)  # fmt: skip
+        else:
+            config = ProviderConfig(**common, base_url=spec.base_url)
+        own = Limits(requests=spec.rpm, tokens=spec.tpm, window_seconds=spec.window_seconds + safety,
+                     requests_per_day=spec.rpd)  # fmt: skip
+        limiter = _limiter(redis_url, config.account(), spec.model, own, burst)
+        breaker = Breaker(limiter.storage.client, account=config.account(), model=spec.model, policy=policy)
+        deployment = Deployment(spec.name, config, own, weight=spec.weight, priority=spec.priority)
+        members.append(Member(deployment, limiter, breaker))
+    members.sort(key=lambda member: member.priority)  # stable: the file's order within a priority
+    return Pool(members)
 
 
 @functools.cache
@@ -94,8 +154,13 @@ def group_tokens() -> int:
 
 def group_budget(*, short: bool = False) -> int:
     """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else sized for the limit and a ``short`` job's
-    burst; see providers/planning.py)."""
-    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short, reserve=bulk_reserve())
+    burst; see providers/planning.py). With a pool, never more than half the smallest deployment's
+    window, so every group fits every deployment, twice."""
+    budget = _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short, reserve=bulk_reserve())
+    if settings.TOLLGATE_POOL and not settings.TOLLGATE_GROUP_TOKENS:
+        smallest = min(spec.tpm for spec in settings.TOLLGATE_POOL)
+        budget = max(1, min(budget, int(smallest * (1 - bulk_reserve())) // 2))
+    return budget
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from simulator.batch_routes import batch_routes
 from simulator.config import MODELS, SimulatorConfig
 from simulator.errors import InjectedFaultError, InvalidRequestError, SimulatorError
-from simulator.http import JSON, body_json, error_response, json_response
+from simulator.http import JSON, azure_error_response, body_json, error_response, json_response
 from simulator.realism import choose_fault, latency_seconds
 from simulator.service import Simulator
 
@@ -61,12 +61,21 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
     sim = Simulator(config)
 
     async def embeddings(request: Request) -> Response:
+        return await serve(request, request.headers.get("authorization"))
+
+    async def azure_embeddings(request: Request) -> Response:
+        """Azure OpenAI's route: the key in ``api-key``, the deployment in the path, Azure's error bodies."""
+        key = request.headers.get("api-key")
+        return await serve(request, f"Bearer {key}" if key else None, azure=request.path_params["deployment"])
+
+    async def serve(request: Request, authorization: str | None, *, azure: str = "") -> Response:
         started = time.perf_counter()
         sim.stats.record_request()
         try:
-            authorization = request.headers.get("authorization")
             sim.authenticate(authorization)  # a bad key is a 401 even when the body is garbage
             body, size = await body_json(request)
+            if azure and isinstance(body, dict):
+                body.setdefault("model", azure)  # a deployment serves one model; the SDK sends its name anyway
             if size > THREADPOOL_BODY_BYTES:
                 admitted = await run_in_threadpool(sim.admit, authorization=authorization, body=body)
             else:
@@ -84,7 +93,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
                 payload = json.dumps(sim.render(admitted.request), separators=(",", ":")).encode()
         except SimulatorError as error:
             sim.stats.record_error(error.status, error.type if error.status == 429 else None)
-            return error_response(error, started)
+            return azure_error_response(error, started, request) if azure else error_response(error, started)
         overhead_ms = (time.perf_counter() - started) * 1000
         delay = latency_seconds(sim.config.knobs, admitted.request.usage_tokens, sim.rng)
         if fault == "hang":
@@ -161,6 +170,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
     app = Starlette(
         routes=[
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/stats", stats, methods=["GET"]),
             Route("/stats/reset", stats_reset, methods=["POST"]),

@@ -143,7 +143,8 @@ MOVE_SQL = """
             SELECT 1 FROM {groups} WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s)
     )
     UPDATE {groups} SET state = %(state)s,
-        lease_until = CASE WHEN %(lease)s::float IS NULL THEN NULL ELSE now() + %(lease)s * interval '1 second' END
+        lease_until = CASE WHEN %(lease)s::float IS NULL THEN NULL ELSE now() + %(lease)s * interval '1 second' END,
+        deployment = CASE WHEN %(deployment)s = '' THEN deployment ELSE %(deployment)s END
     WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s
 """
 
@@ -153,7 +154,8 @@ def _move(group: EmbeddingGroup, state: str, lease: float | None) -> bool:
     names = {"groups": EmbeddingGroup._meta.db_table, "claims": InputClaim._meta.db_table}
     with connection.cursor() as cursor:
         cursor.execute(
-            MOVE_SQL.format(**names), {"group": group.pk, "holder": group.holder, "state": state, "lease": lease}
+            MOVE_SQL.format(**names),
+            {"group": group.pk, "holder": group.holder, "state": state, "lease": lease, "deployment": group.deployment},
         )
         return cursor.rowcount == 1
 
@@ -172,7 +174,10 @@ def release(group: EmbeddingGroup) -> bool:
 
 
 def stored(group: EmbeddingGroup) -> bool:
-    """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now."""
+    """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now.
+
+    ``group.deployment`` (the pool's deployment that served it, set by the worker) is recorded with it.
+    """
     return _move(group, GroupState.DONE, None)
 
 
