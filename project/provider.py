@@ -38,6 +38,8 @@ __all__ = [
     "is_configured",
     "claim_seconds",
     "lease_expirations",
+    "fair_share_depth",
+    "owner_weights",
     "lease_seconds",
     "limits",
     "max_countdown",
@@ -194,6 +196,16 @@ def claim_seconds() -> float:
 def lease_expirations() -> int:
     """Leases a group may lose (its worker died or hung) before its job pauses."""
     return settings.TOLLGATE_LEASE_EXPIRATIONS
+
+
+def fair_share_depth() -> int:
+    """Tokens in flight the active owners share (``TOLLGATE_FAIR_SHARE_WINDOWS`` windows of the limit; 0: off)."""
+    return int(settings.TOLLGATE_FAIR_SHARE_WINDOWS * limits().tokens)
+
+
+def owner_weights() -> dict[str, float]:
+    """Each owner's weight in the fair share, by user name (``TOLLGATE_OWNER_WEIGHTS``); 1 when not named."""
+    return dict(settings.TOLLGATE_OWNER_WEIGHTS)
 
 
 def bulk_reserve() -> float:

@@ -208,6 +208,28 @@ TOLLGATE_BREAKER_FAILURES = env.int("TOLLGATE_BREAKER_FAILURES", default=3)
 TOLLGATE_BREAKER_SECONDS = env.float("TOLLGATE_BREAKER_SECONDS", default=5.0)
 TOLLGATE_BLOCKED_SECONDS = env.float("TOLLGATE_BLOCKED_SECONDS", default=600.0)
 
+# Fair share among owners (project/embeddings/groups/fairshare.py): while several owners have work on
+# the sync lane, each may have this many windows of the limit's tokens in flight, shared by weight
+# ("alice=3,bob=1" by user name; 1 each), so one owner's backfill never makes another's job wait behind
+# all of it. A single owner has the whole pool. 0: off (groups run in the order they were sent).
+TOLLGATE_FAIR_SHARE_WINDOWS = env.float("TOLLGATE_FAIR_SHARE_WINDOWS", default=0.5)
+
+
+def _owner_weights(text: str) -> dict[str, float]:
+    weights = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = pair.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            weights[name.strip()] = 0.0
+        if not name.strip() or not 0 < weights[name.strip()] < float("inf"):
+            raise ImproperlyConfigured(f"TOLLGATE_OWNER_WEIGHTS: {pair!r} is not name=weight with a positive weight")
+    return weights
+
+
+TOLLGATE_OWNER_WEIGHTS = _owner_weights(env.str("TOLLGATE_OWNER_WEIGHTS", default=""))
+
 # --- Celery (its Django recipe: every CELERY_* setting configures the app), set for no loss -----
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None

@@ -13,7 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from project.embeddings.groups import life
+from project.embeddings.groups import fairshare, life
 from project.embeddings.groups.inputs import Send, sends_of
 from project.embeddings.groups.queue import groups_split
 from project.embeddings.jobs.counters import count, fail_chunks
@@ -62,8 +62,13 @@ def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Ou
     group = life.claim(group_id, holder=holder)
     if group is None:  # claimed elsewhere, done, or its job paused, cancelled, completed or gone
         return Outcome.done()
+    if fairshare.waits_its_turn(group):  # its owner holds its share: held for the dispatcher, the others sent
+        return Outcome.done()
     try:
-        return _embed_claimed(group, attempt)
+        outcome = _embed_claimed(group, attempt)
+        if outcome.retry_in is None:  # its share of the work in flight is free: the next owner's turn
+            fairshare.dispatch()
+        return outcome
     except LimiterUnavailable:
         # Given back at once: the task's autoretry claims it when Redis is back, or (if that retry
         # was lost with Redis's data) the sweep sends it again after the stall time.

@@ -73,3 +73,16 @@ def pools(simulators, redis_url: str) -> Iterator[PoolRig]:
     connection = redis.Redis.from_url(redis_url)
     yield PoolRig(simulators, connection)
     connection.close()
+
+
+from tests.pipeline.conftest import without_vector_index  # noqa: E402, F401  (a fixture the fleet's tests use)
+from tests.pools.fleet import Fleet  # noqa: E402
+
+
+@pytest.fixture
+def fleet(settings, monkeypatch, without_vector_index, tmp_path) -> Iterator[Fleet]:
+    fleet = Fleet(settings, monkeypatch, tmp_path)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
