@@ -80,7 +80,7 @@ from tests.pools.fleet import Fleet  # noqa: E402
 
 
 @pytest.fixture
-def fleet(settings, monkeypatch, without_vector_index, tmp_path) -> Iterator[Fleet]:
+def fleet(settings, monkeypatch, without_vector_index, tmp_path) -> Iterator[Fleet]:  # noqa: F811
     fleet = Fleet(settings, monkeypatch, tmp_path)
     try:
         yield fleet
