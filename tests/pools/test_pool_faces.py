@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from rich.console import Console
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rich.console import Console
 
 from project.embeddings.models import EmbeddingGroup, EmbeddingJob
 from project.monitoring.status import status_snapshot
