@@ -29,7 +29,8 @@ from simulator.service import Simulator
 
 __all__ = ["create_app"]
 
-THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
+THREADPOOL_BODY_BYTES = 256 * 1024
+AZURE_MODEL = "text-embedding-3-small"  # what an Azure deployment not named after a model serves  # parse and embed bigger bodies off the event loop
 ADMIN_NEEDS_TOKEN = "send Authorization: Bearer <SIMULATOR_ADMIN_TOKEN>"
 ADMIN_CLOSED = "the admin endpoints are closed beyond loopback: start the simulator with SIMULATOR_ADMIN_TOKEN set"
 
@@ -74,8 +75,10 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         try:
             sim.authenticate(authorization)  # a bad key is a 401 even when the body is garbage
             body, size = await body_json(request)
-            if azure and isinstance(body, dict):
-                body.setdefault("model", azure)  # a deployment serves one model; the SDK sends its name anyway
+            if azure and isinstance(body, dict) and body.get("model") not in MODELS:
+                # a deployment serves one model, whatever the body names (the SDK sends the model, LiteLLM the
+                # deployment): its name when it is a model's, else text-embedding-3-small
+                body["model"] = azure if azure in MODELS else AZURE_MODEL
             if size > THREADPOOL_BODY_BYTES:
                 admitted = await run_in_threadpool(sim.admit, authorization=authorization, body=body)
             else:
