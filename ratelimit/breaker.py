@@ -123,9 +123,9 @@ class Breaker:
             return BreakerState(CLOSED, 0, 0, 0.0, "", False, allowed=True)
         verdict, *reply = self.storage.run("breaker_probe", [self.key], [round(self.policy.probe_seconds * US)])
         verdict = int(verdict)
-        if verdict == 1:
-            self._closed_seen = time.monotonic()
-        return _state(reply, allowed=verdict > 0, probing=verdict == 2)
+        state = _state(reply, allowed=verdict > 0, probing=verdict == 2)
+        self._remember(state)
+        return state
 
     def report(self, outcome: str, *, reason: str = "") -> BreakerState:
         """``"ok"`` (closes it), ``"fail"`` (one more in a row), ``"block"`` (open for ``blocked_seconds``),
@@ -136,8 +136,13 @@ class Breaker:
         args = [outcome, policy.failures, round(policy.open_seconds * US), round(policy.max_open_seconds * US),
                 round(policy.blocked_seconds * US), reason[:500], round(IDLE_EXPIRY * 1000)]  # fmt: skip
         state = _state(self.storage.run("breaker_report", [self.key], args))
-        self._closed_seen = time.monotonic() if state.state == CLOSED else -math.inf
+        self._remember(state)
         return state
+
+    def _remember(self, state: BreakerState) -> None:
+        """Trust a closed breaker without failures for ``CLOSED_CACHE``; one that has any is asked every time."""
+        healthy = state.state == CLOSED and state.failures == 0
+        self._closed_seen = time.monotonic() if healthy else -math.inf
 
     def state(self) -> BreakerState:
         """The state now, read-only (for pages)."""

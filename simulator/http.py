@@ -53,7 +53,8 @@ def azure_error_response(error: SimulatorError, started: float, request: Request
             "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
             "key for an active subscription and use a correct regional API endpoint for your resource."
         )
-    body = {"error": {"code": str(error.code or error.status) if error.status != 429 else "429", "message": message}}
+    code = str(error.status) if error.status in (401, 429) else str(error.code or error.status)
+    body = {"error": {"code": code, "message": message}}
     return json_response(body, error.status, headers)
 
 

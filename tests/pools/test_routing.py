@@ -133,3 +133,31 @@ def test_an_azure_429_without_a_type_is_read_for_its_wait_and_cools_that_deploym
     assert pool.member("eastus").limiter.usage().cooldown_seconds > 0
     assert pool.member("spare").limiter.usage().cooldown_seconds == 0
     assert [p.deployment for p in send(pool, 2)] == ["spare", "spare"]  # routed around the cooldown
+
+
+def test_the_simulators_azure_route_answers_as_azure_does(pools):
+    import json
+    import urllib.error
+    import urllib.request
+
+    with start_simulator(*simulator_args(rpm=1, tpm=100_000, window_seconds=WINDOW), "--api-key", "sk-right") as sim:
+        url = f"{sim.root_url}/openai/deployments/embed-small/embeddings?api-version=2024-10-21"
+
+        def post(key: str) -> tuple[int, dict, dict]:
+            body = json.dumps({"input": ["hello"], "model": "embed-small"}).encode()
+            request = urllib.request.Request(url, data=body, headers={"api-key": key, "content-type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status, dict(response.headers), json.loads(response.read())
+            except urllib.error.HTTPError as error:
+                return error.code, dict(error.headers), json.loads(error.read())
+
+        status, _, body = post("sk-wrong")
+        assert status == 401 and body == {"error": {"code": "401", "message": body["error"]["message"]}}
+        assert body["error"]["message"].startswith("Access denied due to invalid subscription key")
+        status, _, body = post("sk-right")
+        assert status == 200 and body["model"] == "text-embedding-3-small"  # a deployment named after no model
+        status, headers, body = post("sk-right")  # the window's one request is spent
+        assert status == 429 and set(body["error"]) == {"code", "message"} and body["error"]["code"] == "429"
+        assert "Please retry after 6 seconds." in body["error"]["message"]
+        assert headers["retry-after"] == "6" and "retry-after-ms" not in {h.lower() for h in headers}
