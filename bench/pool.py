@@ -54,8 +54,8 @@ if __package__ in (None, ""):
 
 from bench.common import ROOT, say  # noqa: E402
 from bench.embedded_home import embedded_django  # noqa: E402
+from bench.fresh import corpus_for, reset_state  # noqa: E402
 from bench.pool_measure import deployment_utilization, pool_utilization  # noqa: E402
-from bench.shapes import corpus_for, reset_state  # noqa: E402
 from bench.shapes_measure import window_fill  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

@@ -35,6 +35,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from project.errors import TollgateError
+
 __all__ = ["DeploymentSpec", "PoolFileError", "pool_settings", "read_deployments"]
 
 KINDS = ("openai", "azure")
@@ -47,8 +49,10 @@ _TABLE = re.compile(r"^\s*\[")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
 
 
-class PoolFileError(ImproperlyConfigured):
+class PoolFileError(TollgateError, ImproperlyConfigured):
     """The pool file cannot be used as it is; the message names the file and the line."""
+
+    field = "TOLLGATE_DEPLOYMENTS"
 
 
 @dataclass(frozen=True)
