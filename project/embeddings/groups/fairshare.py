@@ -21,8 +21,8 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
-from project.celery import EMBED_GROUP, app
 from project.embeddings.groups import life
+from project.embeddings.groups.queue import group_send, seconds_per_token
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob
 from project.provider import fair_share_depth, owner_weights, stall_seconds
 from providers.fairshare import OwnerLoad, should_yield, to_send
@@ -86,7 +86,7 @@ def dispatch() -> list[int]:
         return []
     depth = fair_share_depth()
     lease = life.database_now() + timedelta(seconds=stall_seconds() + _queue_seconds(depth))
-    sent: list[tuple[int, bool]] = []
+    sent: list[int] = []
     with transaction.atomic():
         for owner, budget in to_send(owner_loads(), depth=depth).items():
             with connection.cursor() as cursor:
@@ -99,13 +99,11 @@ def dispatch() -> list[int]:
                     break
                 chosen.append(group_id)
                 tokens += size
-            sent += [(group_id, False) for group_id in life.unhold(chosen, lease)]
-        transaction.on_commit(lambda: [app.send_task(EMBED_GROUP, (group_id,), queue="bulk") for group_id, _ in sent])
-    return [group_id for group_id, _ in sent]
+            sent += life.unhold(chosen, lease)
+        transaction.on_commit(lambda: [group_send(group_id, interactive=False) for group_id in sent])
+    return sent
 
 
 def _queue_seconds(depth: int) -> float:
     """The queue's wait for a group sent now: the work in flight ahead of it at the limit's rate, with slack."""
-    from project.embeddings.groups.queue import seconds_per_token
-
     return max(depth, 0) * seconds_per_token()
