@@ -22,8 +22,11 @@ OUTSIDE = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "
 
 
 @contextmanager
-def embedded_django(prefix: str, **env: str) -> Iterator[Path]:
-    """Yield the home once its services run and its database is migrated; ``env`` is set first."""
+def embedded_django(prefix: str, *, migrate: bool = True, **env: str) -> Iterator[Path]:
+    """Yield the home once its services run and its database is migrated; ``env`` is set first.
+
+    ``migrate=False`` leaves the database empty (a bench that runs another checkout migrates it
+    with that checkout's own migrations)."""
     home = Path(tempfile.mkdtemp(prefix=prefix))
     for name in OUTSIDE:
         os.environ.pop(name, None)
@@ -37,7 +40,8 @@ def embedded_django(prefix: str, **env: str) -> Iterator[Path]:
             django.setup()
             from django.core.management import call_command
 
-            call_command("migrate", verbosity=0)
+            if migrate:
+                call_command("migrate", verbosity=0)
             yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)

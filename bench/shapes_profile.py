@@ -188,8 +188,10 @@ def profile(*, workers: int, tollgate: Path, corpus: Path, home: Path, database_
                "OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": "sk-bench-profile", "TOLLGATE_RPM": str(RPM),
                "TOLLGATE_TPM": str(TPM), "TOLLGATE_WINDOW_SECONDS": str(WINDOW)}  # fmt: skip
         sim.reset_stats()
+        env.pop("VIRTUAL_ENV", None)  # the checkout's own virtualenv, its own code (run from its folder)
         run = subprocess.Popen([str(tollgate), "run", str(corpus), "--workers", str(workers), "--json"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                               cwd=tollgate.parent.parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
         with Watch(run_pid=run.pid, sim_pid=sim.process.pid, home=home, database_url=database_url) as watch:
             out, err = run.communicate(timeout=1800)
         stats = sim.stats(per_input=False, admissions=True)
@@ -225,7 +227,7 @@ def main() -> None:
     tollgate = args.checkout / ".venv" / "bin" / "tollgate"
     results = []
     with tempfile.TemporaryDirectory(prefix="tollgate-profile-corpus-") as cache, \
-            embedded_django("tollgate-profile-bench-") as home:  # fmt: skip
+            embedded_django("tollgate-profile-bench-", migrate=args.checkout == ROOT) as home:  # fmt: skip
         from project import embedded
 
         urls = embedded.urls(home)

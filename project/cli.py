@@ -135,7 +135,13 @@ def _demo(args: argparse.Namespace) -> int:
         say = (lambda line: print(line, file=sys.stderr)) if args.json else print
         texts = list(stdlib_docstrings(args.modules))
         say(f"demo corpus: docstrings of {len(texts)} Python standard library modules")
-        result = run(texts=texts, options=_run_options(args), say=say, then=lambda job: _sample_search(job, say))
+        out = sys.stderr if args.json else sys.stdout
+
+        def then(job) -> None:
+            _sample_search(job, say)
+            _sample_ask(job, say, out)
+
+        result = run(texts=texts, options=_run_options(args), say=say, then=then)
         return _report(result, args)
 
 
@@ -146,6 +152,54 @@ def _sample_search(job, say) -> None:
     say(f"\nsample search: {SAMPLE_QUERY!r}")
     for hit in search(SAMPLE_QUERY, viewer=job.owner, k=3, model=job.model):
         say(f"  {hit.similarity:.3f}  {hit.chunk.document.source}  {hit.chunk.text[:70]!r}")
+
+
+def _sample_ask(job, say, out) -> None:
+    from project.ask.answer import ask_start
+    from project.demo_corpus import SAMPLE_QUERY
+
+    say(f"\nsample ask: {SAMPLE_QUERY!r}")
+    _answer_print(ask_start(SAMPLE_QUERY, owner=job.owner), say=say, out=out)
+
+
+def _answer_print(asking, *, say, out) -> dict:
+    """The answer as it arrives (on ``out``), then its numbered sources and cost (through ``say``)."""
+    for piece in asking:
+        print(piece, end="", file=out, flush=True)
+    print(file=out)
+    result = asking.result()
+    if not result.asked:
+        say(result.answer)
+    for source in result.sources:
+        mark = "cited" if source["cited"] else "not cited"
+        say(f"  [{source['n']}] {source['source']}  (chunk {source['chunk']}, similarity {source['similarity']:.3f}, {mark})")
+    if result.not_used:
+        say(f"  not used: {len(result.not_used)} ({'; '.join(sorted({u['reason'] for u in result.not_used}))})")
+    usage = result.usage
+    say(f"  {result.model}: {usage['prompt_tokens']:,} prompt + {usage['completion_tokens']:,} answer tokens, "
+        f"${result.cost_usd:.6f}")  # fmt: skip
+    return result.as_dict()
+
+
+def _ask(args: argparse.Namespace) -> int:
+    with _django(start_services=True), ExitStack() as stack:
+        from django.core.management import call_command
+
+        from project.ask.answer import ask_start
+        from project.embeddings.owners import owner_named
+        from project.pipeline import simulated_provider
+        from project.provider import is_configured
+
+        say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+        call_command("migrate", verbosity=0)
+        if not is_configured():
+            say(f"no OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at {stack.enter_context(simulated_provider())}")
+        asking = ask_start(args.question, owner=owner_named(args.owner), collection=args.collection, k=args.k,
+                           model=args.model)  # fmt: skip
+        result = _answer_print(asking, say=say, out=sys.stderr if args.json else sys.stdout)
+        if args.json:
+            print(json.dumps(result))
+    return 0
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -241,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--deadline", dest="deadline_hours", type=float, default=None, metavar="HOURS",
                              help="with --lane auto: hours the job must finish within")
         command.add_argument("--json", action="store_true", help="print one JSON summary object last")
+
+    ask = commands.add_parser("ask", help="an answer from the stored chunks with numbered sources, streamed")
+    ask.add_argument("question")
+    ask.add_argument("--collection", default=None, help="ask only this collection's chunks")
+    ask.add_argument("-k", type=int, default=None, help="sources given to the model at most (default TOLLGATE_ASK_K, 6)")
+    ask.add_argument("--model", default=None, help="the chat model (default TOLLGATE_CHAT_MODEL, gpt-4o-mini)")
+    ask.add_argument("--owner", default=None, help="whose chunks (default: the system user)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object last (the answer streams on stderr)")
+    ask.set_defaults(handler=_ask)
 
     resume = commands.add_parser("resume", help="re-enqueue what a job has not embedded yet")
     resume.add_argument("job", type=int)

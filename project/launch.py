@@ -63,11 +63,13 @@ class Simulator:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def stats(self, *, per_input: bool = True, admissions: bool = False) -> dict[str, Any]:
+    def stats(self, *, per_input: bool = True, admissions: bool = False, model: str | None = None) -> dict[str, Any]:
         """``GET /stats``: the server's ground truth (see simulator/stats.py); ``per_input=False``
         leaves out the per-input counts (large after a big job) for a frequent poller;
-        ``admissions=True`` adds every admission's time and tokens (a bench's window fill)."""
-        query = "&".join(part for part, wanted in (("per_input=0", not per_input), ("admissions=1", admissions)) if wanted)
+        ``admissions=True`` adds every admission's time and tokens (a bench's window fill), only
+        ``model``'s when given."""
+        wanted = (("per_input=0", not per_input), ("admissions=1", admissions), (f"model={model}", bool(model)))
+        query = "&".join(part for part, asked in wanted if asked)
         return self._call("GET", "/stats" + (f"?{query}" if query else ""))
 
     def reset_stats(self) -> dict[str, Any]:
@@ -94,9 +96,13 @@ class Simulator:
         self.stop()
 
 
-def simulator_args(*, rpm: int, tpm: int, window_seconds: float) -> list[str]:
-    """The simulator's flags for these limits per window (a shorter window is a faster clock)."""
-    return ["--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds)]
+def simulator_args(
+    *, rpm: int, tpm: int, window_seconds: float, chat_rpm: int | None = None, chat_tpm: int | None = None
+) -> list[str]:
+    """The simulator's flags for these limits per window (a shorter window is a faster clock); the chat
+    models' too when given (else each tier's own)."""
+    chat = [*(["--chat-rpm", str(chat_rpm)] if chat_rpm else []), *(["--chat-tpm", str(chat_tpm)] if chat_tpm else [])]
+    return ["--rpm", str(rpm), "--tpm", str(tpm), "--time-scale", repr(60.0 / window_seconds), *chat]
 
 
 def start_simulator(

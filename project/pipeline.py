@@ -37,8 +37,8 @@ from project.embeddings.plan.preflight import dimensions_check
 from project.embeddings.plan.sweep import sweep_stalled
 from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.launch import WorkerPool, simulator_args, start_beat, start_simulator, start_workers, wait_for_workers
-from project.provider import is_configured, stall_seconds
-from providers import encoding_for_model
+from project.provider import chat_limits, is_configured, stall_seconds
+from providers import CHAT_MODELS, encoding_for_model
 from providers.inputs import SPLIT
 from providers.planning import Estimate
 from ratelimit import LimiterUnavailable
@@ -46,6 +46,7 @@ from ratelimit import LimiterUnavailable
 POLL_SECONDS = 0.25
 SIMULATED_BATCH_SECONDS = 10  # a simulated batch ends in seconds (the real API takes up to 24 h)
 SIMULATED_BATCH_POLL_SECONDS = 1  # and beat polls it as often
+SIMULATED_CHAT_PIECE_MS = 15  # a simulated answer streams a word every 15 ms, so it is seen arriving
 SIMULATOR_KEY = "tollgate-simulator"  # the simulator accepts any key; this one names it in logs
 
 
@@ -97,9 +98,12 @@ class Summary:
 @contextmanager
 def simulated_provider() -> Iterator[str]:
     """Run the built-in simulator at the configured limits and point this process and its workers at it."""
+    chat = chat_limits() if settings.TOLLGATE_CHAT_MODEL in CHAT_MODELS else None  # an unknown one is the ask's to say
     simulator = start_simulator(
         "--log-level", "warning", "--batch-seconds", str(SIMULATED_BATCH_SECONDS),
-        *simulator_args(rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS),
+        "--chat-piece-ms", str(SIMULATED_CHAT_PIECE_MS),
+        *simulator_args(rpm=settings.TOLLGATE_RPM, tpm=settings.TOLLGATE_TPM, window_seconds=settings.TOLLGATE_WINDOW_SECONDS,
+                        chat_rpm=chat and chat.requests, chat_tpm=chat and chat.tokens),
     )
     saved = {name: os.environ.get(name) for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "TOLLGATE_BATCH_POLL_SECONDS")}
     os.environ.update(OPENAI_BASE_URL=simulator.base_url, OPENAI_API_KEY=SIMULATOR_KEY)

@@ -7,13 +7,14 @@ the limiter's gauges) and by the workers alike, so all of them agree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from providers import ProviderConfig
-from providers.catalog import TIER1_BATCH_QUEUE_TOKENS
+from providers import ProviderConfig, client_for, encoding_for_model
+from providers.catalog import CHAT_MODELS, TIER1_BATCH_QUEUE_TOKENS, chat_model_info
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
 from providers.pool import Deployment, Member, Pool
@@ -32,10 +33,16 @@ __all__ = [
     "batch_queue_tokens",
     "batch_tokens",
     "bulk_reserve",
+    "chat_config",
+    "chat_limiter",
+    "chat_limits",
+    "chat_max_tokens",
+    "chat_model",
     "group_budget",
     "group_tokens",
     "interactive_max_tokens",
     "is_configured",
+    "limiter_for",
     "claim_seconds",
     "lease_expirations",
     "fair_share_depth",
@@ -48,6 +55,7 @@ __all__ = [
     "retry_policy",
     "shared_limiter",
     "stall_seconds",
+    "warm_up",
 ]
 
 
@@ -76,6 +84,13 @@ def provider_config(model: str | None = None, dimensions: int | None = None) -> 
         azure_api_version=settings.OPENAI_API_VERSION,
         timeout=settings.TOLLGATE_REQUEST_TIMEOUT,
     )
+
+
+def warm_up() -> None:
+    """Load what every group needs (the model's tokenizer, the provider's client) before the first one."""
+    encoding_for_model(settings.TOLLGATE_MODEL)
+    if is_configured():
+        client_for(provider_config())
 
 
 def limits() -> Limits:
@@ -268,3 +283,55 @@ def batch_poll_seconds() -> float:
 def batch_auto_tokens() -> int:
     """The job size (tokens to send) from which ``--lane auto`` takes the batch lane."""
     return settings.TOLLGATE_BATCH_AUTO_TOKENS or AUTO_WINDOWS * settings.TOLLGATE_TPM
+
+
+# --- chat (ask) ------------------------------------------------------------------------------------
+
+
+def chat_model(model: str | None = None) -> str:
+    """The chat model an ask uses: ``model``, else ``TOLLGATE_CHAT_MODEL``."""
+    return model or settings.TOLLGATE_CHAT_MODEL
+
+
+def chat_max_tokens() -> int:
+    """``max_tokens`` of an answer: the room it is given, and what its admission counts beside the prompt."""
+    return settings.TOLLGATE_CHAT_MAX_TOKENS
+
+
+def chat_config(model: str | None = None) -> ProviderConfig:
+    """The provider account for chat: the embeddings' own (one account, a limit per model).
+
+    With a pool (its deployments serve the embedding model), the first deployment's account by
+    priority, asked for the chat model; on Azure, the deployment named after the chat model (a
+    pool's deployment path names the embedding model's deployment).
+    """
+    chat = chat_model(model)
+    if settings.TOLLGATE_POOL:
+        first = _pool(*_pool_key()).members[0].config
+        return dataclasses.replace(first, model=chat, azure_deployment=None)
+    return provider_config(chat)
+
+
+def chat_limits(model: str | None = None) -> Limits:
+    """The chat model's limits: ``TOLLGATE_CHAT_RPM``/``TPM``, else its Tier 1 figures; the embeddings' window.
+
+    Raises :class:`providers.UnknownChatModel` for a model the catalog does not know.
+    """
+    tier = chat_model_info(chat_model(model)).tiers["1"]
+    return Limits(
+        requests=settings.TOLLGATE_CHAT_RPM or tier.rpm,
+        tokens=settings.TOLLGATE_CHAT_TPM or tier.tpm,
+        window_seconds=settings.TOLLGATE_WINDOW_SECONDS + settings.TOLLGATE_SAFETY_SECONDS,
+    )
+
+
+def chat_limiter(model: str | None = None) -> Limiter:
+    """The chat model's shared limit, keyed like the embeddings' by (account, model)."""
+    model = chat_model(model)
+    configured = chat_limits(model)  # an unknown model raises before a limiter is built for its name
+    return _limiter(settings.REDIS_URL, chat_config(model).account(), model, configured, settings.TOLLGATE_BURST or None)
+
+
+def limiter_for(model: str) -> Limiter:
+    """The shared limiter of ``model``, a chat model's or an embedding model's (gauges, charts, metrics)."""
+    return chat_limiter(model) if model in CHAT_MODELS else shared_limiter(model)

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "project.api",
     "project.dashboard",
     "project.monitoring",
+    "project.ask",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -158,6 +159,14 @@ TOLLGATE_INTERACTIVE_MAX_TOKENS = env.int("TOLLGATE_INTERACTIVE_MAX_TOKENS", def
 # 0.1 hides the near-orthogonal texts of the simulator and below-chance hits of any model; for
 # text-embedding-3 models, 0.2-0.3 keeps only related text.
 TOLLGATE_MIN_SIMILARITY = env.float("TOLLGATE_MIN_SIMILARITY", default=0.1)
+# Ask: a chat model answers from the nearest chunks, through the same gate, under its own limits
+# (per window, like TOLLGATE_RPM/TPM; 0: the chat model's Tier 1 figures in providers/catalog.py).
+TOLLGATE_CHAT_MODEL = env.str("TOLLGATE_CHAT_MODEL", default="gpt-4o-mini")
+TOLLGATE_CHAT_RPM = env.int("TOLLGATE_CHAT_RPM", default=0)
+TOLLGATE_CHAT_TPM = env.int("TOLLGATE_CHAT_TPM", default=0)
+TOLLGATE_CHAT_MAX_TOKENS = env.int("TOLLGATE_CHAT_MAX_TOKENS", default=600)  # the answer's room (max_tokens)
+TOLLGATE_ASK_K = env.int("TOLLGATE_ASK_K", default=6)  # chunks an ask gives the model at most
+TOLLGATE_ASK_CONTEXT_TOKENS = env.int("TOLLGATE_ASK_CONTEXT_TOKENS", default=6_000)  # the sources' tokens at most
 # Bulk mode (project/embeddings/indexing.py): a job of at least this many chunks loads its rows
 # into segments the HNSW index does not maintain row by row, and each full segment (and the last)
 # is indexed in one bulk build; smaller jobs go straight into the live, row-by-row index.

@@ -38,12 +38,14 @@ __all__ = [
     "EmbedResult",
     "as_float32",
     "classify",
+    "counted_ago",
     "embed",
     "error_message",
     "provider_errors",
     "redact",
     "request_body",
     "retry_after",
+    "served_seconds",
     "server_wait",
 ]
 
@@ -66,19 +68,30 @@ class EmbedResult:
     received: float = 0.0  # time.monotonic() when the response had arrived (0: unknown)
 
     def counted_ago(self) -> float:
-        """Seconds since the server counted the request: its own ``served`` time, plus what passed since
-        the response arrived (reading, storing), so a late reconcile moves the admission no later."""
-        since = time.monotonic() - self.received if self.received else 0.0
-        return self.served + max(0.0, since)
+        """Seconds since the server counted the request (:func:`counted_ago`)."""
+        return counted_ago(self.headers, self.received)
 
     @property
     def served(self) -> float:
-        """Seconds the server says it worked on the request (``openai-processing-ms``), 0 if unsaid."""
-        try:
-            seconds = float(self.headers.get("openai-processing-ms", 0)) / 1000
-        except ValueError:
-            return 0.0
-        return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+        """Seconds the server says it worked on the request (:func:`served_seconds`)."""
+        return served_seconds(self.headers)
+
+
+def served_seconds(headers: Mapping[str, str]) -> float:
+    """Seconds the server says it worked on a request (``openai-processing-ms``), 0 if unsaid."""
+    try:
+        seconds = float(headers.get("openai-processing-ms", 0)) / 1000
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+def counted_ago(headers: Mapping[str, str], received: float) -> float:
+    """Seconds since the server counted a request: its own processing time, plus what passed since the
+    response arrived (``received``, ``time.monotonic()``; reading, storing), so a late reconcile moves
+    the admission no later."""
+    since = time.monotonic() - received if received else 0.0
+    return served_seconds(headers) + max(0.0, since)
 
 
 def request_body(config: ProviderConfig, inputs: list[str]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "AccountBlocked",
+    "AnswerRefused",
+    "ContextTooLong",
     "ConfigurationError",
     "InvalidInput",
     "MalformedResponse",
@@ -16,12 +18,15 @@ __all__ = [
     "RateLimited",
     "RequestTooLarge",
     "Transient",
+    "UnknownChatModel",
     "UnknownModelError",
 ]
 
 
 class ProviderError(Exception):
-    """Root of every error raised by ``providers``."""
+    """Root of every error raised by ``providers``. ``field`` names the caller's input at fault, if one is."""
+
+    field: str | None = None
 
 
 class ConfigurationError(ProviderError):
@@ -30,6 +35,16 @@ class ConfigurationError(ProviderError):
 
 class UnknownModelError(ProviderError):
     """The model has no tiktoken encoding, or none available offline."""
+
+
+class UnknownChatModel(UnknownModelError):
+    """A chat model the catalog has no limits, prices or context length for: nothing is sent."""
+
+    field = "model"
+
+    def __init__(self, model: str, *, known: tuple[str, ...]) -> None:
+        self.model, self.known = model, known
+        super().__init__(f"unknown chat model {model!r}: choose one of {', '.join(known)}")
 
 
 class InvalidInput(ProviderError):
@@ -79,3 +94,21 @@ class Transient(ProviderError):
     def __init__(self, message: str, *, retry_after: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ContextTooLong(InvalidInput):
+    """400 ``context_length_exceeded``: the prompt and the answer's room exceed the model's context."""
+
+
+class AnswerRefused(ProviderError):
+    """The chat model refused to answer, or the provider's content filter stopped the answer.
+
+    ``reason`` is ``"refusal"`` or ``"content_filter"``; ``text`` what was written before it.
+    Billed like any answer: never sent again as it is.
+    """
+
+    field = "question"
+
+    def __init__(self, message: str, *, reason: str, text: str = "") -> None:
+        super().__init__(message)
+        self.reason, self.text = reason, text

@@ -1,7 +1,8 @@
 """The gate: every request to a provider passes here, bulk and interactive alike.
 
 One sequence, in one place: ask the shared limiter for 1 request + T tokens (sleeping in place
-while the wait is short), call the provider, then teach the limiter what the server said —
+while the wait is short), call the provider — an embedding, or a chat answer admitted on its
+prompt + ``max_tokens`` (``call``, see :mod:`providers.chat`) — then teach the limiter what the server said —
 the response's real token usage and its ``openai-processing-ms`` (reconcile), its
 ``x-ratelimit-*`` headers (observe), and after a real 429 a cooldown for every worker.
 
@@ -31,6 +32,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import openai
 
@@ -40,7 +42,7 @@ from .client import EmbedResult, embed
 from .config import ProviderConfig
 from .errors import ProviderError, RateLimited
 
-__all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Waiting", "embed_within", "pass_gate", "through"]
+__all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Served", "Waiting", "embed_within", "pass_gate", "pass_within", "through"]
 
 INTERACTIVE_TIMEOUT = 30.0  # seconds a query may wait for the limit before giving up
 
@@ -49,6 +51,18 @@ logger = logging.getLogger(__name__)
 
 def _nothing() -> None:
     return None
+
+
+class Served(Protocol):
+    """What a call through the gate returns: the tokens the server counted (read when the limiter
+    learns, so a streamed answer's are its final usage), its headers, and when it counted it."""
+
+    headers: dict[str, str]
+
+    @property
+    def total_tokens(self) -> int: ...
+
+    def counted_ago(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class Waiting:
 class Passage:
     """What happened at the gate.
 
-    ``result`` holds the vectors when the request was served. ``error`` holds the provider's
+    ``result`` holds the vectors (or the ``call``'s response) when the request was served. ``error`` holds the provider's
     refusal (never a 429: that is ``rate_limited``). Otherwise ``retry_after`` says in how many
     seconds to come back, and ``rate_limited`` whether the server itself answered 429 rather
     than the shared limiter saying "not now" (``reason`` says why the limiter did, as in
@@ -78,7 +92,7 @@ class Passage:
     a retry can be timed on the clock every host shares.
     """
 
-    result: EmbedResult | None
+    result: EmbedResult | Served | None
     retry_after: float = 0.0
     refusals: int = 0  # times the limiter said "not now" (or "at this moment just ahead") on the way
     rate_limited: bool = False
@@ -117,15 +131,21 @@ class Passage:
 def pass_gate(
     *,
     limiter: Limiter,
-    client: openai.OpenAI,
-    config: ProviderConfig,
-    texts: Sequence[str],
+    client: openai.OpenAI | None = None,
+    config: ProviderConfig | None = None,
+    texts: Sequence[str] = (),
     tokens: int,
     reserve: float = 0.0,
     pace: bool = True,
     waiting: Waiting = Waiting(),
+    call: Callable[[], Served] | None = None,
 ) -> Passage:
     """Admit, call and reconcile one request of ``texts`` (``tokens`` by the caller's count).
+
+    ``call`` sends another kind of request instead of embedding ``texts`` with ``client`` and
+    ``config`` (a chat answer: :func:`providers.chat.chat_open`, ``tokens`` its prompt +
+    ``max_tokens``); it raises the provider's refusal as a :class:`ProviderError`, and its
+    response's ``total_tokens`` is read only when the limiter learns (:meth:`Passage.settle`).
 
     ``reserve`` is the share of each limit this caller leaves free (a backfill leaves some for
     searches); ``pace=False`` lets a short job or a query use the window's free capacity at once
@@ -134,24 +154,26 @@ def pass_gate(
     """
     decision, refusals = _admission(limiter, tokens, reserve, pace, waiting)
     return through(
-        limiter=limiter, client=client, config=config, texts=texts, tokens=tokens, decision=decision, refusals=refusals
-    )
+        limiter=limiter, client=client, config=config, texts=texts, tokens=tokens, decision=decision,
+        refusals=refusals, call=call,
+    )  # fmt: skip
 
 
 def through(
     *,
     limiter: Limiter,
-    client: openai.OpenAI,
-    config: ProviderConfig,
+    client: openai.OpenAI | None,
+    config: ProviderConfig | None,
     texts: Sequence[str],
     tokens: int,
     decision: Decision,
     refusals: int = 0,
+    call: Callable[[], Served] | None = None,
 ) -> Passage:
     """The rest of the gate once ``limiter`` decided: sleep to a booked moment, call, and what it learns.
 
     Shared by :func:`pass_gate` and a pool's gate (``providers/pool.py``), which decides among
-    deployments first. A refused ``decision`` is returned as "not now".
+    deployments first. A refused ``decision`` is returned as "not now"; ``call`` as in :func:`pass_gate`.
     """
     offset = decision.at - decision.delay - time.time()
     if not decision.admitted:
@@ -162,7 +184,7 @@ def through(
     # Nothing between the admission and the request: the limiter counts it from (about) when
     # the server saw it, so every moment spent here would be capacity left unused.
     try:
-        result = embed(client, config, list(texts))
+        result = call() if call is not None else embed(client, config, list(texts))
     except RateLimited as exc:
         try:  # every worker waits too; if Redis cannot say so now, this caller still waits
             limiter.cooldown(exc.retry_after)
@@ -196,14 +218,27 @@ def embed_within(
     caller waiting past the timeout, the provider's refusal as it came, and
     :class:`ratelimit.NeverFits` for a text the limit can never admit.
     """
+    passage = pass_within(limiter=limiter, tokens=tokens, timeout=timeout,
+                          call=lambda: embed(client, config, list(texts)))  # fmt: skip
+    passage.settle()
+    return passage.result
+
+
+def pass_within(
+    *, limiter: Limiter, tokens: int, call: Callable[[], Served], timeout: float = INTERACTIVE_TIMEOUT
+) -> Passage:
+    """Through the gate for a waiting person: no reserve, no pacing, waiting up to ``timeout``.
+
+    Returns the served passage, for the caller to :meth:`~Passage.settle` once it has read the
+    response (a streamed answer: at its end). Raises as :func:`embed_within` does.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        passage = pass_gate(limiter=limiter, client=client, config=config, texts=texts, tokens=tokens, pace=False)
+        passage = pass_gate(limiter=limiter, tokens=tokens, pace=False, call=call)
         if passage.error is not None:
             raise passage.error
         if passage.result is not None:
-            passage.settle()
-            return passage.result
+            return passage
         if time.monotonic() + passage.retry_after > deadline:
             who = "the provider's rate limit" if passage.rate_limited else "the shared rate limit"
             raise RateLimited(

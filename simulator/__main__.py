@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from simulator.app import create_app
-from simulator.config import ALGORITHMS, ESTIMATORS, MODELS, TIERS, VECTOR_KINDS, Knobs, SimulatorConfig
+from simulator.config import ALGORITHMS, CHAT_MODELS, ESTIMATORS, MODELS, TIERS, VECTOR_KINDS, Knobs, SimulatorConfig
 from simulator.errors import ConfigError
 from simulator.inputs import encoding_for
 
@@ -34,6 +34,8 @@ tiers (requests/min, tokens/min, requests/day) for text-embedding-3-*:
 
 endpoints:
   POST /v1/embeddings      the OpenAI API (set OPENAI_BASE_URL to the printed URL)
+  POST /v1/chat/completions  gpt-4o-mini, gpt-4o: plain or stream=true (SSE), with the tier's chat limits;
+                           the answer is the prompt's numbered sources' sentences nearest the question
   GET  /stats              ground truth: counts, 429s, max requests/tokens in any window, timeline
   POST /stats/reset        start counting again
   GET|POST /admin/config   read or change knobs and limits at run time, e.g.
@@ -75,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--rpd", type=int, metavar="N", help="requests per day, overrides the tier (0: no limit)")
     limits.add_argument("--batch-queue-tokens", type=int, metavar="N",
                         help="enqueued batch tokens per key and model, overrides the tier (0: no limit)")
+    limits.add_argument("--chat-rpm", type=int, metavar="N", help="requests per window of every chat model, overrides the tier's (0: no limit)")
+    limits.add_argument("--chat-tpm", type=int, metavar="N",
+                        help="tokens per window (prompt + max_tokens) of every chat model, overrides the tier's (0: no limit)")
     limits.add_argument("--time-scale", type=float, default=1.0, metavar="K",
                         help="shrink every window K times: a minute lasts 60/K s, a day 86400/K s (default: 1)")
     limits.add_argument("--algorithm", choices=ALGORITHMS, default="sliding",
@@ -111,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="probability that a valid batch fails validation")
     knobs.add_argument("--file-error-rate", metavar="P", type=float, default=0.0,
                        help="probability of a 500 per /v1/files request")
+    knobs.add_argument("--chat-piece-ms", metavar="MS", type=float, default=0.0,
+                       help="pause between a streamed answer's pieces, a word each (the first comes after the latency)")
     knobs.add_argument("--seed", type=int, help="seed for jitter and faults, for reproducible runs")
     return parser
 
@@ -126,8 +133,9 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         batch_window_seconds=args.batch_window_seconds,
         batch_line_error_rate=args.batch_line_error_rate, batch_expire_rate=args.batch_expire_rate,
         batch_validation_failure_rate=args.batch_validation_failure_rate, file_error_rate=args.file_error_rate,
+        chat_piece_ms=args.chat_piece_ms,
     )
-    limit_names = ("rpm", "tpm", "rpd", "batch_queue_tokens")
+    limit_names = ("rpm", "tpm", "rpd", "batch_queue_tokens", "chat_rpm", "chat_tpm")
     overrides = {name: getattr(args, name) for name in limit_names if getattr(args, name) is not None}
     return SimulatorConfig.for_tier(
         args.tier, **overrides, time_scale=args.time_scale, algorithm=args.algorithm,
@@ -192,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simulator: {error.message}", file=sys.stderr)
         return 2
     try:
-        for model in MODELS:
+        for model in (*MODELS, *CHAT_MODELS):
             encoding_for(model).encode_ordinary("warm up")
     except (OSError, ValueError, KeyError) as error:
         print(

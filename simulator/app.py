@@ -1,4 +1,4 @@
-"""The HTTP face: a Starlette app serving ``/v1/embeddings``, ``/v1/models``, ``/stats``, ``/admin``
+"""The HTTP face: a Starlette app serving ``/v1/embeddings``, ``/v1/chat/completions``, ``/v1/models``, ``/stats``, ``/admin``
 (and ``/v1/files``, ``/v1/batches`` from batch_routes.py).
 
 Routes stay thin: the decisions live in ``Simulator`` (service.py). This module owns only
@@ -16,12 +16,13 @@ import time
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from simulator.batch_routes import batch_routes
-from simulator.config import MODELS, SimulatorConfig
+from simulator.chat import answer, chunks, completion
+from simulator.config import CHAT_MODELS, MODELS, SimulatorConfig
 from simulator.errors import InjectedFaultError, InvalidRequestError, SimulatorError
 from simulator.http import JSON, azure_error_response, body_json, error_response, json_response
 from simulator.realism import choose_fault, latency_seconds
@@ -118,8 +119,51 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         }
         return Response(payload, headers=headers, media_type=JSON)
 
+    async def chat_completions(request: Request) -> Response:
+        started = time.perf_counter()
+        sim.stats.record_request()
+        try:
+            authorization = request.headers.get("authorization")
+            sim.authenticate(authorization)
+            body, _ = await body_json(request)
+            admitted = sim.admit_chat(authorization=authorization, body=body)
+            counted = time.perf_counter()
+            fault = choose_fault(sim.config.knobs, sim.rng)
+            if fault in ("500", "503"):
+                raise InjectedFaultError(int(fault))  # type: ignore[arg-type]
+        except SimulatorError as error:
+            sim.stats.record_error(error.status, error.type if error.status == 429 else None)
+            return error_response(error, started)
+        knobs, chat = sim.config.knobs, admitted.request
+        reply = answer(chat, refusal=knobs.chat_refusal, content_filter=knobs.chat_content_filter)
+        ident = f"chatcmpl-{secrets.token_hex(12)}"
+        first = latency_seconds(knobs, 0, sim.rng)  # the provider's latency: until the first piece
+        piece = knobs.chat_piece_ms / 1000
+        sim.stats.record_success(chat.prompt_tokens + reply.completion_tokens, (counted - started) * 1000)
+        headers = {
+            **admitted.headers,
+            "openai-model": chat.model.name,
+            "openai-organization": sim.config.organization,
+            "openai-processing-ms": str(int((time.perf_counter() - counted) * 1000)),
+            "openai-version": "2020-10-01",
+            "x-request-id": f"req_{secrets.token_hex(16)}",
+        }
+        if not chat.stream:
+            await asyncio.sleep(first + piece * reply.completion_tokens)
+            return json_response(completion(chat, reply, ident=ident), headers=headers)
+
+        async def events():
+            await asyncio.sleep(first)
+            for index, data in enumerate(chunks(chat, reply, ident=ident)):
+                if piece and index > 1 and data["choices"] and data["choices"][0]["delta"].get("content"):
+                    await asyncio.sleep(piece)
+                yield f"data: {json.dumps(data, separators=(',', ':'))}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), headers=headers, media_type="text/event-stream")
+
     async def models(request: Request) -> Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "system"} for name in MODELS]
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "system"} for name in (*MODELS, *CHAT_MODELS)]
         return json_response({"object": "list", "data": data})
 
     async def stats(request: Request) -> Response:
@@ -128,7 +172,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
             described["inputs"].pop("per_input", None)
             described["batch"]["inputs_served"].pop("per_input", None)
         if request.query_params.get("admissions") == "1":  # a bench's exact window fill over time
-            described["admissions"] = sim.stats.admissions()
+            described["admissions"] = sim.stats.admissions(request.query_params.get("model") or None)
         return json_response(described)
 
     async def stats_reset(request: Request) -> Response:
@@ -174,6 +218,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
         routes=[
             Route("/v1/embeddings", embeddings, methods=["POST"]),
             Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
+            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/stats", stats, methods=["GET"]),
             Route("/stats/reset", stats_reset, methods=["POST"]),

@@ -16,6 +16,8 @@ from simulator.errors import ConfigError
 __all__ = [
     "ModelSpec",
     "MODELS",
+    "ChatModelSpec",
+    "CHAT_MODELS",
     "TIERS",
     "TierLimits",
     "Knobs",
@@ -52,6 +54,32 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("text-embedding-ada-002", 1536, 8191, False),
     )
 }
+
+
+@dataclass(frozen=True)
+class ChatModelSpec:
+    """A chat model: its context (prompt + answer), its longest answer, its per-tier (RPM, TPM)."""
+
+    name: str
+    context_tokens: int
+    max_output_tokens: int
+    tiers: dict[str, tuple[int, int]]
+
+
+# OpenAI's published per-minute limits for the chat models (2025), per tier: (RPM, TPM).
+CHAT_MODELS: dict[str, ChatModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ChatModelSpec("gpt-4o-mini", 128_000, 16_384, {
+            "free": (3, 40_000), "1": (500, 200_000), "2": (5_000, 2_000_000), "3": (5_000, 4_000_000),
+            "4": (10_000, 10_000_000), "5": (30_000, 150_000_000),
+        }),
+        ChatModelSpec("gpt-4o", 128_000, 16_384, {
+            "free": (3, 10_000), "1": (500, 30_000), "2": (5_000, 450_000), "3": (5_000, 800_000),
+            "4": (10_000, 2_000_000), "5": (10_000, 30_000_000),
+        }),
+    )
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -117,10 +145,18 @@ class Knobs:
     batch_expire_rate: float = 0.0
     batch_validation_failure_rate: float = 0.0
     file_error_rate: float = 0.0
+    # Chat: the pause between an answer's streamed pieces (a word each; the first comes after the
+    # latency), a context shorter than the model's (0: the model's own) to rehearse a 400 for
+    # its length, and the two ways a provider declines: the model's refusal, the content filter.
+    chat_piece_ms: float = 0.0
+    chat_context_tokens: int = 0
+    chat_refusal: bool = False
+    chat_content_filter: bool = False
 
     def validate(self) -> None:
         """Refuse values that cannot mean anything (negative times, probabilities over 1)."""
-        durations = ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds", "batch_tokens_per_second")
+        durations = ("latency_ms", "latency_per_token_ms", "latency_jitter_ms", "hang_seconds", "batch_tokens_per_second",
+                     "chat_piece_ms", "chat_context_tokens")  # fmt: skip
         for name in durations:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
@@ -150,6 +186,8 @@ class SimulatorConfig:
     tpm: int | None = 1_000_000
     rpd: int | None = None
     batch_queue_tokens: int | None = 3_000_000
+    chat_rpm: int | None = None  # every chat model's requests per window; None: the tier's for each model
+    chat_tpm: int | None = None  # every chat model's tokens per window (prompt + max_tokens); None: the tier's
     tier: str | None = "1"
     time_scale: float = 1.0
     algorithm: str = "sliding"
@@ -176,6 +214,13 @@ class SimulatorConfig:
         config.validate()
         return config
 
+    def chat_limits(self, model: str) -> tuple[int | None, int | None]:
+        """(RPM, TPM) of a chat model: ``chat_rpm``/``chat_tpm`` when set, else its tier's (0: none)."""
+        rpm, tpm = CHAT_MODELS[model].tiers.get(self.tier or "1", CHAT_MODELS[model].tiers["1"])
+        return (self.chat_rpm if self.chat_rpm is not None else rpm) or None, (
+            self.chat_tpm if self.chat_tpm is not None else tpm
+        ) or None
+
     @property
     def window_seconds(self) -> float:
         """The length of a (scaled) minute."""
@@ -194,6 +239,9 @@ class SimulatorConfig:
                 raise ConfigError(f"{name} must not be negative")
             if value == 0:
                 setattr(self, name, None)
+        for name in ("chat_rpm", "chat_tpm"):  # 0 stays 0: no limit, rather than the tier's
+            if (getattr(self, name) or 0) < 0:
+                raise ConfigError(f"{name} must not be negative")
         if self.time_scale <= 0:
             raise ConfigError("time_scale must be positive")
         if self.algorithm not in ALGORITHMS:

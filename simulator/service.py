@@ -1,4 +1,4 @@
-"""The simulator's state and the decision flow of one embeddings request, free of HTTP.
+"""The simulator's state and the decision flow of one embeddings (or chat) request, free of HTTP.
 
 Order, as the real API behaves: authenticate (401), quota (429 insufficient_quota), model
 (404), validation (400), request larger than TPM (429), limits (429), then the answer.
@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.config import Knobs, SimulatorConfig
 from simulator.batches import BatchService
+from simulator.chat import ChatRequest, chat_model_of, parse_chat
+from simulator.config import CHAT_MODELS, Knobs, SimulatorConfig
 from simulator.errors import (
     AuthenticationError,
     ConfigError,
@@ -34,10 +35,11 @@ from simulator.limits import Limiter, Limits, Refusal, make_limiter
 from simulator.stats import Stats
 from simulator.vectors import embed_many, encode_vector
 
-__all__ = ["Simulator", "Admitted", "LIMIT_FIELDS"]
+__all__ = ["Simulator", "Admitted", "AdmittedChat", "LIMIT_FIELDS"]
 
 LIMIT_FIELDS = (
-    "rpm", "tpm", "rpd", "batch_queue_tokens", "time_scale", "algorithm", "token_estimator", "chars_per_token",
+    "rpm", "tpm", "rpd", "batch_queue_tokens", "chat_rpm", "chat_tpm", "time_scale", "algorithm", "token_estimator",
+    "chars_per_token",
 )
 
 
@@ -46,6 +48,14 @@ class Admitted:
     """A request that passed every check: what to embed and the headers to send back."""
 
     request: EmbeddingRequest
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AdmittedChat:
+    """A chat request that passed every check, counted as its prompt + ``max_tokens``."""
+
+    request: ChatRequest
     headers: dict[str, str]
 
 
@@ -74,9 +84,8 @@ class Simulator:
         self.batches = BatchService(self)
 
     def _build(self) -> None:
+        self.reset_limits()
         config = self.config
-        limits = Limits(config.rpm, config.tpm, config.rpd, config.window_seconds, config.day_seconds)
-        self.limiter: Limiter = make_limiter(config.algorithm, limits)
         self.stats = Stats(
             window_seconds=config.window_seconds, day_seconds=config.day_seconds, track_day=config.rpd is not None
         )
@@ -85,7 +94,11 @@ class Simulator:
         """Forget every key's usage (fresh windows/full buckets); stats are kept."""
         config = self.config
         limits = Limits(config.rpm, config.tpm, config.rpd, config.window_seconds, config.day_seconds)
-        self.limiter = make_limiter(config.algorithm, limits)
+        self.limiter: Limiter = make_limiter(config.algorithm, limits)
+        self.chat_limiters: dict[str, Limiter] = {
+            name: make_limiter(config.algorithm, Limits(*config.chat_limits(name), None, config.window_seconds))
+            for name in CHAT_MODELS
+        }
 
     def update(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply an admin update: knobs take effect at once; a limit change resets the limiter,
@@ -158,10 +171,37 @@ class Simulator:
         self.stats.record_admission(group, request.charged_tokens, now)
         return Admitted(request, headers)
 
-    def _charge_failed(self, group: str, model: str) -> dict[str, str]:
+    def admit_chat(self, *, authorization: str | None, body: Any) -> AdmittedChat:
+        """The chat request's checks, in the embeddings' order; its own model's limits count prompt + max_tokens."""
+        key = self.authenticate(authorization)
+        if self.config.knobs.insufficient_quota:
+            raise InsufficientQuotaError()
+        spec = chat_model_of(body)
+        group, limiter = f"{key_fingerprint(key)}:{spec.name}", self.chat_limiters[spec.name]
+        try:
+            request = parse_chat(body, context_tokens=self.config.knobs.chat_context_tokens)
+        except InvalidRequestError as error:
+            error.headers.update(self._charge_failed(group, spec.name, limiter))
+            raise
+        charged = request.prompt_tokens + request.max_tokens
+        tpm = limiter.limits.tpm
+        if tpm is not None and charged > tpm:
+            headers = self._charge_failed(group, spec.name, limiter)
+            raise request_too_large(
+                model=spec.name, organization=self.config.organization, limit=tpm, requested=charged, headers=headers
+            )
+        now = time.monotonic()
+        decision = limiter.acquire(group, tokens=charged, now=now)
+        headers = ratelimit_headers(decision.usage)
+        if decision.refusal is not None:
+            raise self._refused(spec.name, decision.refusal, headers)
+        self.stats.record_admission(group, charged, now)
+        return AdmittedChat(request, headers)
+
+    def _charge_failed(self, group: str, model: str, limiter: Limiter | None = None) -> dict[str, str]:
         """Count a failed request toward RPM; 429 instead if there is no slot for it."""
         now = time.monotonic()
-        decision = self.limiter.acquire(group, tokens=0, now=now)
+        decision = (limiter or self.limiter).acquire(group, tokens=0, now=now)
         headers = ratelimit_headers(decision.usage)
         if decision.refusal is not None:
             raise self._refused(model, decision.refusal, headers)
@@ -200,6 +240,7 @@ class Simulator:
         snapshot = self.stats.snapshot()
         snapshot.update(
             limits={"rpm": config.rpm, "tpm": config.tpm, "rpd": config.rpd},
+            chat_limits={name: dict(zip(("rpm", "tpm"), config.chat_limits(name))) for name in CHAT_MODELS},
             tier=config.tier,
             algorithm=config.algorithm,
             token_estimator=config.token_estimator,

@@ -66,7 +66,7 @@ class Stats:
             self.faults: Counter[str] = Counter()
             self._groups: dict[str, _Group] = {}
             self._timeline: dict[int, list[int]] = {}
-            self._admissions: list[tuple[float, int]] = []  # (seconds since the reset, tokens), in order
+            self._admissions: list[tuple[float, int, str]] = []  # (seconds since the reset, tokens, group), in order
             self._overhead: deque[float] = deque(maxlen=OVERHEAD_SAMPLES)
             self.batches: Counter[str] = Counter()
             self.batch_counts: Counter[str] = Counter()
@@ -156,16 +156,21 @@ class Stats:
                 while g.day[0] <= now - self.day_seconds:
                     g.day.popleft()
                 g.max_requests_in_day = max(g.max_requests_in_day, len(g.day))
-            self._admissions.append((now - self.started, tokens))
+            self._admissions.append((now - self.started, tokens, group))
             second = self._timeline.setdefault(int(now - self.started), [0, 0])
             second[0] += 1
             second[1] += tokens
 
-    def admissions(self) -> list[list[float]]:
+    def admissions(self, model: str | None = None) -> list[list[float]]:
         """Every admission since the reset as ``[seconds since the reset, tokens]``, oldest first:
-        how full the window was at any moment, to the millisecond (``/stats?admissions=1``)."""
+        how full the window was at any moment, to the millisecond (``/stats?admissions=1``); only
+        ``model``'s (``&model=NAME``) when given: each model has a window of its own."""
         with self._lock:
-            return [[round(at, 4), tokens] for at, tokens in self._admissions]
+            return [
+                [round(at, 4), tokens]
+                for at, tokens, group in self._admissions
+                if model is None or group.endswith(f":{model}")
+            ]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything as JSON-ready data (see ``app.py`` for the full ``/stats`` document)."""

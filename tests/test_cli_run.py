@@ -37,6 +37,11 @@ def test_demo_embeds_the_stdlib_corpus_and_its_plain_words_search_finds_the_righ
     similarity, source = first_hit.split()[:2]
     assert source == SAMPLE_ANSWER, result.stderr.split("sample search:")[1]  # a paraphrase found its module
     assert 0.1 < float(similarity) < 0.999 and float(second_hit.split()[0]) <= float(similarity)
+    asked = result.stderr.split(f"sample ask: {SAMPLE_QUERY!r}")[1]  # the demo ends with an answer citing its sources
+    answer, *sources = [line.strip() for line in asked.splitlines() if line.strip()][:4]
+    first_source = next(line for line in sources if line.startswith("[1] "))
+    assert first_source.startswith(f"[1] {SAMPLE_ANSWER}") and first_source.endswith(", cited)")
+    assert "[1]" in answer and "gpt-4o-mini:" in asked
 
 
 def test_run_reports_bad_files_and_embeds_the_rest(tmp_path: Path):

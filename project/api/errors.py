@@ -91,7 +91,7 @@ def as_api_exception(exc: Exception) -> Exception:
         return ApiError("provider_unavailable", str(exc), wait=exc.retry_after)
     if isinstance(exc, NeverFits):
         return exceptions.ValidationError({"q": [str(exc)]})
-    if isinstance(exc, TollgateError) and exc.field:
+    if isinstance(exc, (TollgateError, ProviderError)) and exc.field:  # bad input: an unknown model, a refusal
         return exceptions.ValidationError({exc.field: [str(exc)]})
     if isinstance(exc, (ProviderError, RateLimitError)):
         return ApiError("provider_unavailable", str(exc))
@@ -110,3 +110,14 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif response is not None and isinstance(exc, exceptions.ParseError):
         response.data = {"detail": str(exc.detail), "field": None}
     return response
+
+
+def error_data(exc: Exception) -> dict:
+    """An expected error as the body of a streamed answer's ``error`` event: the status it would have, ``detail``, ``field``."""
+    mapped = as_api_exception(exc)
+    if isinstance(mapped, exceptions.ValidationError):
+        field, message = first_error(mapped.detail)
+        return {"status": 400, "detail": message, "field": field or None}
+    if isinstance(mapped, exceptions.APIException):
+        return {"status": mapped.status_code, "detail": str(mapped.detail), "field": None}
+    return {"status": 500, "detail": str(exc), "field": None}

@@ -264,3 +264,48 @@ class LimitsSerializer(serializers.Serializer):
 
     def get_cooling_down(self, usage) -> bool:
         return usage.cooldown_seconds > 0
+
+
+class AskInSerializer(serializers.Serializer):
+    question = serializers.CharField(allow_blank=True, trim_whitespace=False, validators=[storable],
+                                     help_text="At most 8,000 characters.")  # fmt: skip
+    collection = serializers.CharField(max_length=200, required=False, allow_blank=True, default="", validators=[storable])
+    k = serializers.IntegerField(min_value=1, max_value=20, required=False, allow_null=True, default=None,
+                                 help_text="Sources given to the model at most; default TOLLGATE_ASK_K (6).")  # fmt: skip
+    threshold = serializers.FloatField(min_value=-1.0, max_value=1.0, required=False, allow_null=True, default=None,
+                                       help_text="The least similarity a source may have; default TOLLGATE_MIN_SIMILARITY.")  # fmt: skip
+    model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="",
+                                  help_text="The chat model; default TOLLGATE_CHAT_MODEL (gpt-4o-mini).")  # fmt: skip
+
+
+class AskSourceSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="The number the answer cites it by: [n].")
+    document = serializers.IntegerField()
+    chunk = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    source = serializers.CharField(help_text="The document's source name.")
+    collection = serializers.CharField()
+    similarity = serializers.FloatField()
+    text = serializers.CharField(help_text="The chunk's text, as given to the model.")
+    cited = serializers.BooleanField()
+
+
+class AskUnusedSerializer(serializers.Serializer):
+    document = serializers.IntegerField()
+    chunk = serializers.IntegerField()
+    source = serializers.CharField()
+    similarity = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class AskResultSerializer(serializers.Serializer):
+    question = serializers.CharField()
+    answer = serializers.CharField()
+    model = serializers.CharField()
+    sources = AskSourceSerializer(many=True)
+    not_used = AskUnusedSerializer(many=True, help_text="Near chunks left out, and why.")
+    usage = serializers.DictField(child=serializers.IntegerField(),
+                                  help_text="prompt_tokens, completion_tokens, total_tokens (chat); embedding_tokens (the question).")  # fmt: skip
+    cost_usd = serializers.FloatField(help_text="The chat's tokens at the model's prices.")
+    finish_reason = serializers.CharField()
+    asked = serializers.BooleanField(help_text="False when no chunk was near enough: no model was asked.")

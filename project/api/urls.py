@@ -19,6 +19,7 @@ urlpatterns = [
     path("jobs/<int:pk>/resume", views.JobResumeView.as_view(), name="job-resume"),
     path("jobs/<int:pk>/cancel", views.JobCancelView.as_view(), name="job-cancel"),
     path("search", views.SearchView.as_view(), name="search"),
+    path("ask", views.AskView.as_view(), name="ask"),
     path("limits", views.LimitsView.as_view(), name="limits"),
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),

@@ -9,10 +9,13 @@ from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from project.ask.answer import ask_start
+from project.ask.events import ask_events, streaming_response
 from project.embeddings.ingest.documents import TextInput
 from project.embeddings.ingest.uploads import SKIPPED, UploadReading, uploads_read
 from project.embeddings.jobs.lifecycle import job_cancel_unfinished, job_pause_active, job_resume_paused
@@ -25,8 +28,9 @@ from project.monitoring.limiter import limiter_view
 from project.monitoring.pool import pool_views
 
 from . import serializers as s
-from .errors import ApiError, upload_too_large
+from .errors import ApiError, error_data, upload_too_large
 from .parsers import DepthLimitedJSONParser
+from .renderers import EventStreamRenderer
 from .throttles import ApiRateThrottle, WorkRateThrottle
 
 IDEMPOTENCY_KEY_LENGTH = 200  # EmbeddingJob.idempotency_key's size
@@ -177,3 +181,29 @@ class LimitsView(APIView):
         view = limiter_view(model=request.query_params.get("model") or None, windows=1)
         context = {"totals": view.history.totals, "deployments": pool_views()}
         return Response(s.LimitsSerializer(view.usage, context=context).data)
+
+
+class AskView(APIView):
+    """An answer from the user's stored chunks with numbered sources: JSON, or streamed with ``Accept: text/event-stream``."""
+
+    throttle_classes = [ApiRateThrottle, WorkRateThrottle]
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        request=s.AskInSerializer,
+        responses={200: s.AskResultSerializer},
+        summary="Ask a question of your stored chunks (Accept: text/event-stream streams it: sources, delta…, done)",
+    )
+    def post(self, request: Request):
+        serializer = s.AskInSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        asking = ask_start(
+            params["question"], owner=request.user, collection=params["collection"] or None, k=params["k"],
+            threshold=params["threshold"], model=params["model"] or None,
+        )  # fmt: skip
+        if request.accepted_renderer.media_type == EventStreamRenderer.media_type:
+            return streaming_response(request._request, ask_events(asking, error=error_data))
+        for _ in asking:
+            pass
+        return Response(s.AskResultSerializer(asking.result()).data)

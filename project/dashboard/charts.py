@@ -156,14 +156,15 @@ def _since(history, window: float) -> float:
     return max(start, min(busy[0] - window, history.at - 2 * window))
 
 
-def limiter_charts(view: LimiterView) -> tuple[Chart, Chart]:
+def limiter_charts(view: LimiterView, *, kind: str = "") -> tuple[Chart, Chart]:
     """Requests and tokens admitted per window (rolling), scaled to what was admitted; 429s and cooldowns marked.
 
     One point per bucket: the sum over the window that ends there, which the limiter keeps at
     or under the limit. The y axis reaches a little above the highest point, so a job far
     smaller than the limit is still a shape, not a flat line at the bottom; the limit is drawn
     when it is within :data:`LIMIT_IN_RANGE` times that, and said in words when it is not.
-    The x axis is seconds before the latest read, on Redis's clock.
+    The x axis is seconds before the latest read, on Redis's clock. ``kind`` names another
+    limit's charts (the chat model's, ``"chat"``), beside the embeddings'.
     """
     history, usage = view.history, view.usage
     end = history.at
@@ -198,8 +199,8 @@ def limiter_charts(view: LimiterView) -> tuple[Chart, Chart]:
         y_labels = [(frame.y(0), "0"), (frame.y(top / 2), si(top / 2)), (frame.y(top), si(top))]
         charts.append(
             Chart(
-                id=f"chart-{name}",
-                title=f"{name} admitted {per}, last {duration(span)}",
+                id=f"chart-{kind}-{name}" if kind else f"chart-{name}",
+                title=f"{f'{usage.model} ({kind}): ' if kind else ''}{name} admitted {per}, last {duration(span)}",
                 stamp=f"{history.at:.3f}",
                 lines=(frame.line("admitted", points, f"{name} {per}"),),
                 marks=marks,

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from project.embeddings.jobs.selectors import job_list
 from project.embeddings.models import ACTIVE_STATUSES
-from project.monitoring.limiter import limiter_view
+from project.monitoring.limiter import chat_models, limiter_view
 from project.monitoring.queues import queue_depths
 from project.monitoring.timeline import job_timeline
 from project.monitoring.workers import WorkersStatus, workers_status
@@ -32,9 +32,10 @@ JOBS_CHARTED = 5
 def limits_chart(request: HttpRequest) -> HttpResponse:
     try:
         view, error = limiter_view(), ""
+        chats = [limiter_view(model=model) for model in chat_models()]  # asks' admissions beside the embeddings'
     except expected() as exc:
-        view, error = None, user_message(exc)
-    charts = limiter_charts(view) if view else ()
+        view, chats, error = None, [], user_message(exc)
+    charts = [*limiter_charts(view), *(c for chat in chats for c in limiter_charts(chat, kind="chat"))] if view else []
     context = {"charts": charts, "error": error, "view": view}
     return render(request, "dashboard/_limits_chart.html", context)
 

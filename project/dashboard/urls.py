@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import job_page, panels, search, upload, views
+from . import ask, job_page, panels, search, upload, views
 
 app_name = "dashboard"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/limits", views.limits, name="limits"),
     path("dashboard/failures", views.failures, name="failures"),
     path("dashboard/search", search.search, name="search"),
+    path("dashboard/ask", ask.ask, name="ask"),
     path("dashboard/upload", upload.upload, name="upload"),
     path("dashboard/jobs/<int:pk>/live", job_page.job_live, name="job-live"),
     path("dashboard/jobs/<int:pk>/failures", job_page.job_failures, name="job-failures"),

@@ -2,7 +2,7 @@
 
 ``TOLLGATE_DAILY_TOKEN_BUDGET`` tokens per owner per UTC day (0: no budget), counted from the
 database, the truth: the tokens planned for the owner's jobs created today, a cancelled job
-counting only what it embedded. The caller holds the owner's row locked (see
+counting only what it embedded, and the tokens of the owner's asks today (``project/ask``). The caller holds the owner's row locked (see
 ``jobs/submit.py``), so two submissions at once cannot both take the last of it.
 """
 
@@ -17,6 +17,7 @@ from django.db.models import Case, F, Sum, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from project.ask.selectors import ask_tokens
 from project.embeddings.models import EmbeddingJob, Status
 from project.errors import TollgateError
 
@@ -52,12 +53,14 @@ def day_start(now: datetime) -> datetime:
 
 
 def tokens_today(*, owner: AbstractBaseUser, now: datetime, exclude_job: int | None = None) -> int:
-    """Tokens the owner's jobs of today's UTC day take from the budget."""
+    """Tokens the owner's jobs and asks of today's UTC day take from the budget."""
+
     spent = Case(When(status=Status.CANCELLED, then=F("embedded_tokens")), default=F("total_tokens"))
     jobs = EmbeddingJob.objects.filter(owner=owner, created_at__gte=day_start(now))
     if exclude_job is not None:
         jobs = jobs.exclude(pk=exclude_job)
-    return int(jobs.aggregate(tokens=Coalesce(Sum(spent), 0))["tokens"])
+    asked = ask_tokens(owner=owner, since=day_start(now))
+    return int(jobs.aggregate(tokens=Coalesce(Sum(spent), 0))["tokens"]) + asked
 
 
 def budget_check(*, owner: AbstractBaseUser, tokens: int, exclude_job: int | None = None) -> None:

@@ -8,12 +8,14 @@ from django.conf import settings
 
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob
 from project.errors import ModelNotConfigured
-from project.provider import bulk_reserve, shared_limiter
+from project.provider import bulk_reserve, limiter_for
+from providers import CHAT_MODELS
 from ratelimit import History, Usage
 
 __all__ = [
     "LimiterView",
     "LimitsUsage",
+    "chat_models",
     "configured_models",
     "limiter_models",
     "limiter_view",
@@ -41,12 +43,17 @@ class LimitsUsage(Usage):
 
 
 def configured_models() -> tuple[str, ...]:
-    """The models whose shared limit can be read: the configured one and those of active jobs.
+    """The models whose shared limit can be read: the configured one, those of active jobs, and the chat model.
 
     One limiter (and Redis pool) each, never one per name a caller asks for.
     """
     active = EmbeddingJob.objects.filter(status__in=ACTIVE_STATUSES).values_list("model", flat=True).distinct()
-    return tuple(sorted({settings.TOLLGATE_MODEL, *active}))
+    return tuple(sorted({settings.TOLLGATE_MODEL, *active, *chat_models()}))
+
+
+def chat_models() -> tuple[str, ...]:
+    """The chat model asks use, when the catalog knows its limits (an unknown one is the ask's to refuse)."""
+    return (settings.TOLLGATE_CHAT_MODEL,) if settings.TOLLGATE_CHAT_MODEL in CHAT_MODELS else ()
 
 
 def require_configured_model(model: str) -> None:
@@ -63,7 +70,7 @@ def limits_usage(*, model: str | None = None) -> LimitsUsage:
     """
     model = model or settings.TOLLGATE_MODEL
     require_configured_model(model)
-    usage = shared_limiter(model).usage()
+    usage = limiter_for(model).usage()
     return LimitsUsage(
         **{**asdict(usage), "cooldown_seconds": round(usage.cooldown_seconds, 3)},
         model=model,
@@ -91,7 +98,7 @@ def limiter_view(*, model: str | None = None, windows: int | None = CHART_WINDOW
     """
     model = model or settings.TOLLGATE_MODEL
     require_configured_model(model)  # before a limiter is built for the name
-    limiter = shared_limiter(model)
+    limiter = limiter_for(model)
     history = limiter.history(windows=windows)
     return LimiterView(limits_usage(model=model), history, limiter.account)
 

@@ -48,6 +48,31 @@ ttl, walk, burst = tonumber(ttl), tonumber(walk), tonumber(burst) / 1000000
 local tokens, keep, seen = tonumber(ARGV[2]), 1 - tonumber(ARGV[3]), tonumber(ARGV[4])
 if ARGV[5] == '0' then burst = 0 end
 
+-- The most that any window holding now holds, read exactly: such a window ends at now or at an
+-- entry booked ahead (one ending anywhere else holds a subset of one of those). Two pointers over
+-- the entries within a window of now; nil when there are more than the walk reads.
+local function peak(log, now, window, walk)
+  local entries = redis.call('ZRANGEBYSCORE', log, string.format('(%d', now - window),
+    string.format('(%d', now + window), 'WITHSCORES', 'LIMIT', 0, walk + 1)
+  if #entries > 2 * walk then return nil end
+  local at, rs, ts, n = {}, {}, {}, 0
+  for i = 1, #entries, 2 do
+    n = n + 1
+    rs[n], ts[n] = weights(entries[i])
+    at[n] = tonumber(entries[i + 1])
+  end
+  local hi, lo, sum_r, sum_t, peak_r, peak_t = 0, 1, 0, 0, 0, 0
+  local function reach(e)
+    while hi < n and at[hi + 1] <= e do hi = hi + 1; sum_r, sum_t = sum_r + rs[hi], sum_t + ts[hi] end
+    while lo <= hi and at[lo] <= e - window do sum_r, sum_t = sum_r - rs[lo], sum_t - ts[lo]; lo = lo + 1 end
+    if sum_r > peak_r then peak_r = sum_r end
+    if sum_t > peak_t then peak_t = sum_t end
+  end
+  reach(now)
+  for j = 1, n do if at[j] > now then reach(at[j]) end end
+  return peak_r, peak_t
+end
+
 local function reply(status, wait, now, r, t, cap_r, cap_t, reason, member)
   return string.format('%d %d %d %d %d %d %d %s %s', status, wait, now, r, t, cap_r, cap_t, reason, member)
 end
@@ -89,6 +114,14 @@ local cooldown_until = tonumber(redis.call('GET', cool) or '0')
 if cooldown_until > now then later(cooldown_until - now, 'cooldown'); hard = wait end
 
 local need_r, need_t = used_r + 1 - cap_r, used_t + tokens - cap_t
+if (need_r > 0 or need_t > 0) and burst == 0 and hard == 0 and not lost then
+  -- The count above holds every entry after now - window, the bookings ahead included: a bound
+  -- on each window that holds now, but callers booked up to a horizon ahead make it too high
+  -- by what leaves the window before their moment. An unpaced caller (a query, an ask) is
+  -- checked exactly, so the share a backfill's reserve leaves is there for it at once.
+  local peak_r, peak_t = peak(log, now, window, walk)
+  if peak_r ~= nil and peak_r + 1 <= cap_r and peak_t + tokens <= cap_t then need_r, need_t = 0, 0 end
+end
 if need_r > 0 or need_t > 0 then
   -- Walk the window's oldest admissions until enough requests and tokens would have left it.
   local freed_r, freed_t, last, seen = 0, 0, now - window + 1, 0

@@ -1,6 +1,7 @@
 -- Correct an admission's recorded tokens with the response's actual usage.
 -- KEYS: log, state, history (optional).  ARGV: window (us), estimated, actual, member ('' =
--- unknown), ttl (ms), served (us the server says it worked on the request, 0 = unknown), walk
+-- unknown), ttl (ms), served (us since the server counted the request: its processing time and what
+-- passed since its answer arrived; 0 = unknown), walk
 -- (most entries read), history config. The history books the difference in the admission's
 -- bucket (in now's when the admission is unknown), and the served time.
 -- With the member, that admission is rewritten and moved to now less served (never before its

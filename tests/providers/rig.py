@@ -24,6 +24,9 @@ CALM = {  # every fault off: a test turns on the one it is about
     "drop_rate": 0.0,
     "insufficient_quota": False,
     "latency_ms": 0.0,
+    "chat_refusal": False,
+    "chat_content_filter": False,
+    "chat_context_tokens": 0,
 }
 
 
@@ -36,9 +39,14 @@ class GateRig:
     client: openai.OpenAI
     redis: redis.Redis
 
-    def serve(self, *, rpm: int = 3000, tpm: int = 1_000_000, window: float = WINDOW, **knobs: Any) -> None:
-        """The server's limits per ``window`` seconds and its knobs; every key starts with a full allowance."""
-        self.simulator.configure(rpm=rpm, tpm=tpm, time_scale=60.0 / window, **{**CALM, **knobs})
+    def serve(
+        self, *, rpm: int = 3000, tpm: int = 1_000_000, window: float = WINDOW, chat_rpm: int = 500,
+        chat_tpm: int = 200_000, **knobs: Any,
+    ) -> None:
+        """The server's limits per ``window`` seconds (the chat models' too) and its knobs; every key starts
+        with a full allowance."""
+        self.simulator.configure(rpm=rpm, tpm=tpm, chat_rpm=chat_rpm, chat_tpm=chat_tpm, time_scale=60.0 / window,
+                                 **{**CALM, **knobs})  # fmt: skip
         self.simulator.reset_limits()
         self.simulator.reset_stats()
 

@@ -77,3 +77,17 @@ def test_booked_admissions_never_put_more_than_the_limit_in_any_window(make_limi
     assert most <= limit, f"{most} tokens booked within one window of {window}s, limit {limit}"
     span = booked[-1] - booked[0]
     assert len(booked) * size >= 0.9 * limit * span / window, "booking left the pace's slots unused"
+
+
+def test_an_unpaced_caller_fits_now_beside_bookings_ahead_as_the_windows_really_hold(make_limiter) -> None:
+    """Bookings ahead count in every window that holds them, not in the one ending now: a query takes
+    the reserve a backfill leaves at once, and no window holds more than the limit."""
+    limiter = make_limiter(requests=100, tokens=100, window_seconds=1.0)
+    now = limiter.acquire(tokens=90, reserve=0.1, pace=False)
+    ahead = limiter.acquire(tokens=50, reserve=0.1, pace=False, book_within=2.0)  # when the 90 leave
+    assert now.admitted and ahead.admitted and ahead.delay == pytest.approx(1.0, abs=0.02)
+
+    query = limiter.acquire(tokens=10, pace=False, book_within=2.0)  # 90 + 10 now; 50 + 10 at the booked moment
+    assert query.admitted and query.delay == 0.0
+    over = limiter.acquire(tokens=1, pace=False)  # the window ending now is full
+    assert not over.admitted and over.reason == "tokens"

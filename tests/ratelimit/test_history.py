@@ -17,9 +17,10 @@ def test_admissions_and_refusals_of_every_client_are_counted(make_limiter, clien
     history = one.history()
     assert len(history.buckets) == HISTORY_SLICES * 30 and history.bucket_seconds == 2.5
     last = history.buckets[-1]
-    assert (last.requests, last.tokens, last.refusals) == (3, 400, 1)
     assert last.start <= history.at < last.start + history.bucket_seconds
-    assert sum(b.requests for b in history.buckets[:-1]) == 0
+    recent = history.buckets[-2:]  # a busy machine may take the four calls across a bucket's edge
+    assert tuple(sum(getattr(b, name) for b in recent) for name in ("requests", "tokens", "refusals")) == (3, 400, 1)
+    assert sum(b.requests for b in history.buckets[:-2]) == 0
     assert (history.totals.requests, history.totals.tokens, history.totals.refusals) == (3, 400, 1)
     assert history.per_window[-1].requests == 3 and history.per_window[-1].tokens == 400
     seen_by_other = other_process.history()

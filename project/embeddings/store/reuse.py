@@ -111,25 +111,35 @@ def _reuse_sql(
         "job_documents": EmbeddingJob.documents.through._meta.db_table,
         "job": EmbeddingJob._meta.db_table,
     }
-    only = "AND c.id = ANY(%(chunk_ids)s)" if chunk_ids is not None else ""
+    if chunk_ids is None:  # a whole job: the planner's choice (an anti-join over many rows)
+        still = f"""
+              AND NOT EXISTS (SELECT 1 FROM {names["embedding"]} e WHERE e.chunk_id = c.id AND e.model = %(model)s)
+              AND NOT EXISTS (SELECT 1 FROM {names["failed"]} f WHERE f.chunk_id = c.id AND f.job_id = %(job)s)"""
+    else:  # a group's few chunks: one index probe each, never a scan however stale the statistics
+        still = f"""
+              AND c.id = ANY(%(chunk_ids)s)
+              AND (SELECT count(*) FROM (SELECT 1 FROM {names["embedding"]} e
+                   WHERE e.chunk_id = c.id AND e.model = %(model)s LIMIT 1) AS done) = 0
+              AND (SELECT count(*) FROM (SELECT 1 FROM {names["failed"]} f
+                   WHERE f.chunk_id = c.id AND f.job_id = %(job)s LIMIT 1) AS gave_up) = 0"""
     sql = f"""
         WITH pending AS (
             SELECT c.id, {columns}c.token_count, c.content_hash, {INPUT_HASH_SQL} AS input_hash
             FROM {names["chunk"]} c
             JOIN {names["job_documents"]} jd ON jd.document_id = c.document_id AND jd.embeddingjob_id = %(job)s
-            WHERE TRUE {only}
-              AND NOT EXISTS (SELECT 1 FROM {names["embedding"]} e WHERE e.chunk_id = c.id AND e.model = %(model)s)
-              AND NOT EXISTS (SELECT 1 FROM {names["failed"]} f WHERE f.chunk_id = c.id AND f.job_id = %(job)s)
+            WHERE TRUE {still}
         ), inserted AS (
             INSERT INTO {names["embedding"]} (chunk_id, model, dimensions, input_hash, vector, segment, created_at)
-            SELECT DISTINCT ON (p.id) p.id, %(model)s, %(dimensions)s, p.input_hash, source.vector,
+            SELECT p.id, %(model)s, %(dimensions)s, p.input_hash, source.vector,
                    (SELECT load_segment FROM {names["job"]} WHERE id = %(job)s), now()
             FROM pending p
-            JOIN {names["embedding"]} source ON source.input_hash = p.input_hash
-                 AND source.model = %(model)s AND source.dimensions = %(dimensions)s
-            JOIN {names["chunk"]} sc ON sc.id = source.chunk_id
-            JOIN {names["document"]} sd ON sd.id = sc.document_id AND sd.owner_id = %(owner)s
-            ORDER BY p.id, source.id
+            CROSS JOIN LATERAL (  -- one index lookup per pending chunk, however stale the table's statistics
+                SELECT e.vector FROM {names["embedding"]} e
+                JOIN {names["chunk"]} sc ON sc.id = e.chunk_id
+                JOIN {names["document"]} sd ON sd.id = sc.document_id AND sd.owner_id = %(owner)s
+                WHERE e.input_hash = p.input_hash AND e.model = %(model)s AND e.dimensions = %(dimensions)s
+                ORDER BY e.id LIMIT 1
+            ) AS source
             ON CONFLICT (chunk_id, model) DO NOTHING
             RETURNING chunk_id, segment
         )
