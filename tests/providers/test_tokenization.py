@@ -32,10 +32,18 @@ def test_works_from_an_empty_cache_without_network(tmp_path: Path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 0
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["9b5ad71b2ce5302211f9c61530b329a4922fc6a4"]
+    # tiktoken's own cache names: the sha1 of cl100k_base's and o200k_base's URLs
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [
+        "9b5ad71b2ce5302211f9c61530b329a4922fc6a4",
+        "fb374d419588a4632f3f557e76b4b70aebbca790",
+    ]
 
 
-@pytest.mark.parametrize("model", ["no-such-model", "gpt-4o"])
+@pytest.mark.parametrize("model", ["no-such-model", "text-davinci-003"])
 def test_unknown_or_not_offline_model_is_a_clear_error(model: str):
     with pytest.raises(UnknownModelError, match=model):
         encoding_for_model(model)
+
+
+def test_chat_models_use_the_bundled_o200k_base():
+    assert encoding_for_model("gpt-4o-mini").name == tiktoken.encoding_name_for_model("gpt-4o-mini") == "o200k_base"

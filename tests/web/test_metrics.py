@@ -69,8 +69,9 @@ def test_metrics_parse_and_count_jobs_by_status(client, staff, provider):
     assert set(dict(k)["lane"] for k in samples["tollgate_queue_depth"]) == {"bulk", "interactive"}
     up = {dict(labels)["source"]: value for labels, value in samples["tollgate_source_up"].items()}
     assert up == {"limiter": 1, "database": 1, "broker": 1}
-    labels = dict(next(iter(samples["tollgate_limiter_requests_limit"])))
-    assert labels["model"] == "text-embedding-3-small" and labels["window_seconds"] == "60"
+    models = {dict(labels)["model"]: dict(labels) for labels in samples["tollgate_limiter_requests_limit"]}
+    assert models["text-embedding-3-small"]["window_seconds"] == "60"
+    assert "gpt-4o-mini" in models  # the chat model's limit beside the embeddings'
     assert "metrics-parse-key" not in response.content.decode()  # a fingerprint, never the key
 
 
