@@ -272,12 +272,14 @@ def fair_run(home, database_url, redis_url, cache: Path, *, fifo: bool) -> dict:
         settings.TOLLGATE_WINDOW_SECONDS = REFERENCE_WINDOW
         backfill = corpus_for(DOCUMENT_TOKENS, FAIR_WINDOWS * window_tokens, cache)
         small = corpus_for(DOCUMENT_TOKENS - 7, FAIR_SMALL * window_tokens, cache)  # other texts than alice's
-        bob = get_user_model().objects.get_or_create(username="bob")[0]
+        for owner in ("alice", "bob"):  # a fresh install has neither
+            get_user_model().objects.get_or_create(username=owner)
+        bob = get_user_model().objects.get(username="bob")
         texts = [TextInput(path.read_text(), source=path.name) for path in sorted(small.glob("*.txt"))]
         documents = document_ingest(texts=texts, owner=bob, collection=f"bob-{time.time()}").documents
         reset_at = fleet.reset()
         alice_run = tollgate_run(backfill, fleet.env, owner="alice")
-        alice_job = _wait_for_job("alice", lambda job: job.embedded_tokens >= 2 * window_tokens)
+        alice_job = _wait_for_job("alice", lambda job: job.embedded_tokens >= 2 * window_tokens, alice_run)
         job = job_create(documents=documents, owner=bob)
         job_start(job=job)
         bob_started = time.monotonic()
@@ -304,13 +306,15 @@ def fair_run(home, database_url, redis_url, cache: Path, *, fifo: bool) -> dict:
     return result
 
 
-def _wait_for_job(owner: str, ready, timeout: float = 600.0):
+def _wait_for_job(owner: str, ready, run: subprocess.Popen, timeout: float = 600.0):
     from django.db import connection
 
     from project.embeddings.models import EmbeddingJob
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if run.poll() is not None:
+            raise RuntimeError(f"{owner}'s run ended first: {finish(run).get('error')}")
         job = EmbeddingJob.objects.filter(owner__username=owner).order_by("-pk").first()
         if job is not None and ready(job):
             return job
@@ -453,6 +457,7 @@ def main() -> None:
             else:
                 raise SystemExit(f"unknown scenario {scenario!r}")
             result[scenario] = run
+            (args.out / "pool.json").write_text(json.dumps(result, indent=2))  # what a later scenario cannot lose
             brief = {k: v for k, v in run.items() if k in ("pool_utilization", "survivors_utilization", "status", "lost",
                                                             "paid_twice", "bob", "answered", "errors", "error")}  # fmt: skip
             brief["http_429"] = {n: d["http_429"] for n, d in run["deployments"].items()}
