@@ -44,7 +44,8 @@ def test_groups_go_where_there_is_room_and_no_window_holds_more_than_its_limit(p
 def test_a_deployments_401_takes_it_out_with_the_reason_and_the_request_goes_to_another(pools):
     _, b = pools.simulators
     with start_simulator(*simulator_args(rpm=1000, tpm=100_000, window_seconds=WINDOW), "--api-key", "sk-right-key") as a:
-        pool = pools.pool(pools.deployment("revoked", a, key="sk-wrong-key"), pools.deployment("good", b))
+        # revoked first (by priority), so the first request meets its 401 and goes on to good
+        pool = pools.pool(pools.deployment("revoked", a, key="sk-wrong-key"), pools.deployment("good", b, priority=1))
         passages = send(pool, 6)
         assert a.stats(per_input=False)["errors"] == {"401": 1}  # tried once, then left out
     assert [p.deployment for p in passages] == ["good"] * 6
@@ -57,7 +58,7 @@ def test_a_deployments_401_takes_it_out_with_the_reason_and_the_request_goes_to_
 
 def test_a_deployment_out_of_quota_is_taken_out_too(pools):
     a, b = pools.simulators
-    pool = pools.pool(pools.deployment("broke", a), pools.deployment("good", b))
+    pool = pools.pool(pools.deployment("broke", a), pools.deployment("good", b, priority=1))  # broke tried first
     a.configure(insufficient_quota=True)  # every request to a: the account is out of credit
     passages = send(pool, 6)
     assert [p.deployment for p in passages] == ["good"] * 6
