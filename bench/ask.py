@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, say
+from bench.common import ROOT, percentile, say
+from bench.embedded_home import embedded_django
 from bench.shapes_measure import long_utilization, window_fill
 
 RPM, TPM = 600, 30_000  # the embedding model's, per window: a small account a 2-core machine saturates
@@ -63,42 +62,22 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def main() -> int:
     args = parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tollgate-bench-ask-"))
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                 "AZURE_OPENAI_ENDPOINT", "TOLLGATE_BULK_RESERVE"):  # fmt: skip
-        os.environ.pop(name, None)
-    os.environ.update(
-        TOLLGATE_HOME=str(home), TOLLGATE_DIMENSIONS="256", TOLLGATE_RPM=str(RPM), TOLLGATE_TPM=str(TPM),
+    env = dict(
+        TOLLGATE_DIMENSIONS="256", TOLLGATE_RPM=str(RPM), TOLLGATE_TPM=str(TPM),
         TOLLGATE_WINDOW_SECONDS=repr(WINDOW), TOLLGATE_CHAT_RPM=str(CHAT_RPM), TOLLGATE_CHAT_TPM=str(CHAT_TPM),
         TOLLGATE_CHUNK_SIZE="256", TOLLGATE_CHUNK_OVERLAP="0", TOLLGATE_GROUP_TOKENS="300",
-        DJANGO_SETTINGS_MODULE="project.settings",
     )  # fmt: skip
-    import django
-
-    from project import embedded
-
-    try:
-        with embedded.started(home):
-            django.setup()
-            return run(args)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with embedded_django("tollgate-bench-ask-", **env):
+        return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
     from django.conf import settings
-    from django.core.management import call_command
 
     from project.launch import simulator_args, start_simulator
 
-    call_command("migrate", verbosity=0)
     limits = simulator_args(rpm=RPM, tpm=TPM, window_seconds=WINDOW, chat_rpm=CHAT_RPM, chat_tpm=CHAT_TPM)
     with start_simulator(*limits, "--latency-ms", repr(args.latency_ms), "--chat-piece-ms", str(PIECE_MS),
                          "--log-level", "warning") as sim:  # fmt: skip

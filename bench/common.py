@@ -15,3 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def say(line: str) -> None:
     """One line of progress on stderr, at once (a bench's stdout is its JSON)."""
     print(line, file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (``share`` 0.5 for the median) of a list of measurements."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-OUTSIDE = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+OUTSIDE = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+           "AZURE_OPENAI_ENDPOINT", "TOLLGATE_BULK_RESERVE")  # fmt: skip
 
 
 @contextmanager
@@ -45,3 +46,25 @@ def embedded_django(prefix: str, *, migrate: bool = True, **env: str) -> Iterato
             yield home
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def reset_state(redis_url: str) -> None:
+    """Empty tables, no bulk indexes, an empty Redis: each cell starts as a fresh install does."""
+    import redis
+    from django.db import connection
+
+    from project.embeddings.index.builder import RANGE_PREFIX
+    from project.embeddings.models import Embedding
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE embeddings_document, embeddings_embeddingjob, embeddings_segment, embeddings_indexrange,"
+            " embeddings_unindexedvector, embeddings_jobtally CASCADE"
+        )
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+            [Embedding._meta.db_table, f"{RANGE_PREFIX}%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+    redis.Redis.from_url(redis_url).flushdb()

@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, say
+from bench.common import ROOT, percentile, say
+from bench.embedded_home import embedded_django
 
 RPM, TPM = 600, 30_000  # per window: a small account, so a 2-core machine can saturate it
 WINDOW = 6.0  # seconds: a "minute" at ten times speed, like the demo
@@ -44,42 +43,22 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def main() -> int:
     args = parse_args()
-    home = Path(tempfile.mkdtemp(prefix="tollgate-interactive-"))
-    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                 "AZURE_OPENAI_ENDPOINT", "TOLLGATE_BULK_RESERVE"):  # fmt: skip
-        os.environ.pop(name, None)
-    os.environ.update(
-        TOLLGATE_HOME=str(home), TOLLGATE_DIMENSIONS="256", TOLLGATE_RPM=str(RPM), TOLLGATE_TPM=str(TPM),
+    env = dict(
+        TOLLGATE_DIMENSIONS="256", TOLLGATE_RPM=str(RPM), TOLLGATE_TPM=str(TPM),
         TOLLGATE_WINDOW_SECONDS=repr(WINDOW), TOLLGATE_CHUNK_SIZE="128", TOLLGATE_CHUNK_OVERLAP="0",
         TOLLGATE_GROUP_TOKENS=str(args.group_tokens),
-        DJANGO_SETTINGS_MODULE="project.settings",
     )  # fmt: skip
-    import django
-
-    from project import embedded
-
-    try:
-        with embedded.started(home):
-            django.setup()
-            return run(args)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with embedded_django("tollgate-interactive-", **env):
+        return run(args)
 
 
 def run(args: argparse.Namespace) -> int:
     from django.conf import settings
-    from django.core.management import call_command
 
     from project.launch import start_simulator
 
-    call_command("migrate", verbosity=0)
     with start_simulator("--rpm", str(RPM), "--tpm", str(TPM), "--time-scale", repr(60 / WINDOW),
                          "--latency-ms", str(LATENCY_MS), "--log-level", "warning") as sim:  # fmt: skip
         os.environ.update(OPENAI_BASE_URL=sim.base_url, OPENAI_API_KEY="bench-interactive")

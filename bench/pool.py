@@ -53,8 +53,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import ROOT, say  # noqa: E402
-from bench.embedded_home import embedded_django  # noqa: E402
-from bench.fresh import corpus_for, reset_state  # noqa: E402
+from bench.embedded_home import embedded_django, reset_state  # noqa: E402
+from bench.fresh import corpus_for  # noqa: E402
 from bench.pool_measure import deployment_utilization, pool_utilization  # noqa: E402
 from bench.shapes_measure import window_fill  # noqa: E402
 

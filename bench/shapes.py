@@ -52,8 +52,8 @@ if __package__ in (None, ""):
 import psutil  # noqa: E402
 
 from bench.common import ROOT, say  # noqa: E402
-from bench.embedded_home import embedded_django  # noqa: E402
-from bench.fresh import corpus_for, reset_state  # noqa: E402
+from bench.embedded_home import embedded_django, reset_state  # noqa: E402
+from bench.fresh import corpus_for  # noqa: E402
 from bench.shapes_measure import busy_span, long_utilization, short_utilization, window_fill  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -238,7 +238,8 @@ def heatmap(cells: list[dict], path: Path) -> None:
     panels = sorted({(c["limits"], c["length"]) for c in cells})
     sizes = sorted({c["size"] for c in cells})
     workers = sorted({c["workers"] for c in cells})
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 1.2 + 0.9 * len(sizes)), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7.0, 5.0 * len(panels)), 1.6 + 0.9 * len(sizes)),
+                             squeeze=False)  # fmt: skip
     for ax, (limits, length) in zip(axes[0], panels):
         grid = [[None] * len(workers) for _ in sizes]
         for c in cells:
@@ -255,14 +256,14 @@ def heatmap(cells: list[dict], path: Path) -> None:
                 if cpu is not None:
                     text += f"\ncpu {cpu * 100:.0f}%"
                 if c.get("machine_bound", 1) < GOAL_UTILIZATION:  # this machine cannot do better
-                    text += f"\nmachine ≤ {c['machine_bound']:.2f}"
+                    text += f"\n≤ {c['machine_bound']:.2f}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8)
         ax.set_xticks(range(len(workers)), [f"W={w}" for w in workers])
         ax.set_yticks(range(len(sizes)), [f"~{s} tokens" for s in sizes])
         limit = LIMITS[limits]
         ax.set_title(f"{limits} ({limit.tpm:,} TPM / {limit.window:g} s), {length} job", fontsize=9)
-    fig.suptitle("Utilization of the provider's token limit (simulator's /stats), CPU busy share beside; "
-                 "'machine ≤' where this machine's own ceiling allows no more", fontsize=9)
+    fig.suptitle("Utilization of the provider's token limit (simulator's /stats), the CPU's busy share beside;\n"
+                 "'≤ x' where this machine's own ceiling allows no more than x", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

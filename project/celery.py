@@ -33,6 +33,7 @@ SWEEP = "tollgate.sweep"
 INDEX_MAINTAIN = "tollgate.index_maintain"
 BATCHES_DRIVE = "tollgate.batches_drive"
 BATCH_STORE = "tollgate.batch_store"
+SOURCES_FOLLOW = "tollgate.sources_follow"
 
 
 def sentinel_broker(url: str) -> tuple[str, dict[str, Any]]:

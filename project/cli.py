@@ -24,6 +24,7 @@ from django.db import ProgrammingError
 
 from project import embedded
 from project.errors import PathNotFound, expected
+from project.sources_cli import add_sources_parser
 from providers import prime_tiktoken_cache
 
 
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--no-flower", action="store_true", help="do not start Flower")
     web.add_argument("--no-beat", action="store_true", help="do not start Celery beat (the sweep)")
     web.set_defaults(handler=_up)
+
+    add_sources_parser(commands, _django)
 
     simulate = commands.add_parser(
         "simulate",

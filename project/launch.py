@@ -215,17 +215,19 @@ def start_workers(
     concurrency: int | None = None,
     queues: str = "bulk,interactive",
     log_dir: Path | None = None,
+    name: str = "tollgate",
 ) -> WorkerPool:
     """``count`` Celery worker processes on this machine, like ``celery -A workers worker`` typed by hand.
 
     Their output goes to ``log_dir/worker-N.log`` when given, so a progress bar stays readable.
+    ``name`` starts each one's node name (two pools of one process need two).
     """
     pool = WorkerPool(env={**os.environ, **(env or {})})
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         command = [
-            sys.executable, "-m", "celery", "-A", "workers", "worker", "--hostname", f"tollgate{index}-{os.getpid()}@%h",
+            sys.executable, "-m", "celery", "-A", "workers", "worker", "--hostname", f"{name}{index}-{os.getpid()}@%h",
             "--queues", queues, "--without-mingle", "--without-gossip", "--loglevel", "WARNING",
         ]  # fmt: skip
         if concurrency:

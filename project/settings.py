@@ -330,6 +330,9 @@ TOLLGATE_WORK_RATE = env.str("TOLLGATE_WORK_RATE", default="60/minute")
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["project.api.throttles.ApiRateThrottle"]
 # Tokens each owner may submit for embedding per UTC day; more is a 429 with Retry-After. 0: no budget.
 TOLLGATE_DAILY_TOKEN_BUDGET = env.int("TOLLGATE_DAILY_TOKEN_BUDGET", default=0)
+# Sources (your tables, kept embedded): every worker process follows them (workers/sources.py), looking
+# for changes this often; 0 turns that off (`tollgate sources sync` drains by itself).
+TOLLGATE_SOURCES_POLL_SECONDS = env.float("TOLLGATE_SOURCES_POLL_SECONDS", default=0.5)
 # The throttles' counts, shared by every web process (Redis; the limiter's keys are elsewhere). A
 # list, since Django splits a LOCATION string at commas; a Sentinel URL needs its pool class.
 CACHES = {

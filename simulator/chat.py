@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.config import CHAT_MODELS, ChatModelSpec
-from simulator.errors import InvalidRequestError, ModelNotFoundError
-from simulator.inputs import encoding_for
+from simulator.errors import InvalidRequestError
+from simulator.inputs import encoding_for, named_model
 from simulator.words import word_ids
 
 __all__ = ["ChatRequest", "ChatAnswer", "answer", "chunks", "completion", "parse_chat", "TOKENS_PER_MESSAGE"]
@@ -52,15 +52,8 @@ class ChatAnswer:
 
 
 def chat_model_of(body: Any) -> ChatModelSpec:
-    if not isinstance(body, dict):
-        raise InvalidRequestError("'$' is invalid. Expected a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequestError("you must provide a model parameter", param="model")
-    spec = CHAT_MODELS.get(model)
-    if spec is None:
-        raise ModelNotFoundError(model)
-    return spec
+    """The served chat model the body names: 400 when absent, 404 when unknown."""
+    return named_model(body, CHAT_MODELS)
 
 
 def parse_chat(body: Any, *, context_tokens: int = 0) -> ChatRequest:

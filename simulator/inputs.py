@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import tiktoken
 
@@ -49,13 +50,21 @@ def encoding_for(model: str) -> tiktoken.Encoding:
 
 
 def model_of(body: Any) -> ModelSpec:
-    """The served model the body names: 400 when absent, 404 when unknown."""
+    """The served embedding model the body names: 400 when absent, 404 when unknown."""
+    return named_model(body, MODELS)
+
+
+Spec = TypeVar("Spec")
+
+
+def named_model(body: Any, served: Mapping[str, Spec]) -> Spec:
+    """The model of ``served`` the body names: 400 when absent, 404 when unknown (both endpoints)."""
     if not isinstance(body, dict):
         raise InvalidRequestError("'$' is invalid. Expected a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("You must provide a model parameter.", param="model")
-    spec = MODELS.get(model)
+    spec = served.get(model)
     if spec is None:
         raise ModelNotFoundError(model)
     return spec

@@ -8,7 +8,11 @@ discovered once Django is set up, as the recipe does, since they use the models.
 from project.celery import BATCHES_DRIVE, INDEX_MAINTAIN, SWEEP, app
 from project.provider import batch_poll_seconds, sweep_seconds
 
-from . import control, warmup  # noqa: F401  (the tollgate_load remote-control command; the warm-up)
+from . import (
+    control,  # noqa: F401  (registers the tollgate_load remote-control command)
+    sources,  # noqa: F401  (every worker follows the sources: a ticker thread)
+    warmup,  # noqa: F401  (loads the tokenizer and the client before the first ping)
+)
 
 app.autodiscover_tasks(["workers"])
 # The beat schedule, every TOLLGATE_SWEEP_SECONDS: the sweep re-enqueues what lost workers forgot,

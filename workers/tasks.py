@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SWEEP, app
+from project.celery import BATCH_STORE, BATCHES_DRIVE, EMBED_GROUP, INDEX_MAINTAIN, SOURCES_FOLLOW, SWEEP, app
 from project.embeddings import pending
 from project.embeddings.batches import driver, results
 from project.embeddings.index import builder
 from project.embeddings.plan.sweep import sweep_stalled
+from project.embeddings.sources.follow import sources_follow
+from project.embeddings.sources.wake import follow_started
 from project.embeddings.store.write import DATABASE_UNAVAILABLE
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
@@ -92,3 +94,10 @@ def batches_drive(self) -> int:
 def batch_store(batch_id: int) -> bool:
     """Store a finished batch's results through the write path; the driver sends it and polls on meanwhile."""
     return results.batch_store(batch_id)
+
+
+@app.task(name=SOURCES_FOLLOW, ignore_result=True, autoretry_for=DATABASE_UNAVAILABLE, max_retries=3)
+def sources_follow_task() -> int:
+    """Drain the sources' changes and backfills into jobs (``workers/sources.py`` sends it while none waits)."""
+    follow_started()
+    return sources_follow()

@@ -198,6 +198,10 @@ class SearchQuerySerializer(serializers.Serializer):
         default=None,
         help_text="The least similarity a hit may have; default TOLLGATE_MIN_SIMILARITY (0.1), -1 for every hit.",
     )
+    source = serializers.CharField(
+        max_length=40, required=False, allow_blank=True, default="",
+        help_text="A source's name: its rows nearest the query (SourceHit: the row's id), from its current version.",
+    )  # fmt: skip
 
 
 class SearchHitSerializer(serializers.Serializer):
@@ -208,6 +212,17 @@ class SearchHitSerializer(serializers.Serializer):
     collection = serializers.CharField(source="chunk.document.collection")
     seq = serializers.IntegerField(source="chunk.seq")
     text = serializers.CharField(source="chunk.text")
+
+
+class SourceHitSerializer(serializers.Serializer):
+    """A row of a source's table (``?source=NAME``), with its chunk nearest the query."""
+
+    id = serializers.CharField(help_text="The row's id, as text.")
+    similarity = serializers.FloatField()
+    chunk = serializers.IntegerField(source="chunk.pk")
+    seq = serializers.IntegerField(source="chunk.seq")
+    text = serializers.CharField(source="chunk.text")
+    version = serializers.IntegerField(help_text="The source's version searched (its current one).")
 
 
 class UsedLimitSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -23,6 +23,8 @@ from project.embeddings.jobs.selectors import job_failures, job_get, job_list
 from project.embeddings.jobs.submit import documents_submit
 from project.embeddings.models import EmbeddingJob
 from project.embeddings.search.query import search
+from project.embeddings.sources.registry import source_named
+from project.embeddings.sources.search import source_search
 from project.monitoring.figures import job_figures, jobs_figures
 from project.monitoring.limiter import limiter_view
 from project.monitoring.pool import pool_views
@@ -157,17 +159,24 @@ class JobCancelView(_JobActionView):
 class SearchView(APIView):
     throttle_classes = [ApiRateThrottle, WorkRateThrottle]
 
-    @extend_schema(parameters=[s.SearchQuerySerializer], responses=s.SearchHitSerializer(many=True))
+    @extend_schema(
+        parameters=[s.SearchQuerySerializer],
+        responses=PolymorphicProxySerializer(
+            "SearchHits", serializers=[s.SearchHitSerializer(many=True), s.SourceHitSerializer(many=True)],
+            resource_type_field_name=None,
+        ),
+    )  # fmt: skip
     def get(self, request: Request) -> Response:
         query = s.SearchQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
+        threshold = settings.TOLLGATE_MIN_SIMILARITY if params["threshold"] is None else params["threshold"]
+        if params["source"]:  # the rows of a table kept embedded
+            source = source_named(params["source"], viewer=request.user)
+            rows = source_search(params["q"], source=source, viewer=request.user, k=params["k"], threshold=threshold)
+            return Response(s.SourceHitSerializer(rows, many=True).data)
         hits = search(
-            params["q"],
-            viewer=request.user,
-            k=params["k"],
-            threshold=settings.TOLLGATE_MIN_SIMILARITY if params["threshold"] is None else params["threshold"],
-            collection=params["collection"] or None,
+            params["q"], viewer=request.user, k=params["k"], threshold=threshold, collection=params["collection"] or None
         )
         return Response(s.SearchHitSerializer(hits, many=True).data)
 

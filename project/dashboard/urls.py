@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import ask, job_page, panels, search, upload, views
+from . import ask, job_page, panels, search, sources, upload, views
 
 app_name = "dashboard"
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("dashboard/charts/limits", panels.limits_chart, name="limits-chart"),
     path("dashboard/charts/progress", panels.progress, name="progress-chart"),
     path("dashboard/workers", panels.workers, name="workers"),
+    path("dashboard/sources", sources.sources, name="sources"),
 ]

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
+from project.embeddings.sources.status import sources_statuses
 from project.errors import expected
 
 from .jobs import job_counter_sums, jobs_by_status
@@ -65,6 +66,11 @@ class TollgateCollector(Collector):
             job_metrics = []
         yield from job_metrics
         up.add_metric(["database"], 1 if job_metrics else 0)
+        if job_metrics:
+            try:
+                yield from list(_sources_metrics())
+            except DatabaseError as exc:  # the rest is still served
+                logger.warning("metrics: the sources could not be read: %s", exc)
 
         try:
             depths = queue_depths()
@@ -160,6 +166,29 @@ def _job_metrics() -> Iterator[Metric]:
     for name, value in job_counter_sums().items():
         metric, doc = JOB_COUNTER_METRICS[name]
         yield CounterMetricFamily(metric, doc, value=value)
+
+
+def _sources_metrics() -> Iterator[Metric]:
+    """Each source (a table kept embedded): rows, embedded, pending, the lag, and its versions' progress."""
+    docs = {
+        "rows": "Rows of the source's table",
+        "embedded": "Rows embedded in the current version",
+        "pending": "Rows changed and not yet searchable (queued, or waiting for their vectors)",
+        "lag_seconds": "Age of the oldest change not yet searchable (0: caught up)",
+    }
+    families = {key: GaugeMetricFamily(f"tollgate_sources_{key}", doc, labels=["name"]) for key, doc in docs.items()}
+    progress = GaugeMetricFamily(
+        "tollgate_sources_version_progress",
+        "Share of the rows each version has embedded",
+        labels=["name", "version", "model", "state"],
+    )
+    for status in sources_statuses():
+        for key, family in families.items():
+            family.add_metric([status.name], getattr(status, key))
+        for version in status.versions:
+            progress.add_metric([status.name, str(version.number), version.model, version.state], version.progress)
+    yield from families.values()
+    yield progress
 
 
 def render() -> bytes:

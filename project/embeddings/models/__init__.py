@@ -2,7 +2,8 @@
 
 Documents are split into chunks (``documents.py``); a job (``jobs.py``) asks for one embedding
 per (chunk, model) (``vectors.py``), sent in request groups (``groups.py``), on the batch lane in
-batches (``batches.py``); a backfill loads into segments indexed in bulk (``segments.py``).
+batches (``batches.py``); a backfill loads into segments indexed in bulk (``segments.py``); a
+user's table is kept embedded as a source (``sources.py``).
 Everything is importable from here, as Django and the migrations expect.
 """
 
@@ -11,6 +12,16 @@ from .documents import Chunk, Document
 from .groups import UNFINISHED_GROUP_STATES, EmbeddingGroup, GroupState
 from .jobs import ACTIVE_STATUSES, ENDED_STATUSES, RESUMABLE_STATUSES, EmbeddingJob, FailedChunk, JobTally, Lane, Status
 from .segments import IndexRange, Segment
+from .sources import (
+    Source,
+    SourceChange,
+    SourceJob,
+    SourceRegistration,
+    SourceRow,
+    SourceState,
+    SourceVersion,
+    version_collection,
+)
 from .vectors import (
     HNSW_MAX_DIMENSIONS,
     HNSW_OPTIONS,
@@ -59,6 +70,13 @@ __all__ = [
     "Lane",
     "Segment",
     "SignBitsField",
+    "Source",
+    "SourceChange",
+    "SourceJob",
+    "SourceRegistration",
+    "SourceRow",
+    "SourceState",
+    "SourceVersion",
     "Status",
     "UnindexedVector",
     "first_vector_indexes",
@@ -69,4 +87,5 @@ __all__ = [
     "vector_inline",
     "vector_opclass",
     "vector_type",
+    "version_collection",
 ]

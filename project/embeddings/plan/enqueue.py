@@ -167,7 +167,7 @@ def _load_segment_choose(job: EmbeddingJob) -> None:
         segments.job_segment_live(job.pk)
 
 
-def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
+def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document], *, hold: bool = True) -> Plan:
     """Add documents a streaming job's ingest just stored: their chunks' groups go out when the batch commits.
 
     Runs inside the ingest batch's transaction (``document_ingest(on_batch=...)``), so the
@@ -177,7 +177,9 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     records its new work but sends none. The lane, pacing and bulk mode follow the job's size so
     far, or the size its ingest expects when that is more (``expected_tokens``): a job of at most
     two windows goes out unpaced, a longer one at the limit's rate from its first batch, and a
-    backfill's rows load outside the live index.
+    backfill's rows load outside the live index. ``hold=False`` sends a short job's batches as
+    they commit instead of planning them whole at the end: a source's followed changes, whose
+    cycle may stream for seconds, are each searchable a round trip after their step.
     """
     held = set(job.documents.filter(pk__in=[document.pk for document in documents]).values_list("pk", flat=True))
     fresh = list({document.pk: document for document in documents if document.pk not in held}.values())
@@ -202,7 +204,7 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document]) -> Plan:
     active = job.status in ACTIVE_STATUSES
     # A short job's batches are counted but planned whole at the end (``plan_held``): packed per
     # batch, each batch would leave a part-filled group, and one too many spills into a third window.
-    held = not paced and job.ingesting and job.lane == Lane.SYNC
+    held = hold and not paced and job.ingesting and job.lane == Lane.SYNC
     EmbeddingJob.objects.filter(pk=job.pk).update(
         status=EmbeddingJob.Status.RUNNING if active else job.status,
         total_chunks=F("total_chunks") + reused.chunks + plan.chunks,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('embeddings', '0013_input_claims'),
+        ('embeddings', '0014_sources'),
     ]
 
     operations = [
