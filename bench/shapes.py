@@ -53,7 +53,7 @@ import psutil  # noqa: E402
 
 from bench.common import ROOT, say  # noqa: E402
 from bench.embedded_home import embedded_django, reset_state  # noqa: E402
-from bench.shapes_corpus import write_corpus  # noqa: E402
+from bench.fresh import corpus_for  # noqa: E402
 from bench.shapes_measure import busy_span, long_utilization, short_utilization, window_fill  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -80,17 +80,6 @@ LIMITS = {
     "tier1": Limits("tier1", 3_000, 1_000_000, 60.0),
     "scaled": Limits("scaled", 120, 150_000, 6.0),
 }
-
-
-def corpus_for(size: int, tokens: int, cache: Path) -> Path:
-    """A folder of documents of about ``size`` tokens, ``tokens`` in all (written once per run)."""
-    folder = cache / f"docs-{size}-{tokens}"
-    if not folder.exists():
-        started = time.monotonic()
-        corpus = write_corpus(folder, tokens=size, total_tokens=tokens)
-        say(f"  corpus: {corpus.files} documents of ~{size} tokens, {corpus.tokens:,} tokens "
-            f"({corpus.duplicates} exact duplicates) in {time.monotonic() - started:.1f} s")  # fmt: skip
-    return folder
 
 
 class CpuTrace:

@@ -7,6 +7,7 @@ the limiter's gauges) and by the workers alike, so all of them agree.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -16,7 +17,8 @@ from providers import ProviderConfig, client_for, encoding_for_model
 from providers.catalog import CHAT_MODELS, TIER1_BATCH_QUEUE_TOKENS, chat_model_info
 from providers.gate import Waiting
 from providers.planning import group_budget as _group_budget
-from ratelimit import BatchQueue, Limiter, Limits
+from providers.pool import Deployment, Member, Pool
+from ratelimit import BatchQueue, Breaker, BreakerPolicy, Limiter, Limits
 
 GATE_WAIT_IN_PLACE = Waiting().most + Waiting().inline  # seconds the gate may sleep before the call
 
@@ -43,10 +45,13 @@ __all__ = [
     "limiter_for",
     "claim_seconds",
     "lease_expirations",
+    "fair_share_depth",
+    "owner_weights",
     "lease_seconds",
     "limits",
     "max_countdown",
     "provider_config",
+    "provider_pool",
     "retry_policy",
     "shared_limiter",
     "stall_seconds",
@@ -55,12 +60,20 @@ __all__ = [
 
 
 def is_configured() -> bool:
-    """Whether a real provider (or a compatible URL) is set; otherwise commands run the simulator."""
-    return bool(settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT)
+    """Whether a real provider (or a compatible URL, or a pool) is set; otherwise commands run the simulator."""
+    return bool(
+        settings.OPENAI_API_KEY or settings.OPENAI_BASE_URL or settings.AZURE_OPENAI_ENDPOINT or settings.TOLLGATE_POOL
+    )
 
 
 def provider_config(model: str | None = None, dimensions: int | None = None) -> ProviderConfig:
-    """Raises :class:`providers.ConfigurationError` when no provider is configured."""
+    """Raises :class:`providers.ConfigurationError` when no provider is configured.
+
+    With a pool, the first deployment by priority: what callers that use one provider (a search's
+    query, the batch lane) call; the workers' groups go through the whole pool (:func:`provider_pool`).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key()).members[0].config
     return ProviderConfig.from_values(
         model=model or settings.TOLLGATE_MODEL,
         dimensions=dimensions or settings.TOLLGATE_DIMENSIONS,
@@ -91,9 +104,59 @@ def limits() -> Limits:
 
 
 def shared_limiter(model: str) -> Limiter:
-    """This process's handle on the limit every worker shares (keyed by account, never by key)."""
+    """This process's handle on the limit every worker shares (keyed by account, never by key).
+
+    With a pool, the first deployment's (as :func:`provider_config`); each has its own (:func:`provider_pool`).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key()).members[0].limiter
     account = provider_config(model).account()
     return _limiter(settings.REDIS_URL, account, model, limits(), settings.TOLLGATE_BURST or None)
+
+
+def provider_pool(model: str | None = None, dimensions: int | None = None) -> Pool:
+    """The deployments a group may go to: the pool of ``TOLLGATE_DEPLOYMENTS``, else the one provider.
+
+    Built once per process (its limiters and breakers share one Redis client each).
+    """
+    if settings.TOLLGATE_POOL:
+        return _pool(*_pool_key())
+    config = provider_config(model, dimensions)
+    return Pool.single(config, shared_limiter(config.model))
+
+
+def breaker_policy() -> BreakerPolicy:
+    return BreakerPolicy(
+        failures=settings.TOLLGATE_BREAKER_FAILURES,
+        open_seconds=settings.TOLLGATE_BREAKER_SECONDS,
+        blocked_seconds=settings.TOLLGATE_BLOCKED_SECONDS,
+        probe_seconds=settings.TOLLGATE_REQUEST_TIMEOUT + GATE_WAIT_IN_PLACE,
+    )
+
+
+def _pool_key() -> tuple:
+    return (settings.REDIS_URL, settings.TOLLGATE_POOL, settings.TOLLGATE_BURST or None, breaker_policy(),
+            settings.TOLLGATE_SAFETY_SECONDS, settings.TOLLGATE_REQUEST_TIMEOUT)  # fmt: skip
+
+
+@functools.cache
+def _pool(redis_url: str, specs: tuple, burst: float | None, policy: BreakerPolicy, safety: float, timeout: float) -> Pool:
+    members = []
+    for spec in specs:
+        common = {"model": spec.model, "dimensions": spec.dimensions, "api_key": spec.api_key, "timeout": timeout}
+        if spec.kind == "azure":
+            config = ProviderConfig(**common, azure_endpoint=spec.base_url, azure_api_version=spec.api_version,
+                                    azure_deployment=spec.deployment)  # fmt: skip
+        else:
+            config = ProviderConfig(**common, base_url=spec.base_url)
+        own = Limits(requests=spec.rpm, tokens=spec.tpm, window_seconds=spec.window_seconds + safety,
+                     requests_per_day=spec.rpd)  # fmt: skip
+        limiter = _limiter(redis_url, config.account(), spec.model, own, burst)
+        breaker = Breaker(limiter.storage.client, account=config.account(), model=spec.model, policy=policy)
+        deployment = Deployment(spec.name, config, own, weight=spec.weight, priority=spec.priority)
+        members.append(Member(deployment, limiter, breaker))
+    members.sort(key=lambda member: member.priority)  # stable: the file's order within a priority
+    return Pool(members)
 
 
 @functools.cache
@@ -108,8 +171,13 @@ def group_tokens() -> int:
 
 def group_budget(*, short: bool = False) -> int:
     """Tokens per request group (``TOLLGATE_GROUP_TOKENS``, else sized for the limit and a ``short`` job's
-    burst; see providers/planning.py)."""
-    return _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short, reserve=bulk_reserve())
+    burst; see providers/planning.py). With a pool, never more than half the smallest deployment's
+    window, so every group fits every deployment, twice."""
+    budget = _group_budget(limits(), configured=settings.TOLLGATE_GROUP_TOKENS, short=short, reserve=bulk_reserve())
+    if settings.TOLLGATE_POOL and not settings.TOLLGATE_GROUP_TOKENS:
+        smallest = min(spec.tpm for spec in settings.TOLLGATE_POOL)
+        budget = max(1, min(budget, int(smallest * (1 - bulk_reserve())) // 2))
+    return budget
 
 
 @dataclass(frozen=True)
@@ -143,6 +211,16 @@ def claim_seconds() -> float:
 def lease_expirations() -> int:
     """Leases a group may lose (its worker died or hung) before its job pauses."""
     return settings.TOLLGATE_LEASE_EXPIRATIONS
+
+
+def fair_share_depth() -> int:
+    """Tokens in flight the active owners share (``TOLLGATE_FAIR_SHARE_WINDOWS`` windows of the limit; 0: off)."""
+    return int(settings.TOLLGATE_FAIR_SHARE_WINDOWS * limits().tokens)
+
+
+def owner_weights() -> dict[str, float]:
+    """Each owner's weight in the fair share, by user name (``TOLLGATE_OWNER_WEIGHTS``); 1 when not named."""
+    return dict(settings.TOLLGATE_OWNER_WEIGHTS)
 
 
 def bulk_reserve() -> float:
@@ -221,8 +299,17 @@ def chat_max_tokens() -> int:
 
 
 def chat_config(model: str | None = None) -> ProviderConfig:
-    """The provider account for chat: the embeddings' own (one account, a limit per model)."""
-    return provider_config(chat_model(model))
+    """The provider account for chat: the embeddings' own (one account, a limit per model).
+
+    With a pool (its deployments serve the embedding model), the first deployment's account by
+    priority, asked for the chat model; on Azure, the deployment named after the chat model (a
+    pool's deployment path names the embedding model's deployment).
+    """
+    chat = chat_model(model)
+    if settings.TOLLGATE_POOL:
+        first = _pool(*_pool_key()).members[0].config
+        return dataclasses.replace(first, model=chat, azure_deployment=None)
+    return provider_config(chat)
 
 
 def chat_limits(model: str | None = None) -> Limits:

@@ -193,6 +193,52 @@ AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
 AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
 OPENAI_API_VERSION = env.str("OPENAI_API_VERSION", default="2024-10-21")
 
+# --- a pool of deployments (project/pool_file.py): several keys or Azure deployments as one provider ---
+# TOLLGATE_DEPLOYMENTS names a TOML file of [[deployments]] (each with its own RPM and TPM, and the
+# NAME of the variable holding its key); unset, the one provider above. With a pool, the model and
+# dimensions are the pool's, and TOLLGATE_RPM/TPM become its sum per TOLLGATE_WINDOW_SECONDS (what
+# plans, group sizes and ETAs are read against); each deployment is limited by its own.
+TOLLGATE_DEPLOYMENTS = env.str("TOLLGATE_DEPLOYMENTS", default="")
+TOLLGATE_POOL: tuple = ()
+if TOLLGATE_DEPLOYMENTS:
+    from project.pool_file import pool_settings, read_deployments
+
+    TOLLGATE_POOL = read_deployments(
+        Path(TOLLGATE_DEPLOYMENTS), environ=os.environ, dimensions=TOLLGATE_DIMENSIONS,
+        window_seconds=TOLLGATE_WINDOW_SECONDS,
+    )  # fmt: skip
+    TOLLGATE_MODEL, TOLLGATE_DIMENSIONS, TOLLGATE_RPM, TOLLGATE_TPM = pool_settings(
+        TOLLGATE_POOL, model=env.str("TOLLGATE_MODEL", default=""), window_seconds=TOLLGATE_WINDOW_SECONDS
+    )
+# The breaker of a pool's deployments (ratelimit/breaker.py): failures in a row (5xx, timeouts,
+# dropped connections) that open it, its first open time (doubled at each opening in a row, up to
+# 5 minutes), and how long a refusal of the credentials or the quota keeps a deployment out.
+TOLLGATE_BREAKER_FAILURES = env.int("TOLLGATE_BREAKER_FAILURES", default=3)
+TOLLGATE_BREAKER_SECONDS = env.float("TOLLGATE_BREAKER_SECONDS", default=5.0)
+TOLLGATE_BLOCKED_SECONDS = env.float("TOLLGATE_BLOCKED_SECONDS", default=600.0)
+
+# Fair share among owners (project/embeddings/groups/fairshare.py): while several owners have work on
+# the sync lane, each may have this many windows of the limit's tokens in flight, shared by weight
+# ("alice=3,bob=1" by user name; 1 each), so one owner's backfill never makes another's job wait behind
+# all of it. A single owner has the whole pool. 0: off (groups run in the order they were sent).
+TOLLGATE_FAIR_SHARE_WINDOWS = env.float("TOLLGATE_FAIR_SHARE_WINDOWS", default=0.5)
+
+
+def _owner_weights(text: str) -> dict[str, float]:
+    weights = {}
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = pair.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            weights[name.strip()] = 0.0
+        if not name.strip() or not 0 < weights[name.strip()] < float("inf"):
+            raise ImproperlyConfigured(f"TOLLGATE_OWNER_WEIGHTS: {pair!r} is not name=weight with a positive weight")
+    return weights
+
+
+TOLLGATE_OWNER_WEIGHTS = _owner_weights(env.str("TOLLGATE_OWNER_WEIGHTS", default=""))
+
 # --- Celery (its Django recipe: every CELERY_* setting configures the app), set for no loss -----
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None

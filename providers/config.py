@@ -40,6 +40,7 @@ class ProviderConfig:
     azure_endpoint: str | None = None
     azure_api_version: str | None = None
     timeout: float = 60.0
+    azure_deployment: str | None = None  # a pool's Azure deployment: its URL, and its own limit (its own account)
 
     @classmethod
     def from_values(
@@ -67,6 +68,9 @@ class ProviderConfig:
 
     @property
     def endpoint(self) -> str:
+        """Where requests go; an Azure deployment's own path, since Azure assigns limits per deployment."""
+        if self.azure_endpoint and self.azure_deployment:
+            return f"{self.azure_endpoint.rstrip('/')}/openai/deployments/{self.azure_deployment}"
         return self.azure_endpoint or self.base_url or OPENAI_URL
 
     def account(self) -> str:
@@ -78,7 +82,8 @@ class ProviderConfig:
         timeout = openai.Timeout(self.timeout, connect=CONNECT_TIMEOUT)
         if self.azure_endpoint:
             return openai.AzureOpenAI(api_key=self.api_key, azure_endpoint=self.azure_endpoint,
-                                      api_version=self.azure_api_version, max_retries=0, timeout=timeout)
+                                      azure_deployment=self.azure_deployment, api_version=self.azure_api_version,
+                                      max_retries=0, timeout=timeout)
         return openai.OpenAI(api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=timeout)
 
 

@@ -42,7 +42,7 @@ from .client import EmbedResult, embed
 from .config import ProviderConfig
 from .errors import ProviderError, RateLimited
 
-__all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Served", "Waiting", "embed_within", "pass_gate", "pass_within"]
+__all__ = ["INTERACTIVE_TIMEOUT", "Passage", "Served", "Waiting", "embed_within", "pass_gate", "pass_within", "through"]
 
 INTERACTIVE_TIMEOUT = 30.0  # seconds a query may wait for the limit before giving up
 
@@ -100,6 +100,8 @@ class Passage:
     clock_offset: float = 0.0
     reason: str = ""
     bookkeeping: Callable[[], None] = _nothing  # what the limiter learns from a success: run by settle()
+    deployment: str = ""  # the pool's deployment it went to (providers/pool.py); "" for a single provider
+    failover: bool = False  # the deployment failed, another may take it now: not an attempt of the request's own
 
     def settle(self) -> bool:
         """Teach the limiter what the server said (after the caller stored the result); False if Redis failed.
@@ -151,6 +153,28 @@ def pass_gate(
     can never be admitted.
     """
     decision, refusals = _admission(limiter, tokens, reserve, pace, waiting)
+    return through(
+        limiter=limiter, client=client, config=config, texts=texts, tokens=tokens, decision=decision,
+        refusals=refusals, call=call,
+    )  # fmt: skip
+
+
+def through(
+    *,
+    limiter: Limiter,
+    client: openai.OpenAI | None,
+    config: ProviderConfig | None,
+    texts: Sequence[str],
+    tokens: int,
+    decision: Decision,
+    refusals: int = 0,
+    call: Callable[[], Served] | None = None,
+) -> Passage:
+    """The rest of the gate once ``limiter`` decided: sleep to a booked moment, call, and what it learns.
+
+    Shared by :func:`pass_gate` and a pool's gate (``providers/pool.py``), which decides among
+    deployments first. A refused ``decision`` is returned as "not now"; ``call`` as in :func:`pass_gate`.
+    """
     offset = decision.at - decision.delay - time.time()
     if not decision.admitted:
         return Passage(None, decision.retry_after, refusals, clock_offset=offset, reason=decision.reason)

@@ -8,6 +8,7 @@ server or a Sentinel-managed master the limiter follows through a failover (:cla
 Imports redis-py and the standard library only.
 """
 
+from .breaker import Breaker, BreakerPolicy, BreakerState
 from .errors import LimiterUnavailable, NeverFits, RateLimitError
 from .fingerprint import fingerprint
 from .headers import ServerLimits, parse_duration, parse_rate_limit_headers
@@ -21,6 +22,9 @@ from .sentinel import SentinelUrl, is_sentinel_url
 __all__ = [
     "KEY_PREFIX",
     "BatchQueue",
+    "Breaker",
+    "BreakerPolicy",
+    "BreakerState",
     "Bucket",
     "Decision",
     "History",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["KEY_PREFIX", "KeySpace", "QueueKeys"]
+__all__ = ["KEY_PREFIX", "KeySpace", "QueueKeys", "breaker_key"]
 
 KEY_PREFIX = "tollgate:rl"  # shared by every tollgate process; change only to isolate deployments
 _NAME = re.compile(r"[A-Za-z0-9._:/@+=-]{1,128}")
@@ -88,3 +88,8 @@ class QueueKeys:
     @property
     def all(self) -> list[str]:
         return [self.admitted, self.lowered]
+
+
+def breaker_key(*, account: str, model: str, prefix: str = KEY_PREFIX) -> str:
+    """The circuit breaker's state of (account, model) (``breaker.py``): a fact about the deployment, no limit."""
+    return f"{_tag(prefix, account, model)}:breaker"

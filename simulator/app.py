@@ -24,13 +24,14 @@ from simulator.batch_routes import batch_routes
 from simulator.chat import answer, chunks, completion
 from simulator.config import CHAT_MODELS, MODELS, SimulatorConfig
 from simulator.errors import InjectedFaultError, InvalidRequestError, SimulatorError
-from simulator.http import JSON, body_json, error_response, json_response
+from simulator.http import JSON, azure_error_response, body_json, error_response, json_response
 from simulator.realism import choose_fault, latency_seconds
 from simulator.service import Simulator
 
 __all__ = ["create_app"]
 
-THREADPOOL_BODY_BYTES = 256 * 1024  # parse and embed bigger bodies off the event loop
+THREADPOOL_BODY_BYTES = 256 * 1024
+AZURE_MODEL = "text-embedding-3-small"  # what an Azure deployment not named after a model serves  # parse and embed bigger bodies off the event loop
 ADMIN_NEEDS_TOKEN = "send Authorization: Bearer <SIMULATOR_ADMIN_TOKEN>"
 ADMIN_CLOSED = "the admin endpoints are closed beyond loopback: start the simulator with SIMULATOR_ADMIN_TOKEN set"
 
@@ -62,12 +63,23 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
     sim = Simulator(config)
 
     async def embeddings(request: Request) -> Response:
+        return await serve(request, request.headers.get("authorization"))
+
+    async def azure_embeddings(request: Request) -> Response:
+        """Azure OpenAI's route: the key in ``api-key``, the deployment in the path, Azure's error bodies."""
+        key = request.headers.get("api-key")
+        return await serve(request, f"Bearer {key}" if key else None, azure=request.path_params["deployment"])
+
+    async def serve(request: Request, authorization: str | None, *, azure: str = "") -> Response:
         started = time.perf_counter()
         sim.stats.record_request()
         try:
-            authorization = request.headers.get("authorization")
             sim.authenticate(authorization)  # a bad key is a 401 even when the body is garbage
             body, size = await body_json(request)
+            if azure and isinstance(body, dict) and body.get("model") not in MODELS:
+                # a deployment serves one model, whatever the body names (the SDK sends the model, LiteLLM the
+                # deployment): its name when it is a model's, else text-embedding-3-small
+                body["model"] = azure if azure in MODELS else AZURE_MODEL
             if size > THREADPOOL_BODY_BYTES:
                 admitted = await run_in_threadpool(sim.admit, authorization=authorization, body=body)
             else:
@@ -85,7 +97,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
                 payload = json.dumps(sim.render(admitted.request), separators=(",", ":")).encode()
         except SimulatorError as error:
             sim.stats.record_error(error.status, error.type if error.status == 429 else None)
-            return error_response(error, started)
+            return azure_error_response(error, started, request) if azure else error_response(error, started)
         overhead_ms = (time.perf_counter() - started) * 1000
         delay = latency_seconds(sim.config.knobs, admitted.request.usage_tokens, sim.rng)
         if fault == "hang":
@@ -205,6 +217,7 @@ def create_app(config: SimulatorConfig, *, admin_token: str | None = None) -> St
     app = Starlette(
         routes=[
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            Route("/openai/deployments/{deployment}/embeddings", azure_embeddings, methods=["POST"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/stats", stats, methods=["GET"]),

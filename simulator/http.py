@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from typing import Any
@@ -12,7 +13,7 @@ from starlette.responses import Response
 
 from simulator.errors import InvalidRequestError, SimulatorError
 
-__all__ = ["json_response", "error_response", "body_json", "JSON"]
+__all__ = ["json_response", "error_response", "azure_error_response", "body_json", "JSON"]
 
 JSON = "application/json"
 
@@ -26,6 +27,35 @@ def error_response(error: SimulatorError, started: float) -> Response:
     headers = {**error.headers, "x-request-id": f"req_{secrets.token_hex(16)}"}
     headers["openai-processing-ms"] = str(round((time.perf_counter() - started) * 1000))
     return json_response(error.body(), error.status, headers)
+
+
+def azure_error_response(error: SimulatorError, started: float, request: Request) -> Response:
+    """The error as Azure OpenAI words it: ``{"error": {"code", "message"}}`` with no ``type``.
+
+    A 429 says "Please retry after N seconds" and sends ``Retry-After`` in whole seconds (no
+    ``retry-after-ms``); a 401 is Azure's "Access denied"; the rest keep the API's message.
+    """
+    version = request.query_params.get("api-version", "")
+    headers = {name: value for name, value in error.headers.items() if name != "retry-after-ms"}
+    headers["apim-request-id"] = secrets.token_hex(16)
+    message = error.message
+    if error.status == 429 and error.type in ("requests", "tokens"):
+        wait = max(1, math.ceil(float(getattr(error, "retry_after", 1.0))))
+        headers["retry-after"] = str(wait)
+        message = (
+            f"Requests to the Embeddings_Create Operation under Azure OpenAI API version {version} have exceeded "
+            f"{'call rate' if error.type == 'requests' else 'token rate'} limit of your current OpenAI S0 pricing "
+            f"tier. Please retry after {wait} seconds. Please go here: https://aka.ms/oai/quotaincrease if you "
+            "would like to further increase the default rate limit."
+        )
+    elif error.status == 401:
+        message = (
+            "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
+            "key for an active subscription and use a correct regional API endpoint for your resource."
+        )
+    code = str(error.status) if error.status in (401, 429) else str(error.code or error.status)
+    body = {"error": {"code": code, "message": message}}
+    return json_response(body, error.status, headers)
 
 
 async def body_json(request: Request) -> tuple[Any, int]:

@@ -13,7 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from project.embeddings.groups import life
+from project.embeddings.groups import fairshare, life
 from project.embeddings.groups.inputs import Send, sends_of
 from project.embeddings.groups.queue import groups_split
 from project.embeddings.jobs.counters import count, fail_chunks
@@ -24,8 +24,9 @@ from project.embeddings.store.inflight import WAIT_FOR_ANOTHER, claim_inputs
 from project.embeddings.store.reuse import reuse_pending
 from project.embeddings.store.write import store_paid
 from project.errors import DimensionsMismatch
-from project.provider import bulk_reserve, max_countdown, provider_config, retry_policy, shared_limiter
-from providers import InvalidInput, MalformedResponse, Passage, RequestTooLarge, Transient, client_for, pass_gate
+from project.provider import bulk_reserve, max_countdown, provider_pool, retry_policy
+from providers import InvalidInput, MalformedResponse, Passage, RequestTooLarge, Transient
+from providers.pool import pool_gate
 from ratelimit import LimiterUnavailable, NeverFits
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,13 @@ def embed_group_once(group_id: int, *, attempt: int = 0, holder: str = "") -> Ou
     group = life.claim(group_id, holder=holder)
     if group is None:  # claimed elsewhere, done, or its job paused, cancelled, completed or gone
         return Outcome.done()
+    if fairshare.waits_its_turn(group):  # its owner holds its share: held for the dispatcher, the others sent
+        return Outcome.done()
     try:
-        return _embed_claimed(group, attempt)
+        outcome = _embed_claimed(group, attempt)
+        if outcome.retry_in is None:  # its share of the work in flight is free: the next owner's turn
+            fairshare.dispatch()
+        return outcome
     except LimiterUnavailable:
         # Given back at once: the task's autoretry claims it when Redis is back, or (if that retry
         # was lost with Redis's data) the sweep sends it again after the stall time.
@@ -84,7 +90,7 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         life.finish(group)
         finish_if_done(job.pk, exact=True)
         return Outcome.done()
-    config = provider_config(job.model, job.dimensions)
+    pool = provider_pool(job.model, job.dimensions)
     if not life.calling(group):  # stalled past the lease: the group is another holder's now
         logger.warning("group %s: the claim was lost before the call; nothing sent", group.pk)
         return Outcome.done()
@@ -94,10 +100,8 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
     texts = [text for send in mine for text in send.inputs.texts]
     tokens = sum(t for send in mine for t in send.inputs.tokens)
     try:
-        passage = pass_gate(
-            limiter=shared_limiter(job.model),
-            client=client_for(config),
-            config=config,
+        passage = pool_gate(
+            pool,
             texts=texts,
             tokens=tokens,
             reserve=0.0 if group.interactive else bulk_reserve(),
@@ -109,6 +113,7 @@ def _embed_claimed(group: EmbeddingGroup, attempt: int) -> Outcome:
         _fail(job, group, mine, f"larger than the rate limit can ever admit: {exc}", waiting)
         return Outcome.done()
     if passage.result is not None:  # paid for: stored before anything else that can fail
+        group.deployment = passage.deployment  # recorded with the store (life.stored)
         try:  # fail what it lacks, pause the job for what it cannot store
             store_paid(
                 job, group, mine, passage.result.vectors, passage.result.total_tokens, waits=passage.refusals,
@@ -167,6 +172,8 @@ def _refused(
             return _halves(group, todo)
         _fail(job, group, sent, str(error), waiting)
         return Outcome.done()
+    if isinstance(error, Transient) and passage.failover:  # its deployment failed; another of the pool takes it
+        return _later(group, jitter(), attempt, max(0.0, passage.clock_offset))
     if isinstance(error, Transient) and attempt + 1 < retry_policy().max_attempts:
         wait = max(_backoff(attempt), error.retry_after + jitter() if error.retry_after else 0.0)  # the server's: a floor
         return _later(group, wait, attempt + 1, max(0.0, passage.clock_offset))

@@ -159,9 +159,18 @@ class JobSerializer(serializers.Serializer):
         help_text="The batch lane's batches by state: preparing, uploaded (waiting for room in the enqueued-token "
         "limit), the provider's status while it runs them (validating, in_progress, finalizing), done, failed.",
     )
+    deployments = serializers.SerializerMethodField(
+        help_text="The pool's deployments that served the job (TOLLGATE_DEPLOYMENTS): groups and tokens each."
+    )
     created_at = serializers.DateTimeField(source="job.created_at")
     started_at = serializers.DateTimeField(source="job.started_at", allow_null=True)
     finished_at = serializers.DateTimeField(source="job.finished_at", allow_null=True)
+
+    @extend_schema_field(serializers.DictField(child=serializers.DictField(child=serializers.IntegerField())))
+    def get_deployments(self, figures) -> dict:
+        from project.monitoring.pool import job_deployments
+
+        return job_deployments(figures.job.pk)
 
 
 class FailedChunkSerializer(serializers.Serializer):
@@ -245,6 +254,15 @@ class LimitsSerializer(serializers.Serializer):
     requests_per_day_used = serializers.IntegerField(allow_null=True)
     requests_per_day_limit = serializers.IntegerField(allow_null=True)
     totals = serializers.SerializerMethodField(help_text="Counted since the limiter's history began.")
+    deployments = serializers.SerializerMethodField(
+        help_text="With a pool (TOLLGATE_DEPLOYMENTS): each deployment's window, cooldown, circuit breaker and share "
+        "of the tokens admitted over the last window (capacity_share: of the pool's limits); empty otherwise. The "
+        "figures above are then the first deployment's."
+    )
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_deployments(self, usage) -> list:
+        return [view.as_dict() for view in self.context.get("deployments", [])]
 
     @extend_schema_field(LimiterTotalsSerializer(allow_null=True))
     def get_totals(self, usage) -> dict | None:

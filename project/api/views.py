@@ -27,6 +27,7 @@ from project.embeddings.sources.registry import source_named
 from project.embeddings.sources.search import source_search
 from project.monitoring.figures import job_figures, jobs_figures
 from project.monitoring.limiter import limiter_view
+from project.monitoring.pool import pool_views
 
 from . import serializers as s
 from .errors import ApiError, error_data, upload_too_large
@@ -187,7 +188,8 @@ class LimitsView(APIView):
     )
     def get(self, request: Request) -> Response:
         view = limiter_view(model=request.query_params.get("model") or None, windows=1)
-        return Response(s.LimitsSerializer(view.usage, context={"totals": view.history.totals}).data)
+        context = {"totals": view.history.totals, "deployments": pool_views()}
+        return Response(s.LimitsSerializer(view.usage, context=context).data)
 
 
 class AskView(APIView):

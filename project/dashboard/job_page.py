@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from project.embeddings.jobs import selectors as job_selectors
 from project.embeddings.models import EmbeddingJob
 from project.errors import JobNotFound
+from project.monitoring.pool import job_deployments
 from project.monitoring.timeline import job_timeline
 
 from .charts import progress_chart
@@ -43,7 +44,7 @@ def live_fragment(request: HttpRequest, pk: int, *, status: int = 200) -> HttpRe
     now = timezone.now()
     timeline = job_timeline(job, now=now)
     chart = progress_chart([timeline], now=now, id="chart-job")
-    context = {"p": timeline.progress, "timeline": timeline, "chart": chart}
+    context = {"p": timeline.progress, "timeline": timeline, "chart": chart, "deployments": job_deployments(job.pk)}
     return render(request, "dashboard/_job_live.html", context, status=status)
 
 

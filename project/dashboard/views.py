@@ -14,6 +14,7 @@ from project.embeddings.jobs.selectors import failures_recent, job_get, job_list
 from project.errors import JobNotFound
 from project.monitoring.figures import jobs_figures
 from project.monitoring.limiter import limits_usage
+from project.monitoring.pool import pool_views
 
 from . import job_page
 from .errors import expected, user_message
@@ -49,10 +50,10 @@ def _jobs_fragment(request: HttpRequest) -> HttpResponse:
 @require_GET
 def limits(request: HttpRequest) -> HttpResponse:
     try:
-        usage, error = limits_usage(), ""
+        usage, deployments, error = limits_usage(), pool_views(), ""
     except expected() as exc:
-        usage, error = None, user_message(exc)
-    return render(request, "dashboard/_limits.html", {"usage": usage, "error": error})
+        usage, deployments, error = None, [], user_message(exc)
+    return render(request, "dashboard/_limits.html", {"usage": usage, "deployments": deployments, "error": error})
 
 
 @login_required

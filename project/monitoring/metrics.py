@@ -22,6 +22,7 @@ from project.errors import expected
 
 from .jobs import job_counter_sums, jobs_by_status
 from .limiter import LimiterView, limiter_models, limiter_view
+from .pool import DeploymentView, pool_views
 from .queues import queue_depths
 
 __all__ = ["TollgateCollector", "render"]
@@ -51,6 +52,12 @@ class TollgateCollector(Collector):
             views = None
         up.add_metric(["limiter"], 1 if views is not None else 0)
         yield from _limiter_metrics(views or [])
+        try:
+            deployments = pool_views()
+        except expected() as exc:
+            logger.warning("metrics: the pool's deployments could not be read: %s", exc)
+            deployments = []
+        yield from _deployment_metrics(deployments)
 
         try:
             job_metrics = list(_job_metrics())
@@ -127,6 +134,28 @@ def _limiter_metrics(views: list[LimiterView]) -> Iterator[Metric]:
         served.add_metric(labels, count_value=totals.served, sum_value=totals.served_seconds)
     yield from families.values()
     yield served
+
+
+def _deployment_metrics(deployments: list[DeploymentView]) -> Iterator[Metric]:
+    """Each deployment of a pool (TOLLGATE_DEPLOYMENTS): its window, cooldown, breaker and share; none without a pool."""
+    if not deployments:
+        return
+    labels = ["deployment", "kind", "window_seconds"]
+    families = {
+        "tokens_used": GaugeMetricFamily("tollgate_deployment_tokens_used", "Tokens admitted in the deployment's window now", labels=labels),
+        "tokens_limit": GaugeMetricFamily("tollgate_deployment_tokens_limit", "Tokens the deployment's window admits", labels=labels),
+        "requests_used": GaugeMetricFamily("tollgate_deployment_requests_used", "Requests admitted in its window now", labels=labels),
+        "requests_limit": GaugeMetricFamily("tollgate_deployment_requests_limit", "Requests its window admits", labels=labels),
+        "cooldown_seconds": GaugeMetricFamily("tollgate_deployment_cooldown_seconds", "Cooldown left after a 429", labels=labels),
+        "breaker_open": GaugeMetricFamily("tollgate_deployment_breaker_open", "1 while its breaker is open or half-open", labels=labels),
+        "blocked": GaugeMetricFamily("tollgate_deployment_blocked", "1 while it is out for its credentials or quota", labels=labels),
+        "share": GaugeMetricFamily("tollgate_deployment_share", "Its share of the tokens the pool admitted over the last window", labels=labels),
+    }  # fmt: skip
+    for view in deployments:
+        values = {**view.as_dict(), "breaker_open": int(view.breaker != "closed"), "blocked": int(view.blocked)}
+        for key, family in families.items():
+            family.add_metric([view.name, view.kind, f"{view.window_seconds:g}"], values[key])
+    yield from families.values()
 
 
 def _job_metrics() -> Iterator[Metric]:

@@ -17,6 +17,7 @@ from project.errors import expected
 
 from .figures import JobFigures, jobs_figures
 from .limiter import limiter_view
+from .pool import job_deployments, pool_views
 from .queues import queue_depths
 from .workers import workers_status
 
@@ -56,6 +57,7 @@ def _job(progress: JobFigures) -> dict[str, Any]:
         "percent": progress.percent,
         "chunks": {"done": progress.done_chunks, "total": job.total_chunks, "failed": job.failed_chunks},
         "tokens": {"done": job.embedded_tokens, "total": job.total_tokens},
+        "deployments": job_deployments(job.pk),  # a pool's deployments that served it: groups and tokens each
         "requests": job.requests,  # answered and counted
         "requests_in_flight": progress.in_flight,  # being sent now (a worker holds the group)
         "http_429": job.http_429,
@@ -75,6 +77,7 @@ def _limiter() -> dict[str, Any]:
         "requests": {"used": usage.requests_used, "limit": usage.requests_limit, "percent": usage.requests_percent},
         "tokens": {"used": usage.tokens_used, "limit": usage.tokens_limit, "percent": usage.tokens_percent},
         "cooldown_seconds": usage.cooldown_seconds,
+        "deployments": [view.as_dict() for view in pool_views()],  # each deployment of a pool: window, breaker, share
         "totals": {
             "requests": totals.requests,
             "tokens": totals.tokens,

@@ -44,7 +44,30 @@ def _limiter(part: dict[str, Any]) -> RenderableType:
     )
     title = Text(f"shared limit ({part['model']}): ", style="bold") + state
     window = part["window_seconds"]
+    if part.get("deployments"):
+        title = Text(f"pool of {len(part['deployments'])} deployments ({part['model']})", style="bold")
+        return Group(title, _deployments(part["deployments"]), summary)
     return Group(title, _gauge("requests", part["requests"], window), _gauge("tokens", part["tokens"], window), summary)
+
+
+def _deployments(deployments: list[dict[str, Any]]) -> RenderableType:
+    """Each deployment of the pool: its window's tokens and requests, cooldown, breaker, share of the traffic."""
+    table = Table(expand=False)
+    for column in ("deployment", "tokens in window", "requests", "cooldown", "breaker", "share"):
+        table.add_column(column, justify="left" if column in ("deployment", "breaker") else "right")
+    for d in deployments:
+        breaker = Text(d["breaker"], style="green" if d["breaker"] == "closed" else "bold red")
+        if d["breaker"] != "closed":
+            breaker += Text(f" {d['breaker_seconds']:.0f} s: {d['breaker_reason'][:80]}", style="red")
+        table.add_row(
+            f"{d['name']} ({d['kind']}, {d['window_seconds']:g} s)",
+            f"{count(d['tokens_used'])} / {count(d['tokens_limit'])} ({d['tokens_percent']:.0f}%)",
+            f"{count(d['requests_used'])} / {count(d['requests_limit'])}",
+            f"{d['cooldown_seconds']:.1f} s" if d["cooldown_seconds"] else "–",
+            breaker,
+            f"{100 * d['share']:.0f}% (of {100 * d['capacity_share']:.0f}%)",
+        )
+    return table
 
 
 def _jobs(jobs: list[dict[str, Any]]) -> RenderableType:

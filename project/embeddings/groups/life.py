@@ -7,6 +7,7 @@
                          │ stored / finish ──► done        fail ──► failed
                          │ split (queue.py) ──► done, and smaller pending groups in its place
     claimed, lease run out ──expired──► pending (one more expiration; too many: poisoned)
+    claimed ──hold──► pending, held (its owner is at its fair share: no task, no lease) ──unhold──► pending, sent
     pending (batch lane) ──batch_take──► claimed by the batch ──batch_return──► pending
     pending, nothing left to send ──finish_pending──► done
 
@@ -64,11 +65,13 @@ __all__ = [
     "fail",
     "finish",
     "finish_pending",
+    "hold",
     "later",
     "poisoned",
     "queued",
     "release",
     "stored",
+    "unhold",
 ]
 
 logger = logging.getLogger(__name__)
@@ -143,18 +146,18 @@ MOVE_SQL = """
             SELECT 1 FROM {groups} WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s)
     )
     UPDATE {groups} SET state = %(state)s,
-        lease_until = CASE WHEN %(lease)s::float IS NULL THEN NULL ELSE now() + %(lease)s * interval '1 second' END
+        lease_until = CASE WHEN %(lease)s::float IS NULL THEN NULL ELSE now() + %(lease)s * interval '1 second' END,
+        deployment = CASE WHEN %(deployment)s = '' THEN deployment ELSE %(deployment)s END, held = %(held)s
     WHERE id = %(group)s AND state = 'claimed' AND holder = %(holder)s
 """
 
 
-def _move(group: EmbeddingGroup, state: str, lease: float | None) -> bool:
-    """One conditional UPDATE of a held group (and its inputs in flight let go, ``store/inflight.py``)."""
+def _move(group: EmbeddingGroup, state: str, lease: float | None, *, held: bool = False) -> bool:
+    """One conditional UPDATE of a claimed group (and its inputs in flight let go, ``store/inflight.py``)."""
     names = {"groups": EmbeddingGroup._meta.db_table, "claims": InputClaim._meta.db_table}
+    params = {"group": group.pk, "holder": group.holder, "state": state, "lease": lease, "held": held}
     with connection.cursor() as cursor:
-        cursor.execute(
-            MOVE_SQL.format(**names), {"group": group.pk, "holder": group.holder, "state": state, "lease": lease}
-        )
+        cursor.execute(MOVE_SQL.format(**names), {**params, "deployment": group.deployment})
         return cursor.rowcount == 1
 
 
@@ -171,8 +174,27 @@ def release(group: EmbeddingGroup) -> bool:
     return later(group, 0)
 
 
+def hold(group: EmbeddingGroup) -> bool:
+    """Give the claim back without a task: the group waits for its owner's turn (``groups/fairshare.py``).
+
+    Held, it has no lease, so the sweep leaves it alone; the dispatcher sends it (:func:`unhold`).
+    """
+    return _move(group, GroupState.PENDING, None, held=True)
+
+
+def unhold(group_ids: Sequence[int], lease: datetime) -> list[int]:
+    """Held groups sent to the workers (their owner's turn): not held, leased for their wait in the queue."""
+    moved = EmbeddingGroup.objects.filter(pk__in=group_ids, state=GroupState.PENDING, held=True)
+    ids = list(moved.values_list("pk", flat=True))
+    EmbeddingGroup.objects.filter(pk__in=ids).update(held=False, lease_until=lease)
+    return ids
+
+
 def stored(group: EmbeddingGroup) -> bool:
-    """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now."""
+    """The group's vectors are stored (in the caller's transaction): done. False: another holder has it now.
+
+    ``group.deployment`` (the pool's deployment that served it, set by the worker) is recorded with it.
+    """
     return _move(group, GroupState.DONE, None)
 
 
@@ -188,7 +210,9 @@ def fail(group: EmbeddingGroup) -> bool:
 
 def queued(group_id: int, lease: datetime) -> bool:
     """A pending group sent to the workers again (a resume): its lease covers its wait in the queue."""
-    return bool(EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.PENDING).update(lease_until=lease))
+    return bool(
+        EmbeddingGroup.objects.filter(pk=group_id, state=GroupState.PENDING).update(lease_until=lease, held=False)
+    )
 
 
 EXPIRED_SQL = """

@@ -39,10 +39,22 @@ class EmbeddingGroup(models.Model):
     expirations = models.PositiveIntegerField(default=0, help_text="Leases that ran out while claimed.")
     lease_until = models.DateTimeField(null=True, blank=True)
     holder = models.CharField(max_length=64, blank=True, default="", help_text="The claiming task's id.")
+    deployment = models.CharField(
+        max_length=40, blank=True, default="", help_text="The pool's deployment that served it (TOLLGATE_DEPLOYMENTS)."
+    )
+    held = models.BooleanField(
+        default=False, help_text="Not sent to the workers yet: it waits for its owner's turn (groups/fairshare.py)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "lease_until"], name="group_state_lease")]
+        indexes = [
+            models.Index(fields=["state", "lease_until"], name="group_state_lease"),
+            models.Index(fields=["job", "id"], name="group_held", condition=models.Q(held=True)),
+            models.Index(
+                fields=["job"], name="group_sent", condition=models.Q(held=False, state__in=["pending", "claimed"])
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"group {self.pk} of job {self.job_id} ({self.state})"

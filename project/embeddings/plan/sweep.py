@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from project.embeddings.groups import fairshare
 from project.embeddings.groups.sweep import groups_sweep
 from project.embeddings.jobs import tally
 from project.embeddings.jobs.ingesting import ingests_gone
@@ -25,6 +26,7 @@ def sweep_stalled(stall_seconds: float = 0.0, *, job_id: int | None = None) -> l
     ingests_gone()
     tally.fold_stale()
     swept = groups_sweep(job_id=job_id)
+    fairshare.dispatch()  # held groups whose owner's turn came while no worker finished one (groups/fairshare.py)
     orphans = EmbeddingJob.objects.filter(status=EmbeddingJob.Status.RUNNING).exclude(
         groups__state__in=UNFINISHED_GROUP_STATES
     )

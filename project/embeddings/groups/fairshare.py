@@ -1,0 +1,109 @@
+"""Fair share among owners on the sync lane: who waits for their turn, and who is sent next.
+
+Every group is sent to the workers when it is made, as before: a single owner has the whole
+pool and nothing changes for it. When a second owner has work, a worker that claims a group of
+an owner already at its share of the work in flight (``providers/fairshare.py``) gives the
+group back held (``life.hold``: no call, no task, no lease), and the dispatcher
+(:func:`dispatch`, run after each group a worker finishes and by the sweep) sends held groups of
+the owners under their share (``life.unhold``). So a backfill enqueued first no longer stands
+in front of every later owner's job: the workers go through its queued tasks at the cost of a
+claim each, and the owners' work then alternates. Interactive groups (small jobs from the web,
+on their own queue) are never held, and a search's query passes the gate directly.
+
+The share is of ``TOLLGATE_FAIR_SHARE_WINDOWS`` windows of the limit's tokens in flight
+(``provider.fair_share_depth``), by weight (``TOLLGATE_OWNER_WEIGHTS``, by user name; 1 each).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.db import connection, transaction
+
+from project.embeddings.groups import life
+from project.embeddings.groups.queue import group_send, seconds_per_token
+from project.embeddings.models import ACTIVE_STATUSES, EmbeddingGroup, EmbeddingJob
+from project.provider import fair_share_depth, owner_weights, stall_seconds
+from providers.fairshare import OwnerLoad, should_yield, to_send
+
+__all__ = ["dispatch", "owner_loads", "waits_its_turn"]
+
+LOADS_CACHE = 0.25  # seconds a worker trusts the owners' loads it read, to decide a claim
+PICK = 50  # held groups locked at a time per owner by one dispatch
+
+LOADS_SQL = """
+    SELECT j.owner_id, u.username,
+        coalesce(sum(g.tokens) FILTER (WHERE NOT g.held), 0) AS in_flight,
+        coalesce(sum(g.tokens) FILTER (WHERE g.held), 0) AS held
+    FROM {group} AS g JOIN {job} AS j ON j.id = g.job_id JOIN auth_user AS u ON u.id = j.owner_id
+    WHERE g.state IN ('pending', 'claimed') AND g.lane = 'sync' AND NOT g.interactive AND j.status = ANY(%(active)s)
+    GROUP BY j.owner_id, u.username
+"""
+HELD_SQL = """
+    SELECT g.id, g.tokens FROM {group} AS g JOIN {job} AS j ON j.id = g.job_id
+    WHERE g.held AND g.state = 'pending' AND j.owner_id = %(owner)s AND j.status = ANY(%(active)s)
+    ORDER BY g.id LIMIT %(most)s FOR UPDATE OF g SKIP LOCKED
+"""
+_names = {"group": EmbeddingGroup._meta.db_table, "job": EmbeddingJob._meta.db_table}
+_cache: tuple[float, list[OwnerLoad]] = (-1.0, [])
+
+
+def owner_loads() -> list[OwnerLoad]:
+    """Every owner's (by id) sync-lane work of active jobs, in flight and held, in tokens (one aggregate)."""
+    weights = owner_weights()
+    with connection.cursor() as cursor:
+        cursor.execute(LOADS_SQL.format(**_names), {"active": [str(status) for status in ACTIVE_STATUSES]})
+        rows = cursor.fetchall()
+    return [OwnerLoad(owner, int(flying), int(held), weights.get(name, 1.0)) for owner, name, flying, held in rows]
+
+
+def waits_its_turn(group: EmbeddingGroup) -> bool:
+    """Whether a claimed group goes back to wait for its owner's turn (then it is held, and the others sent)."""
+    global _cache
+    depth = fair_share_depth()
+    if depth <= 0 or group.interactive:
+        return False
+    read_at, loads = _cache
+    if time.monotonic() - read_at > LOADS_CACHE:
+        loads = owner_loads()
+        _cache = (time.monotonic(), loads)
+    owner = group.job.owner_id
+    if not should_yield(loads, owner, tokens=group.tokens, depth=depth) or not life.hold(group):
+        return False
+    # what this process now knows, until it reads again: one group fewer in flight, one more held
+    _cache = (read_at if read_at > 0 else time.monotonic(), [
+        OwnerLoad(load.owner, load.in_flight - group.tokens, load.held + group.tokens, load.weight)
+        if load.owner == owner else load for load in loads
+    ])  # fmt: skip
+    dispatch()
+    return True
+
+
+def dispatch() -> list[int]:
+    """Send held groups of the owners under their share; returns their ids. One EXISTS when none is held."""
+    if not EmbeddingGroup.objects.filter(held=True, state="pending").exists():
+        return []
+    depth = fair_share_depth()
+    lease = life.database_now() + timedelta(seconds=stall_seconds() + _queue_seconds(depth))
+    sent: list[int] = []
+    with transaction.atomic():
+        for owner, budget in to_send(owner_loads(), depth=depth).items():
+            with connection.cursor() as cursor:
+                params = {"owner": owner, "active": [str(s) for s in ACTIVE_STATUSES], "most": PICK}
+                cursor.execute(HELD_SQL.format(**_names), params)
+                rows = cursor.fetchall()
+            chosen, tokens = [], 0
+            for group_id, size in rows:
+                if chosen and tokens >= budget:
+                    break
+                chosen.append(group_id)
+                tokens += size
+            sent += life.unhold(chosen, lease)
+        transaction.on_commit(lambda: [group_send(group_id, interactive=False) for group_id in sent])
+    return sent
+
+
+def _queue_seconds(depth: int) -> float:
+    """The queue's wait for a group sent now: the work in flight ahead of it at the limit's rate, with slack."""
+    return max(depth, 0) * seconds_per_token()
