@@ -24,8 +24,6 @@ The share is of ``TOLLGATE_FAIR_SHARE_WINDOWS`` windows of the limit's tokens in
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -38,7 +36,6 @@ from providers.fairshare import OwnerLoad, should_yield, to_send
 
 __all__ = ["dispatch", "owner_loads", "waits_its_turn"]
 
-LOADS_CACHE = 0.25  # seconds a worker trusts the owners' loads it read, to decide a claim
 PICK = 50  # held groups locked at a time per owner by one dispatch
 
 LOADS_SQL = """
@@ -56,7 +53,6 @@ HELD_SQL = """
     ORDER BY g.id LIMIT %(most)s FOR UPDATE OF g SKIP LOCKED
 """
 _names = {"group": EmbeddingGroup._meta.db_table, "job": EmbeddingJob._meta.db_table}
-_cache: tuple[float, list[OwnerLoad]] = (-1.0, [])
 
 
 def owner_loads() -> list[OwnerLoad]:
@@ -72,23 +68,17 @@ def owner_loads() -> list[OwnerLoad]:
 
 
 def waits_its_turn(group: EmbeddingGroup) -> bool:
-    """Whether a claimed group goes back to wait for its owner's turn (then it is held, and the others sent)."""
-    global _cache
+    """Whether a claimed group goes back to wait for its owner's turn (then it is held, and the others sent).
+
+    The owners' loads are read after the claim, so the group counts in its owner's work in
+    flight (one aggregate a claim). A copy cached for a moment let every claim meanwhile pass
+    uncounted: with an owner's tasks ahead of the queue, that owner went far over its share.
+    """
     depth = fair_share_depth()
     if depth <= 0 or group.interactive:
         return False
-    read_at, loads = _cache
-    if time.monotonic() - read_at > LOADS_CACHE:
-        loads = owner_loads()
-        _cache = (time.monotonic(), loads)
-    owner = group.job.owner_id
-    if not should_yield(loads, owner, tokens=group.tokens, depth=depth) or not life.hold(group):
+    if not should_yield(owner_loads(), group.job.owner_id, tokens=group.tokens, depth=depth) or not life.hold(group):
         return False
-    # what this process now knows, until it reads again: one group fewer in flight, one more held
-    _cache = (read_at if read_at > 0 else time.monotonic(), [
-        replace(load, in_flight=load.in_flight - group.tokens, held=load.held + group.tokens)
-        if load.owner == owner else load for load in loads
-    ])  # fmt: skip
     dispatch()
     return True
 
