@@ -2,7 +2,8 @@
 
 Work reaches the workers as tasks in FIFO queues, so a backfill enqueued first would make every
 later owner's job wait behind all of it. Instead each owner with work (an *active* owner) may
-have at most its share of ``depth`` tokens in flight (sent to the workers and not finished):
+have at most its share of ``depth`` tokens in flight (taken by a worker at least once, or sent
+for its turn, and not finished; a task still in the queue's backlog is *queued*, not in flight):
 ``depth * weight / (sum of the active owners' weights)``. A worker that claims a group of an
 owner already at its share without that group gives the group back, held (:func:`should_yield`),
 and a dispatcher sends held groups of the owners under their share (:func:`to_send`). An owner
@@ -26,16 +27,22 @@ __all__ = ["OwnerLoad", "shares", "should_yield", "to_send"]
 
 @dataclass(frozen=True)
 class OwnerLoad:
-    """One owner's work on the shared lane, in tokens: in flight (sent, not finished) and held back."""
+    """One owner's work on the shared lane, in tokens: in flight, held back, and queued.
+
+    In flight: with a worker, or waiting for a retry or its turn in the queue's front. Queued:
+    waiting in the queue's backlog, never taken by a worker; it makes the owner active (it has
+    work, so it takes a share) but does not fill its share.
+    """
 
     owner: Hashable
     in_flight: int
     held: int
     weight: float = 1.0
+    queued: int = 0
 
     @property
     def active(self) -> bool:
-        return self.in_flight > 0 or self.held > 0
+        return self.in_flight > 0 or self.held > 0 or self.queued > 0
 
 
 def shares(loads: Sequence[OwnerLoad], depth: int) -> Mapping[Hashable, float]:

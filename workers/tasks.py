@@ -12,6 +12,7 @@ from project.embeddings.plan.sweep import sweep_stalled
 from project.embeddings.sources.follow import sources_follow
 from project.embeddings.sources.wake import follow_started
 from project.embeddings.store.write import DATABASE_UNAVAILABLE
+from project.embeddings.groups.queue import AHEAD
 from project.provider import max_countdown, stall_seconds
 from ratelimit import LimiterUnavailable
 
@@ -44,7 +45,8 @@ def embed_group(self, group_id: int, attempt: int = 0) -> None:
         wait = min(outcome.retry_in, max_countdown())  # stays below the broker's visibility timeout
         # An absolute time on Redis's clock, the one every host shares, not on this host's.
         eta = datetime.now(timezone.utc) + timedelta(seconds=outcome.clock_offset + wait)
-        raise self.retry(args=(group_id, outcome.next_attempt), eta=eta, max_retries=None)
+        # AHEAD of the bulk queue's backlog: the group is in flight (its owner's share counts it)
+        raise self.retry(args=(group_id, outcome.next_attempt), eta=eta, max_retries=None, priority=AHEAD)
 
 
 @app.task(name=SWEEP, ignore_result=True)

@@ -36,3 +36,16 @@ def test_owners_without_work_take_no_share_and_fair_share_off_sends_everything()
     assert not should_yield([OwnerLoad("a", 10**9, 0), OwnerLoad("b", 1, 0)], "a", tokens=1, depth=0)
     off = to_send([OwnerLoad("a", 10**9, 5), OwnerLoad("b", 0, 7)], depth=0)  # every held group goes
     assert set(off) == {"a", "b"} and min(off.values()) > 10**18
+
+
+def test_a_backlog_still_queued_makes_its_owner_active_but_not_over_its_share():
+    # alice's backfill waits in the queue's backlog (never claimed); bob has just started
+    loads = [OwnerLoad("alice", 20_000, 0, queued=900_000), OwnerLoad("bob", 0, 0, queued=30_000)]
+    assert shares(loads, DEPTH) == {"alice": 50_000, "bob": 50_000}  # both take a share
+    assert not should_yield(loads, "alice", tokens=5_000, depth=DEPTH)  # her tasks run while under it
+    assert not should_yield(loads, "bob", tokens=5_000, depth=DEPTH)
+    at_her_share = [OwnerLoad("alice", 60_000, 0, queued=860_000), OwnerLoad("bob", 30_000, 0)]
+    assert should_yield(at_her_share, "alice", tokens=5_000, depth=DEPTH)
+    assert to_send([OwnerLoad("alice", 0, 0, queued=10**6), OwnerLoad("bob", 0, 9, queued=0)], depth=DEPTH) == {
+        "bob": DEPTH // 2
+    }  # only held groups are sent by the dispatcher

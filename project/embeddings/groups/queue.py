@@ -5,6 +5,14 @@ Only a group's id travels in a task; the worker re-reads the row and claims it
 the time the limit needs to serve what is ahead of it, so the sweep leaves it alone meanwhile.
 Tasks are sent by name through the Celery app after the transaction commits, so a worker never
 looks for a row that is not yet visible, and this room never imports the workers'.
+
+The bulk queue has two places (kombu's Redis priorities: a worker takes every ``AHEAD`` task
+before any ``BEHIND`` one). A job's groups go ``BEHIND``, first come first served, while its
+owner is alone on the sync lane. Work that is some owner's turn goes ``AHEAD`` (fair share,
+``groups/fairshare.py``): the groups of a job started while another owner has work, an owner's
+held groups sent again, and a claimed group's retry (it is in flight already). So a later
+owner's job never waits behind the tasks of a backfill enqueued before it; with fair share off
+(``TOLLGATE_FAIR_SHARE_WINDOWS=0``) everything goes ``BEHIND``, in order.
 """
 
 from __future__ import annotations
@@ -25,11 +33,12 @@ from project.embeddings.models import (
     GroupState,
     Lane,
 )
-from project.provider import limits, stall_seconds
+from project.provider import fair_share_depth, limits, stall_seconds
 
-__all__ = ["BULK", "INTERACTIVE", "group_send", "groups_create", "groups_resend", "groups_split", "groups_unfinished"]
+__all__ = ["AHEAD", "BEHIND", "BULK", "INTERACTIVE", "group_send", "groups_create", "groups_resend", "groups_split", "groups_unfinished"]
 
 BULK, INTERACTIVE = "bulk", "interactive"  # the lanes' queues
+AHEAD, BEHIND = 0, 9  # the bulk queue's two places: kombu's Redis transport serves priority 0 first
 # A queued group's lease is the limit's time for the work ahead of it times this (the pool runs a
 # little below the limit), plus the stall time: only then is its task taken for lost.
 QUEUE_SLACK = 1.5
@@ -77,6 +86,7 @@ def groups_create(
             transaction.on_commit(batches_drive_soon)
         return rows
     leases = queue_leases([tokens for _, tokens in groups])
+    ahead = send and not interactive and shared_with_another(job)
     rows = EmbeddingGroup.objects.bulk_create(
         EmbeddingGroup(
             job=job, chunk_ids=chunk_ids, tokens=tokens, interactive=interactive, paced=paced, lease_until=lease
@@ -84,8 +94,23 @@ def groups_create(
         for (chunk_ids, tokens), lease in zip(groups, leases, strict=True)
     )
     if send:
-        _send_on_commit(rows)
+        _send_on_commit(rows, ahead=ahead)
     return rows
+
+
+def shared_with_another(job: EmbeddingJob) -> bool:
+    """Whether another owner has sync-lane work (fair share on): then ``job``'s groups go ``AHEAD``.
+
+    Behind, they would wait for every task the other owner enqueued before them (a worker
+    claims and holds each of those first); ahead, the fair share's claims (``waits_its_turn``)
+    keep ``job``'s owner to its share from the start. One EXISTS on the unfinished groups.
+    """
+    if fair_share_depth() <= 0:
+        return False
+    others = EmbeddingGroup.objects.filter(
+        state__in=UNFINISHED_GROUP_STATES, lane=Lane.SYNC, interactive=False, job__status__in=ACTIVE_STATUSES
+    ).exclude(job__owner_id=job.owner_id)
+    return others.exists()
 
 
 def groups_split(group: EmbeddingGroup, halves: Sequence[tuple[list[int], int]]) -> list[EmbeddingGroup] | None:
@@ -120,13 +145,17 @@ def groups_resend(job: EmbeddingJob) -> list[EmbeddingGroup]:
     return pending
 
 
-def _send_on_commit(groups: Sequence[EmbeddingGroup]) -> None:
+def _send_on_commit(groups: Sequence[EmbeddingGroup], *, ahead: bool = False) -> None:
     for group in groups:
-        transaction.on_commit(lambda group=group: group_send(group.pk, interactive=group.interactive))
+        transaction.on_commit(lambda group=group: group_send(group.pk, interactive=group.interactive, ahead=ahead))
 
 
-def group_send(group_id: int, *, interactive: bool) -> None:
-    app.send_task(EMBED_GROUP, (group_id,), queue=INTERACTIVE if interactive else BULK)
+def group_send(group_id: int, *, interactive: bool, ahead: bool = False) -> None:
+    """One task for the group: on the interactive queue, or on the bulk queue ``AHEAD`` or ``BEHIND``."""
+    if interactive:
+        app.send_task(EMBED_GROUP, (group_id,), queue=INTERACTIVE)
+    else:
+        app.send_task(EMBED_GROUP, (group_id,), queue=BULK, priority=AHEAD if ahead else BEHIND)
 
 
 def groups_unfinished(job: EmbeddingJob) -> list[EmbeddingGroup]:

@@ -14,7 +14,14 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
-from project.embeddings.groups.queue import BULK, INTERACTIVE, groups_create, groups_resend, groups_unfinished
+from project.embeddings.groups.queue import (
+    BULK,
+    INTERACTIVE,
+    groups_create,
+    groups_resend,
+    groups_unfinished,
+    shared_with_another,
+)
 from project.embeddings.index import segments
 from project.embeddings.jobs import tally
 from project.embeddings.jobs.status import finish_if_done, pending_chunks
@@ -43,6 +50,17 @@ class Plan:
     held: bool = False  # a short streaming job's batch: counted, its groups formed once its ingest ends
 
 
+def short_job(job: EmbeddingJob, tokens: int) -> bool:
+    """Whether the job goes out short: unpaced, in groups that fill a window (``providers.planning.is_short``).
+
+    Never while another owner has work on the pool (``queue.shared_with_another``): the job has its
+    fair share of the pool then, not a window of its own, and groups sized for a window (an eighth
+    of it each) wait at the limiter for room that the other owner's smaller groups, paced,
+    keep taking first; measured, such a job was refused for minutes.
+    """
+    return is_short(limits(), tokens) and not shared_with_another(job)
+
+
 def job_plan(
     job: EmbeddingJob,
     *,
@@ -56,7 +74,7 @@ def job_plan(
     once and stores its vector for all of them. ``covered`` chunks already belong to a live group;
     ``chunks`` narrows the pending chunks (a streaming ingest's latest batch). ``short``: the job
     goes out unpaced, in larger groups (``providers.planning.group_budget``); None decides it from
-    what is planned (``providers.planning.is_short``).
+    what is planned (:func:`short_job`).
     """
     pending = pending_chunks(job) if chunks is None else chunks
     max_tokens = model_info(job.model).max_input_tokens
@@ -88,7 +106,7 @@ def job_plan(
     if too_big:
         raise GroupNeverFits(too_big[0].chunk_id, too_big[0].tokens, tpm)
     if short is None:
-        short = is_short(limits(), sum(item.tokens for item in items))
+        short = short_job(job, sum(item.tokens for item in items))
     groups = pack(items, budget=group_budget(short=short))
     return Plan(
         groups=[[pk for item in group for pk in members[item.chunk_id]] for group in groups],
@@ -142,7 +160,7 @@ def job_enqueue(job: EmbeddingJob, *, statuses: frozenset[str] = PLANNABLE) -> P
             **totals,
         )
         interactive = plan.tokens <= interactive_max_tokens()  # a few documents from the web, say
-        paced = not is_short(limits(), plan.tokens)
+        paced = not short_job(job, plan.tokens)
         groups_resend(job)
         groups_create(
             job, list(zip(plan.groups, plan.group_tokens, strict=True)), interactive=interactive, paced=paced
@@ -199,7 +217,7 @@ def batch_enqueue(job: EmbeddingJob, documents: Sequence[Document], *, hold: boo
     if job.load_segment == 0 and segments.bulk_wanted(chunks, interactive=interactive):
         segments.job_segment_open(job.pk)  # rows stored so far stay in the live index
     reused = reuse_stored(job, chunk_ids=list(new_chunks.values_list("pk", flat=True)))
-    paced = not is_short(limits(), expected)
+    paced = not short_job(job, expected)
     plan = job_plan(job, chunks=pending_chunks(job).filter(document__in=fresh), short=not paced)
     active = job.status in ACTIVE_STATUSES
     # A short job's batches are counted but planned whole at the end (``plan_held``): packed per
