@@ -26,6 +26,7 @@ from django.db.models import Sum
 from tqdm import tqdm
 
 from project.celery import app as celery_app
+from project.embeddings.groups.life import database_now
 from project.embeddings.jobs.cost import job_cost_usd
 from project.embeddings.models import ACTIVE_STATUSES, EmbeddingJob, Lane, Source, SourceChange, SourceVersion, Status
 from project.embeddings.plan.sweep import sweep_stalled
@@ -87,7 +88,7 @@ def sync(source: Source, *, options: SyncOptions = SyncOptions(), say: Callable[
     call_command("migrate", verbosity=0)
     # Before any worker starts: a follow task already waiting (a new version's wake-up) may open
     # the source's jobs as soon as the first worker is up, and they are this sync's to watch.
-    since = _database_now()
+    since = database_now()
     with ExitStack() as stack:
         if not is_configured():
             base_url = stack.enter_context(simulated_provider())
@@ -123,7 +124,7 @@ def catch_up(
     indexed and summed are those made since ``since`` (the database's time; default now).
     """
     started = time.monotonic() if started is None else started
-    since = _database_now() if since is None else since
+    since = database_now() if since is None else since
     reports: list[CycleReport] = []
     bar = tqdm(total=0, unit="chunk", desc=f"syncing {source.name}", disable=not progress, dynamic_ncols=True)
     with bar, ThreadPoolExecutor(1, thread_name_prefix="drain") as executor:
@@ -159,12 +160,6 @@ def _drain_thread(source: Source) -> CycleReport | None:
         return source_drain(source)
     finally:
         connection.close()  # this thread's own connection
-
-
-def _database_now():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
-        return cursor.fetchone()[0]
 
 
 def _paused(source: Source, since) -> bool:
